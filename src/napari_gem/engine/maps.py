@@ -1,0 +1,35 @@
+"""Turning dense features and text embeddings into heatmaps (tensors in, tensors out)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def similarity_grid(dense_features: torch.Tensor, text_embeddings: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity ``[B, P, grid_h, grid_w]`` of features ``[B, gh, gw, E]`` and text ``[P, E]``."""
+    scores = dense_features.float() @ text_embeddings.float().T  # [B, gh, gw, P]
+    return scores.permute(0, 3, 1, 2)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling (``align_corners=False``) of ``[B, P, h, w]`` maps to ``size``."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def min_max(maps: torch.Tensor) -> torch.Tensor:
+    """Per-map min-max normalisation to [0, 1] over the last two axes.
+
+    A constant map (nothing to tell apart) becomes all zeros instead of NaN.
+    """
+    low = maps.amin(dim=(-2, -1), keepdim=True)
+    high = maps.amax(dim=(-2, -1), keepdim=True)
+    span = high - low
+    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1), 0.0)
+
+
+def prompt_softmax(similarity: torch.Tensor, logit_scale: float, dim: int = 1) -> torch.Tensor:
+    """Softmax across prompts of CLIP logits (``logit_scale`` times cosine similarity)."""
+    return torch.softmax(similarity * logit_scale, dim=dim)
