@@ -1,0 +1,245 @@
+"""Encode a real image once, then ask it any number of prompts.
+
+:func:`encode` prepares a 2D image of any dtype (contrast, RGB, resize or sliding
+windows) and runs the vision tower; :class:`EncodedImage` keeps the dense features
+and turns prompt lists into full-resolution heatmaps and masks without touching the
+vision tower again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .gem import GEM
+from .maps import min_max, prompt_softmax, similarity_grid, upsample
+from .options import SegmentOptions
+from .preprocess import (
+    image_layout,
+    intensity_map,
+    model_input_size,
+    resize_rgb,
+    to_pixels,
+    to_rgb,
+)
+from .result import SegmentationResult, build_result
+from .text import clean_prompts, resolve_templates
+from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window
+
+ProgressCallback = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+class Cancelled(Exception):
+    """The caller asked to stop; nothing partial was produced."""
+
+
+class EncodedImage:
+    """Dense GEM features of one 2D image, ready for any prompts."""
+
+    def __init__(
+        self,
+        model: GEM,
+        options: SegmentOptions,
+        image_shape: tuple[int, int],
+        features: torch.Tensor,
+        clip_embedding: torch.Tensor,
+        covered_shape: tuple[int, int],
+        num_windows: int,
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.image_shape = tuple(image_shape)
+        self.features = features  # [gh, gw, E] float32
+        self.clip_embedding = clip_embedding  # [E] float32, normalised
+        self.covered_shape = tuple(covered_shape)  # pixels the grid spans (padded when tiled)
+        self.num_windows = num_windows
+
+    @property
+    def tiled(self) -> bool:
+        return self.covered_shape != self.image_shape or self.num_windows > 1
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return tuple(self.features.shape[:2])
+
+    def similarity(self, prompts: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+        """Cosine similarity ``[P, gh, gw]`` of the features with each prompt."""
+        text = self.model.encode_text(prompts, templates)
+        return similarity_grid(self.features[None], text.to(self.features.device))[0]
+
+    def _to_image(self, grid_maps: torch.Tensor) -> torch.Tensor:
+        full = upsample(grid_maps[None], self.covered_shape)[0]
+        return full[:, : self.image_shape[0], : self.image_shape[1]]
+
+    def presence(self, prompts: Sequence[str], background_prompts: Sequence[str] = ()) -> np.ndarray:
+        """Image-level presence ``[P]``: softmax of CLIP logits over prompts and background."""
+        prompts, competitors = _with_background(prompts, background_prompts)
+        templates = resolve_templates(self.options.templates)
+        text = self.model.encode_text(competitors, templates).to(self.clip_embedding.device)
+        logits = (text @ self.clip_embedding)[:, None, None]
+        return prompt_softmax(logits, self.model.logit_scale, dim=0)[: len(prompts), 0, 0].numpy()
+
+    def heatmaps(
+        self,
+        prompts: Sequence[str] | str,
+        *,
+        score_mode: str | None = None,
+        background_prompts: Sequence[str] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Full-resolution heatmaps ``[P, H, W]`` in [0, 1] and presence scores ``[P]``.
+
+        ``minmax``: the paper's per-prompt min-max of the similarity. ``calibrated``:
+        softmax over prompts and background prompts at CLIP's logit scale, times the
+        image-level presence, so an absent object stays dark.
+        """
+        prompts = clean_prompts(prompts)
+        mode = score_mode or self.options.score_mode
+        background = self.options.background_prompts if background_prompts is None else background_prompts
+        templates = resolve_templates(self.options.templates)
+        presence = self.presence(prompts, background)
+        with torch.inference_mode():
+            if mode == "minmax":
+                maps = min_max(self._to_image(self.similarity(prompts, templates)))
+            elif mode == "calibrated":
+                _, competitors = _with_background(prompts, background)
+                grid = self.similarity(competitors, templates)
+                probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
+                maps = self._to_image(probabilities) * torch.from_numpy(presence)[:, None, None]
+            else:
+                raise ValueError(f"score_mode must be 'minmax' or 'calibrated'; got {mode!r}")
+        return maps.numpy().astype(np.float32, copy=False), presence.astype(np.float32)
+
+    def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
+        """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""
+        options = self.options.replace(**overrides) if overrides else self.options
+        prompts = clean_prompts(prompts)
+        heatmaps, presence = self.heatmaps(
+            prompts, score_mode=options.score_mode, background_prompts=options.background_prompts
+        )
+        parameters = {
+            "model": self.model.describe(),
+            "options": options.to_dict(),
+            "prompts": list(prompts),
+            "image_shape": list(self.image_shape),
+            "tiled": self.tiled,
+            "num_windows": self.num_windows,
+        }
+        return build_result(prompts, heatmaps, presence, options, parameters)
+
+
+def _with_background(
+    prompts: Sequence[str], background_prompts: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    prompts = list(prompts)
+    extra = [b for b in dict.fromkeys(p.strip() for p in background_prompts) if b and b not in prompts]
+    return prompts, prompts + extra
+
+
+def should_tile(image_shape: tuple[int, int], options: SegmentOptions) -> bool:
+    if options.tiling == "always":
+        return True
+    if options.tiling == "never":
+        return False
+    return max(image_shape) > options.tile_above
+
+
+def _check_cancel(cancelled: CancelCheck | None) -> None:
+    if cancelled is not None and cancelled():
+        raise Cancelled("cancelled by the user")
+
+
+def _overview(image, mapping, model: GEM, options: SegmentOptions) -> torch.Tensor:
+    """CLIP embedding of the whole image, read with a stride so memory stays bounded."""
+    height, width = image.shape[:2]
+    step = max(1, math.floor(max(height, width) / (2 * options.input_size)))
+    rgb = to_rgb(np.asarray(image[::step, ::step]), mapping)
+    size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
+    output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
+    return output.clip_embedding[0].float()
+
+
+def _encode_whole(image, mapping, model: GEM, options: SegmentOptions):
+    rgb = to_rgb(np.asarray(image), mapping)
+    size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
+    output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
+    return output.dense_features[0].float(), output.clip_embedding[0].float()
+
+
+def _encode_windows(
+    image, mapping, model: GEM, plan: WindowPlan, options: SegmentOptions, progress, cancelled
+) -> torch.Tensor:
+    blender = FeatureBlender(plan, model.embed_dim, device=model.device)
+    batches = list(plan.batches(options.window_batch))
+    for done, starts in enumerate(batches, start=1):
+        _check_cancel(cancelled)
+        pixels = torch.stack([
+            to_pixels(to_rgb(read_window(image, start, plan.window_shape), mapping))
+            for start in starts
+        ])
+        output = model.encode_image(pixels, with_clip_embedding=False)
+        for start, features in zip(starts, output.dense_features, strict=True):
+            blender.add(start, features)
+        if progress is not None:
+            progress(done, len(batches) + 1)
+    return blender.result()
+
+
+def encode(
+    image,
+    model: GEM,
+    options: SegmentOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    cancelled: CancelCheck | None = None,
+) -> EncodedImage:
+    """One pass of GEM over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
+
+    Small images are resized to the model input (the paper's 448 x 448 square by
+    default); images larger than ``options.tile_above`` are run in overlapping
+    windows at their own resolution and blended. ``progress(done, total)`` is
+    called as work completes; ``cancelled()`` is polled between steps and makes
+    ``encode`` raise :class:`Cancelled`.
+    """
+    options = options or SegmentOptions()
+    height, width, _ = image_layout(tuple(image.shape))
+    if height < 1 or width < 1:
+        raise ValueError(f"the image is empty (shape {tuple(image.shape)})")
+    mapping = intensity_map(image, options.contrast, options.percentiles)
+    _check_cancel(cancelled)
+    if should_tile((height, width), options):
+        plan = plan_windows((height, width), options.window, options.overlap, model.patch_size)
+        features = _encode_windows(image, mapping, model, plan, options, progress, cancelled)
+        _check_cancel(cancelled)
+        embedding = _overview(image, mapping, model, options)
+        covered, windows = plan.padded_shape, len(plan.starts)
+    else:
+        features, embedding = _encode_whole(image, mapping, model, options)
+        covered, windows = (height, width), 1
+    if progress is not None:
+        progress(1, 1)
+    return EncodedImage(model, options, (height, width), features, embedding, covered, windows)
+
+
+def segment(
+    image,
+    prompts: Sequence[str] | str,
+    model: GEM | None = None,
+    options: SegmentOptions | None = None,
+    **overrides,
+) -> SegmentationResult:
+    """Where is each prompt in ``image``? Heatmaps, masks and labels at the image's resolution.
+
+    ``model`` defaults to ``load_model()`` (ViT-B/16, OpenAI weights); keyword
+    ``overrides`` change single :class:`SegmentOptions` fields.
+    """
+    if model is None:
+        from .loading import load_model
+
+        model = load_model()
+    options = (options or SegmentOptions()).replace(**overrides) if overrides else options
+    prompts = clean_prompts(prompts)
+    return encode(image, model, options).segment(prompts)

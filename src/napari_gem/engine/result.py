@@ -1,0 +1,63 @@
+"""What a segmentation run returns, and how masks are derived from its heatmaps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .masks import binary_mask, instance_labels, object_table, semantic_labels, threshold_value
+from .options import SegmentOptions
+
+
+@dataclass
+class SegmentationResult:
+    """Heatmaps, masks and labels of each prompt, aligned with the input image."""
+
+    prompts: list[str]
+    heatmaps: np.ndarray  # float32 [P, H, W] in [0, 1]
+    presence: np.ndarray  # float32 [P]
+    thresholds: np.ndarray  # float32 [P]
+    masks: np.ndarray  # bool [P, H, W]
+    instances: np.ndarray  # int32 [P, H, W]
+    semantic: np.ndarray  # int32 [H, W]: 0 background, i + 1 for prompt i
+    parameters: dict = field(default_factory=dict)
+
+    def objects(self) -> list[dict]:
+        """One row per instance: prompt, label, area, centroid, bounding box, mean/max score."""
+        return object_table(
+            dict(zip(self.prompts, self.instances, strict=True)),
+            dict(zip(self.prompts, self.heatmaps, strict=True)),
+        )
+
+
+def default_threshold(options: SegmentOptions) -> float | str:
+    """Otsu for the paper's min-max heatmaps, 0.5 for calibrated probabilities."""
+    if options.threshold is not None:
+        return options.threshold
+    return "otsu" if options.score_mode == "minmax" else 0.5
+
+
+def build_result(
+    prompts: list[str],
+    heatmaps: np.ndarray,
+    presence: np.ndarray,
+    options: SegmentOptions,
+    parameters: dict,
+) -> SegmentationResult:
+    """Threshold each heatmap, clean the masks, number instances and build the semantic map."""
+    method = default_threshold(options)
+    thresholds = np.array([threshold_value(h, method) for h in heatmaps], dtype=np.float32)
+    masks = np.stack([
+        binary_mask(h, t, options.min_size, options.fill_holes)
+        for h, t in zip(heatmaps, thresholds, strict=True)
+    ])
+    instances = np.stack([instance_labels(m) for m in masks])
+    background = (
+        thresholds if options.background_threshold is None else options.background_threshold
+    )
+    semantic = semantic_labels(heatmaps, background)
+    parameters = {**parameters, "thresholds": thresholds.tolist(), "presence": presence.tolist()}
+    return SegmentationResult(
+        prompts, heatmaps, presence, thresholds, masks, instances, semantic, parameters
+    )

@@ -1,0 +1,146 @@
+"""The ``napari-gem evaluate`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from .datasets import DATASETS, DatasetLayoutError
+from .protocol import SETTINGS, protocol_for
+from .run import evaluate, format_table, result_paths
+
+EVALUATE_HELP = "score GEM on a segmentation benchmark (reproduces the published mIoU)"
+
+
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``evaluate`` subcommand to ``subparsers`` (from ``add_subparsers()``)."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help=EVALUATE_HELP,
+        description=(
+            "Run GEM over the validation split of a benchmark stored in its standard "
+            "(MMSegmentation) layout, print per-class IoU and the mean, and optionally "
+            "write them to JSON and CSV. See docs/evaluation.md."
+        ),
+    )
+    parser.add_argument("--dataset", required=True, choices=list(DATASETS))
+    parser.add_argument(
+        "--root",
+        required=True,
+        metavar="PATH",
+        help="the dataset folder (e.g. VOCdevkit/VOC2012) or a folder above it",
+    )
+    parser.add_argument(
+        "--setting",
+        choices=SETTINGS,
+        default="common",
+        help="common: sliding-window protocol of the training-free literature; "
+        "paper: GEM paper's 448x448 single pass (default: common)",
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="score only the first N images")
+    parser.add_argument("--out", metavar="FILE", help="write the scores to FILE as .json and .csv")
+    parser.add_argument("--model", default="ViT-B-16", help="open_clip model (default: ViT-B-16)")
+    parser.add_argument(
+        "--pretrained",
+        default="openai",
+        help="open_clip pretrained tag or checkpoint file (default: openai)",
+    )
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="default: fp32 on the CPU, bf16 or fp16 on a GPU",
+    )
+    tuning = parser.add_argument_group("protocol overrides (default: the setting's values)")
+    tuning.add_argument("--short-side", type=int, metavar="PX", help="resize the short side to PX")
+    tuning.add_argument("--crop", type=int, metavar="PX", help="sliding-window size")
+    tuning.add_argument("--stride", type=int, metavar="PX", help="sliding-window stride")
+    tuning.add_argument("--logit-scale", type=float, help="softmax scale of the cosine logits")
+    tuning.add_argument(
+        "--prob-threshold",
+        type=float,
+        help="background below this class probability (voc21, context60, coco-object)",
+    )
+    tuning.add_argument(
+        "--class-names",
+        metavar="FILE",
+        help="prompt names, one class per line, synonyms separated by commas",
+    )
+    parser.set_defaults(handler=run_evaluate)
+    return parser
+
+
+def _print_progress(done: int, total: int) -> None:
+    if done == total or done % 50 == 0:
+        print(f"\r{done}/{total} images", end="\n" if done == total else "", file=sys.stderr)
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    overrides = {
+        "crop": args.crop,
+        "stride": args.stride,
+        "logit_scale": args.logit_scale,
+        "prob_threshold": args.prob_threshold,
+    }
+    if args.short_side is not None:
+        overrides.update(short_side=args.short_side, fixed_size=None)
+    return overrides
+
+
+def _model_load_error() -> type[Exception]:
+    from napari_gem.engine.loading import ModelLoadError
+
+    return ModelLoadError
+
+
+def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None) -> int:
+    """Carry out ``napari-gem evaluate``; returns the exit code.
+
+    ``load_model`` defaults to :func:`napari_gem.load_model` (tests pass their own).
+    Bad input (dataset layout, options, model loading) prints one ``error:`` line and
+    returns 2.
+    """
+    if load_model is None:
+        from napari_gem import load_model
+    try:
+        if args.limit is not None and args.limit < 1:
+            raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
+        if args.short_side is not None and args.setting == "paper":
+            raise ValueError("--short-side applies to the common setting only")
+        protocol = protocol_for(args.dataset, args.setting, **_overrides(args))
+        gem = load_model(args.model, args.pretrained, device=args.device, precision=args.precision)
+        result = evaluate(
+            args.dataset,
+            args.root,
+            gem,
+            limit=args.limit,
+            progress=_print_progress,
+            out=args.out,
+            protocol=protocol,
+            class_names=args.class_names,
+        )
+    except (DatasetLayoutError, ValueError, OSError, _model_load_error()) as error:
+        print(f"error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    print(format_table(result))
+    if args.out:
+        json_path, csv_path = result_paths(args.out)
+        print(f"wrote {json_path} and {csv_path}")
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m napari_gem.evaluation.cli evaluate ...``: as ``napari-gem evaluate``."""
+    parser = argparse.ArgumentParser(prog="napari-gem")
+    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

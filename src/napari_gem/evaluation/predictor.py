@@ -1,0 +1,90 @@
+"""The model side of an evaluation: prompt embeddings and per-crop prompt logits.
+
+:class:`DenseScorer` is the small interface the protocol needs; :class:`GemScorer`
+implements it with the engine's :class:`~napari_gem.engine.gem.GEM`. Tests (or other
+models) can pass any object with the same four members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+
+@runtime_checkable
+class DenseScorer(Protocol):
+    """Scores image crops against prompt embeddings, pixel by pixel."""
+
+    @property
+    def device(self) -> torch.device:
+        """Where pixels and embeddings should live."""
+        ...
+
+    @property
+    def logit_scale(self) -> float:
+        """The model's own logit scale (used when the protocol does not fix one)."""
+        ...
+
+    def embed_prompts(self, prompts: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+        """Prompt embeddings ``[P, E]``, ensembled over the format-string ``templates``."""
+        ...
+
+    def crop_similarity(self, pixels: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, P, h, w]`` (cosine similarities) of CLIP-normalised crops
+        ``[B, 3, h, w]`` against embeddings ``text`` ``[P, E]``, at the crops' size."""
+        ...
+
+
+def centred_padding(height: int, width: int, multiple: int) -> tuple[int, int, int, int]:
+    """``(left, right, top, bottom)`` zero padding that makes both sides multiples of
+    ``multiple``, split as evenly as possible (the extra pixel goes right / bottom)."""
+    extra_h = -height % multiple
+    extra_w = -width % multiple
+    return extra_w // 2, extra_w - extra_w // 2, extra_h // 2, extra_h - extra_h // 2
+
+
+class GemScorer:
+    """:class:`DenseScorer` over a GEM model (``napari_gem.engine.gem.GEM``).
+
+    A crop whose sides are not multiples of the patch size is padded around its
+    centre with zeros (the mean colour after normalisation), scored, and the logits
+    are cut back to the crop, as ClearCLIP does.
+    """
+
+    def __init__(self, gem) -> None:
+        self.gem = gem
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.gem.device)
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.gem.logit_scale)
+
+    def describe(self) -> dict:
+        """The model and its GEM settings, for the result file."""
+        describe = getattr(self.gem, "describe", None)
+        return dict(describe()) if callable(describe) else {"model": repr(self.gem)}
+
+    def embed_prompts(self, prompts: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+        return self.gem.encode_text(list(prompts), templates=tuple(templates))
+
+    def crop_similarity(self, pixels: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        height, width = pixels.shape[-2:]
+        left, right, top, bottom = centred_padding(height, width, int(self.gem.patch_size))
+        padded = (
+            F.pad(pixels, (left, right, top, bottom)) if left + right + top + bottom else pixels
+        )
+        features = self.gem.encode_image(padded, with_clip_embedding=False).dense_features
+        grid = (features.float() @ text.float().to(features.device).T).permute(0, 3, 1, 2)
+        logits = F.interpolate(grid, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+        return logits[:, :, top : top + height, left : left + width]
+
+
+def as_scorer(model) -> DenseScorer:
+    """``model`` itself if it is a :class:`DenseScorer`, else a :class:`GemScorer` of it."""
+    return model if isinstance(model, DenseScorer) else GemScorer(model)
