@@ -1,0 +1,1 @@
+"""The ``napari-gem`` command line: launch napari, batch-segment, evaluate, benchmark."""
