@@ -71,9 +71,20 @@ class EncodedImage:
         text = self.model.encode_text(prompts, templates)
         return similarity_grid(self.features[None], text.to(self.features.device))[0]
 
-    def _to_image(self, grid_maps: torch.Tensor) -> torch.Tensor:
-        full = upsample(grid_maps[None], self.covered_shape)[0]
-        return full[:, : self.image_shape[0], : self.image_shape[1]]
+    def _to_image(self, grid_maps: torch.Tensor, normalise: bool) -> np.ndarray:
+        """``[P, gh, gw]`` grid maps as float32 ``[P, H, W]``, one prompt at a time.
+
+        Working per prompt into one preallocated array keeps the peak memory at
+        the output plus a single full-size map, whatever the number of prompts.
+        """
+        height, width = self.image_shape
+        out = np.empty((grid_maps.shape[0], height, width), dtype=np.float32)
+        for index, grid_map in enumerate(grid_maps):
+            full = upsample(grid_map[None, None], self.covered_shape)[0, 0, :height, :width]
+            if normalise:
+                full = min_max(full, inplace=True)
+            out[index] = full.cpu().numpy()
+        return out
 
     def presence(self, prompts: Sequence[str], background_prompts: Sequence[str] = ()) -> np.ndarray:
         """Image-level presence ``[P]``: softmax of CLIP logits over prompts and background."""
@@ -103,15 +114,16 @@ class EncodedImage:
         presence = self.presence(prompts, background)
         with torch.inference_mode():
             if mode == "minmax":
-                maps = min_max(self._to_image(self.similarity(prompts, templates)))
+                maps = self._to_image(self.similarity(prompts, templates), normalise=True)
             elif mode == "calibrated":
                 _, competitors = _with_background(prompts, background)
                 grid = self.similarity(competitors, templates)
                 probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
-                maps = self._to_image(probabilities) * torch.from_numpy(presence)[:, None, None]
+                gated = probabilities * torch.from_numpy(presence).to(grid.device)[:, None, None]
+                maps = self._to_image(gated, normalise=False)
             else:
                 raise ValueError(f"score_mode must be 'minmax' or 'calibrated'; got {mode!r}")
-        return maps.numpy().astype(np.float32, copy=False), presence.astype(np.float32)
+        return maps, presence.astype(np.float32)
 
     def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
         """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""
@@ -165,8 +177,38 @@ def _overview(image, mapping, model: GEM, options: SegmentOptions) -> torch.Tens
 def _encode_whole(image, mapping, model: GEM, options: SegmentOptions):
     rgb = to_rgb(np.asarray(image), mapping)
     size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
-    output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
+    try:
+        output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
+    except (RuntimeError, torch.OutOfMemoryError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        raise MemoryError(
+            f"out of memory on {model.device} at input size {size}: use a smaller input "
+            "size, tiling, fp16/bf16 precision, or the CPU"
+        ) from error
     return output.dense_features[0].float(), output.clip_embedding[0].float()
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def _encode_batch(model: GEM, pixels: torch.Tensor) -> torch.Tensor:
+    """Dense features of a window batch; on out-of-memory, retry in halves."""
+    try:
+        return model.encode_image(pixels, with_clip_embedding=False).dense_features
+    except (RuntimeError, torch.OutOfMemoryError) as error:
+        if not _is_out_of_memory(error):
+            raise
+        if model.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if pixels.shape[0] == 1:
+            raise MemoryError(
+                f"out of memory on {model.device} for one {tuple(pixels.shape[-2:])} window: "
+                "use a smaller window, fp16/bf16 precision, or the CPU"
+            ) from error
+        half = pixels.shape[0] // 2
+        return torch.cat([_encode_batch(model, pixels[:half]), _encode_batch(model, pixels[half:])])
 
 
 def _encode_windows(
@@ -180,8 +222,7 @@ def _encode_windows(
             to_pixels(to_rgb(read_window(image, start, plan.window_shape), mapping))
             for start in starts
         ])
-        output = model.encode_image(pixels, with_clip_embedding=False)
-        for start, features in zip(starts, output.dense_features, strict=True):
+        for start, features in zip(starts, _encode_batch(model, pixels), strict=True):
             blender.add(start, features)
         if progress is not None:
             progress(done, len(batches) + 1)

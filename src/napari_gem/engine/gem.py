@@ -137,7 +137,7 @@ class GEM:
         text = self.encode_text(prompts)
         with torch.inference_mode():
             grid = similarity_grid(features.dense_features, text)
-            return min_max(upsample(grid, tuple(pixels.shape[-2:])))
+            return min_max(upsample(grid, tuple(pixels.shape[-2:])), inplace=True)
 
     def __repr__(self) -> str:
         temperature = self.settings.temperature

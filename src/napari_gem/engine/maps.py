@@ -19,15 +19,20 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps, size=tuple(size), mode="bilinear", align_corners=False)
 
 
-def min_max(maps: torch.Tensor) -> torch.Tensor:
+def min_max(maps: torch.Tensor, *, inplace: bool = False) -> torch.Tensor:
     """Per-map min-max normalisation to [0, 1] over the last two axes.
 
     A constant map (nothing to tell apart) becomes all zeros instead of NaN.
+    ``inplace`` saves the copies when ``maps`` is a temporary (full-size maps of
+    large images).
     """
     low = maps.amin(dim=(-2, -1), keepdim=True)
-    high = maps.amax(dim=(-2, -1), keepdim=True)
-    span = high - low
-    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1), 0.0)
+    span = maps.amax(dim=(-2, -1), keepdim=True) - low
+    # Constant maps: divide by 1 after subtracting, then they are exactly 0.
+    span = torch.where(span > 0, span, torch.ones_like(span))
+    if inplace:
+        return maps.sub_(low).div_(span)
+    return (maps - low) / span
 
 
 def prompt_softmax(similarity: torch.Tensor, logit_scale: float, dim: int = 1) -> torch.Tensor:

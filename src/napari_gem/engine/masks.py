@@ -5,11 +5,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy import ndimage
 from skimage.filters import threshold_otsu
-from skimage.measure import label as connected_components
 from skimage.measure import regionprops_table
 
 OTSU_SAMPLE = 4_000_000
+#: Rows per block when building semantic maps, to bound temporaries on huge images.
+SEMANTIC_BLOCK_ROWS = 1024
+
+
+def connected_components(
+    mask: np.ndarray, connectivity: int | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Label connected regions as int32 (full connectivity by default), written into ``out``.
+
+    scipy writes int32 labels directly; skimage's ``label`` would make an int64 copy
+    as large as the image.
+    """
+    connectivity = mask.ndim if connectivity is None else connectivity
+    structure = ndimage.generate_binary_structure(mask.ndim, connectivity)
+    if out is None:
+        out = np.empty(mask.shape, dtype=np.int32)
+    ndimage.label(mask, structure=structure, output=out)
+    return out
 
 
 def threshold_value(heatmap: np.ndarray, method: float | str) -> float:
@@ -70,9 +88,9 @@ def binary_mask(
     return remove_small_objects(mask, min_size)
 
 
-def instance_labels(mask: np.ndarray) -> np.ndarray:
-    """Connected components of a mask, numbered 1..n (int32)."""
-    return connected_components(mask).astype(np.int32, copy=False)
+def instance_labels(mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Connected components of a mask, numbered 1..n (int32), optionally into ``out``."""
+    return connected_components(mask, out=out)
 
 
 def semantic_labels(scores: np.ndarray, background_threshold: float | Sequence[float]) -> np.ndarray:
@@ -82,12 +100,14 @@ def semantic_labels(scores: np.ndarray, background_threshold: float | Sequence[f
     threshold (one number, or one per prompt for the winning prompt).
     """
     scores = np.asarray(scores)
-    best = scores.argmax(axis=0)
-    top = np.take_along_axis(scores, best[None], axis=0)[0]
     limits = np.asarray(background_threshold, dtype=np.float32)
-    limit = limits[best] if limits.ndim else limits
-    labels = (best + 1).astype(np.int32)
-    labels[~(top >= limit)] = 0
+    labels = np.empty(scores.shape[1:], dtype=np.int32)
+    for start in range(0, scores.shape[1], SEMANTIC_BLOCK_ROWS):
+        block = scores[:, start : start + SEMANTIC_BLOCK_ROWS]
+        best = block.argmax(axis=0)
+        top = np.take_along_axis(block, best[None], axis=0)[0]
+        limit = limits[best] if limits.ndim else limits
+        labels[start : start + SEMANTIC_BLOCK_ROWS] = np.where(top >= limit, best + 1, 0)
     return labels
 
 

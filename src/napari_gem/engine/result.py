@@ -48,11 +48,11 @@ def build_result(
     """Threshold each heatmap, clean the masks, number instances and build the semantic map."""
     method = default_threshold(options)
     thresholds = np.array([threshold_value(h, method) for h in heatmaps], dtype=np.float32)
-    masks = np.stack([
-        binary_mask(h, t, options.min_size, options.fill_holes)
-        for h, t in zip(heatmaps, thresholds, strict=True)
-    ])
-    instances = np.stack([instance_labels(m) for m in masks])
+    masks = np.empty(heatmaps.shape, dtype=bool)
+    instances = np.empty(heatmaps.shape, dtype=np.int32)
+    for index, (heatmap, threshold) in enumerate(zip(heatmaps, thresholds, strict=True)):
+        masks[index] = binary_mask(heatmap, threshold, options.min_size, options.fill_holes)
+        instance_labels(masks[index], out=instances[index])
     background = (
         thresholds if options.background_threshold is None else options.background_threshold
     )

@@ -609,6 +609,4 @@ def dataset_class_names(dataset: str, *, background_first: bool = False) -> Clas
 
 def read_class_names(path: str | Path, *, background_first: bool = False) -> ClassNames:
     """Read a name list file in the same format (e.g. a reference repo's ``cls_*.txt``)."""
-    return parse_class_names(
-        Path(path).read_text(encoding="utf-8"), background_first=background_first
-    )
+    return parse_class_names(Path(path).read_text(encoding="utf-8"), background_first=background_first)

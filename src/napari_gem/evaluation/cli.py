@@ -6,9 +6,11 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from .datasets import DATASETS, DatasetLayoutError
+from ..engine.loading import ModelLoadError
+from ..engine.loading import load_model as load_gem_model
+from .datasets import DATASETS, DatasetLayoutError, open_dataset
 from .protocol import SETTINGS, protocol_for
-from .run import evaluate, format_table, result_paths
+from .run import evaluate, format_table, resolve_class_names, result_paths
 
 EVALUATE_HELP = "score GEM on a segmentation benchmark (reproduces the published mIoU)"
 
@@ -88,12 +90,6 @@ def _overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
-def _model_load_error() -> type[Exception]:
-    from napari_gem.engine.loading import ModelLoadError
-
-    return ModelLoadError
-
-
 def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None) -> int:
     """Carry out ``napari-gem evaluate``; returns the exit code.
 
@@ -101,14 +97,16 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
     Bad input (dataset layout, options, model loading) prints one ``error:`` line and
     returns 2.
     """
-    if load_model is None:
-        from napari_gem import load_model
+    load_model = load_model or load_gem_model
     try:
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
         if args.short_side is not None and args.setting == "paper":
             raise ValueError("--short-side applies to the common setting only")
         protocol = protocol_for(args.dataset, args.setting, **_overrides(args))
+        # Check the dataset and the names before a model is loaded (maybe downloaded).
+        spec = open_dataset(args.dataset, args.root).spec
+        class_names = resolve_class_names(spec, args.class_names)
         gem = load_model(args.model, args.pretrained, device=args.device, precision=args.precision)
         result = evaluate(
             args.dataset,
@@ -118,9 +116,9 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
             progress=_print_progress,
             out=args.out,
             protocol=protocol,
-            class_names=args.class_names,
+            class_names=class_names,
         )
-    except (DatasetLayoutError, ValueError, OSError, _model_load_error()) as error:
+    except (DatasetLayoutError, ModelLoadError, ValueError, OSError) as error:
         print(f"error: {_one_line(error)}", file=sys.stderr)
         return 2
     print(format_table(result))

@@ -338,9 +338,7 @@ def open_dataset(name: str, root: str | Path) -> SegmentationDataset:
     spec = dataset_spec(name)
     dataset_root = resolve_root(spec, root)
     if not (dataset_root / spec.label_dir).is_dir():
-        raise _layout_error(
-            spec, dataset_root, f"no label folder {spec.label_dir}", about_labels=True
-        )
+        raise _layout_error(spec, dataset_root, f"no label folder {spec.label_dir}", about_labels=True)
     ids = _split_ids(spec, dataset_root) if spec.split_file else _scanned_ids(spec, dataset_root)
     samples = []
     for sample_id in ids:

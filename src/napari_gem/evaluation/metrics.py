@@ -45,9 +45,7 @@ class ConfusionMatrix:
         prediction = np.asarray(prediction)
         label = np.asarray(label)
         if prediction.shape != label.shape:
-            raise ValueError(
-                f"prediction shape {prediction.shape} differs from label shape {label.shape}"
-            )
+            raise ValueError(f"prediction shape {prediction.shape} differs from label shape {label.shape}")
         counted = (label != self.ignore_index) & (label >= 0) & (label < self.num_classes)
         predicted = prediction[counted].astype(np.int64)
         if predicted.size and (predicted.min() < 0 or predicted.max() >= self.num_classes):

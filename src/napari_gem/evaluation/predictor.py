@@ -76,9 +76,7 @@ class GemScorer:
     def crop_similarity(self, pixels: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         height, width = pixels.shape[-2:]
         left, right, top, bottom = centred_padding(height, width, int(self.gem.patch_size))
-        padded = (
-            F.pad(pixels, (left, right, top, bottom)) if left + right + top + bottom else pixels
-        )
+        padded = F.pad(pixels, (left, right, top, bottom)) if left + right + top + bottom else pixels
         features = self.gem.encode_image(padded, with_clip_embedding=False).dense_features
         grid = (features.float() @ text.float().to(features.device).T).permute(0, 3, 1, 2)
         logits = F.interpolate(grid, size=padded.shape[-2:], mode="bilinear", align_corners=False)

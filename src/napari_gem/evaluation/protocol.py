@@ -86,9 +86,7 @@ class ProtocolSettings:
         if self.crop is not None and (self.crop < 1 or self.stride < 1):
             raise ValueError(f"crop and stride must be positive, got {self.crop}, {self.stride}")
         if self.interpolation not in ("bilinear", "bicubic"):
-            raise ValueError(
-                f"interpolation must be bilinear or bicubic, not {self.interpolation!r}"
-            )
+            raise ValueError(f"interpolation must be bilinear or bicubic, not {self.interpolation!r}")
         if not self.templates or any("{}" not in template for template in self.templates):
             raise ValueError("every prompt template must contain '{}' where the class name goes")
         if self.logit_scale is not None and not self.logit_scale > 0:
@@ -123,9 +121,7 @@ def protocol_for(dataset: str, setting: str = "common", **overrides) -> Protocol
             crop=crop,
             stride=stride,
             logit_scale=50.0,
-            prob_threshold=_COMMON_BACKGROUND_THRESHOLDS.get(dataset)
-            if spec.has_background
-            else None,
+            prob_threshold=_COMMON_BACKGROUND_THRESHOLDS.get(dataset) if spec.has_background else None,
         )
     elif setting == "paper":
         settings = ProtocolSettings(
@@ -140,9 +136,7 @@ def protocol_for(dataset: str, setting: str = "common", **overrides) -> Protocol
         raise ValueError(f"unknown setting {setting!r}; choose one of: {', '.join(SETTINGS)}")
     chosen = {key: value for key, value in overrides.items() if value is not None}
     if "prob_threshold" in chosen and not spec.has_background:
-        raise ValueError(
-            f"{dataset} has no background class, so a probability threshold does not apply"
-        )
+        raise ValueError(f"{dataset} has no background class, so a probability threshold does not apply")
     return dataclasses.replace(settings, **chosen) if chosen else settings
 
 
@@ -158,9 +152,7 @@ def resized_shape(height: int, width: int, settings: ProtocolSettings) -> tuple[
     """
     if settings.fixed_size is not None:
         return settings.fixed_size
-    factor = min(
-        settings.max_long_side / max(height, width), settings.short_side / min(height, width)
-    )
+    factor = min(settings.max_long_side / max(height, width), settings.short_side / min(height, width))
     return int(height * factor + 0.5), int(width * factor + 0.5)
 
 
@@ -248,14 +240,10 @@ def min_max_normalise(logits: torch.Tensor) -> torch.Tensor:
     """Each prompt's map ``[P, H, W]`` scaled to [0, 1] (constant maps become 0)."""
     low = logits.amin(dim=(-2, -1), keepdim=True)
     span = logits.amax(dim=(-2, -1), keepdim=True) - low
-    return torch.where(
-        span > 0, (logits - low) / span.clamp_min(torch.finfo(logits.dtype).tiny), 0.0
-    )
+    return torch.where(span > 0, (logits - low) / span.clamp_min(torch.finfo(logits.dtype).tiny), 0.0)
 
 
-def dense_logits(
-    pixels: torch.Tensor, crop_logits: CropLogits, settings: ProtocolSettings
-) -> torch.Tensor:
+def dense_logits(pixels: torch.Tensor, crop_logits: CropLogits, settings: ProtocolSettings) -> torch.Tensor:
     """Per-prompt logits ``[P, h, w]`` of a prepared image, at its prepared size."""
     if settings.crop is None:
         logits = crop_logits(pixels)[0].float()

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .class_names import ClassNames, read_class_names
-from .datasets import IGNORE_INDEX, open_dataset
+from .datasets import IGNORE_INDEX, DatasetSpec, open_dataset
 from .metrics import ConfusionMatrix
 from .predictor import DenseScorer, as_scorer
 from .protocol import (
@@ -122,7 +122,7 @@ def evaluate(
         raise ValueError(f"limit must be a positive number of images, got {limit}")
     data = open_dataset(dataset, root)
     settings = protocol if protocol is not None else protocol_for(dataset, setting)
-    names = _class_names(data.spec, class_names)
+    names = resolve_class_names(data.spec, class_names)
     scorer = as_scorer(gem)
     samples = data.samples[:limit] if limit is not None else data.samples
 
@@ -161,7 +161,9 @@ def evaluate(
     return result
 
 
-def _class_names(spec, override: ClassNames | str | Path | None) -> ClassNames:
+def resolve_class_names(spec: DatasetSpec, override: ClassNames | str | Path | None = None) -> ClassNames:
+    """The shipped class names of ``spec``, or ``override`` (names or a name-list file)
+    after checking it has one line per class."""
     if override is None:
         return spec.class_names()
     names = (
@@ -194,9 +196,7 @@ def write_results(result: EvaluationResult, out: str | Path) -> tuple[Path, Path
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["class", "iou", "accuracy"])
-        for name, iou, accuracy in zip(
-            result.class_names, result.iou, result.accuracy, strict=True
-        ):
+        for name, iou, accuracy in zip(result.class_names, result.iou, result.accuracy, strict=True):
             writer.writerow([name, _csv_number(iou), _csv_number(accuracy)])
         writer.writerow(["mean", _csv_number(result.miou), _csv_number(result.macc)])
     return json_path, csv_path
