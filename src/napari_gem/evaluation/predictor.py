@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 
+from ..engine.maps import similarity_grid, upsample
+
 
 @runtime_checkable
 class DenseScorer(Protocol):
@@ -78,8 +80,8 @@ class GemScorer:
         left, right, top, bottom = centred_padding(height, width, int(self.gem.patch_size))
         padded = F.pad(pixels, (left, right, top, bottom)) if left + right + top + bottom else pixels
         features = self.gem.encode_image(padded, with_clip_embedding=False).dense_features
-        grid = (features.float() @ text.float().to(features.device).T).permute(0, 3, 1, 2)
-        logits = F.interpolate(grid, size=padded.shape[-2:], mode="bilinear", align_corners=False)
+        grid = similarity_grid(features, text.to(features.device))
+        logits = upsample(grid, tuple(padded.shape[-2:]))
         return logits[:, :, top : top + height, left : left + width]
 
 
