@@ -246,3 +246,10 @@ def test_input_not_a_multiple_of_the_patch_is_refused(tiny_clip):
     gem = GEM.from_open_clip(*tiny_clip)
     with pytest.raises(ValueError, match="multiple of the patch size"):
         gem.heatmaps(torch.randn(1, 3, 70, 64), ["x"])
+
+
+def test_a_prompts_embedding_does_not_depend_on_its_companions(tiny_clip):
+    model, tokenizer = tiny_clip
+    alone = GEM.from_open_clip(model, tokenizer).encode_text(["cat"])
+    together = GEM.from_open_clip(model, tokenizer).encode_text(["a much longer prompt here", "cat"])
+    assert torch.equal(alone[0], together[1])

@@ -109,13 +109,14 @@ class TextEmbeddingCache:
         return torch.stack([self._embeddings[(p, templates)] for p in prompts])
 
     def _compute(self, prompts: list[str], templates: tuple[str, ...], device) -> None:
-        texts = [template.format(prompt) for prompt in prompts for template in templates]
-        chunks = []
-        for start in range(0, len(texts), self._batch_size):
-            tokens = self._tokenizer(texts[start : start + self._batch_size]).to(device)
-            chunks.append(F.normalize(encode_tokens(self._model, tokens).float(), dim=-1))
-        per_template = torch.cat(chunks).view(len(prompts), len(templates), -1)
-        ensembled = per_template[:, 0] if len(templates) == 1 else per_template.mean(dim=1)
-        ensembled = F.normalize(ensembled, dim=-1)
-        for prompt, embedding in zip(prompts, ensembled, strict=True):
-            self._embeddings[(prompt, templates)] = embedding
+        # One prompt at a time: a prompt's embedding must not depend on which other
+        # prompts happen to be missing from the cache (batch shape changes rounding).
+        for prompt in prompts:
+            texts = [template.format(prompt) for template in templates]
+            chunks = []
+            for start in range(0, len(texts), self._batch_size):
+                tokens = self._tokenizer(texts[start : start + self._batch_size]).to(device)
+                chunks.append(F.normalize(encode_tokens(self._model, tokens).float(), dim=-1))
+            per_template = torch.cat(chunks)
+            ensembled = per_template[0] if len(templates) == 1 else per_template.mean(dim=0)
+            self._embeddings[(prompt, templates)] = F.normalize(ensembled, dim=-1)
