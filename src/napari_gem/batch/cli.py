@@ -1,0 +1,237 @@
+"""``napari-gem segment``: the batch command line.
+
+``add_segment_parser`` adds the subcommand to the ``napari-gem`` parser and
+``run_segment`` runs it. Exit status: 0 when every image was written or skipped,
+1 when some image failed, 2 for bad arguments or a model that cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..engine import ModelLoadError, SegmentOptions
+from .models import ModelSpec
+from .runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
+
+DESCRIPTION = """\
+Segment many images with GEM: for every prompt, write a heatmap, a mask, an objects
+table and the parameters of the run. INPUT can be image files (TIFF, OME-TIFF, PNG,
+JPEG), zarr or OME-Zarr stores, folders of them, or glob patterns ("data/*.tif").
+Stacks are segmented plane by plane. A re-run skips images that are done.
+"""
+
+EPILOG = """\
+examples:
+  napari-gem segment cells/ --prompts "nucleus, membrane" --out results/
+  napari-gem segment "scans/*.ome.tif" -p tumour -o out/ --threshold 0.6 --min-size 50
+  napari-gem segment big.ome.zarr -p vessel -o out/ --workers 4
+  napari-gem segment data/ -p cell -o out/ --scheduler tcp://10.0.0.5:8786
+
+outputs per image (STEM = file name without extension, SLUG = the prompt made file-safe):
+  STEM_SLUG_mask.tif       instance labels (uint8/uint16/int32), also as .png when 2D
+  STEM_SLUG_heatmap.tif    float32 scores in [0, 1]
+  STEM_objects.csv         one row per object: area, centroid, box, mean/max score
+  STEM_parameters.json     model, options, thresholds; written last (marks the image done)
+  Planes larger than memory (see --out-of-core) get STEM_SLUG_heatmap.zarr and
+  STEM_SLUG_mask.zarr instead, and no objects table.
+
+exit status: 0 all done, 1 some images failed, 2 bad arguments or model load failure.
+"""
+
+
+def add_segment_parser(subparsers) -> argparse.ArgumentParser:
+    """Add ``segment`` to an argparse subparsers object; its handler is :func:`run_segment`."""
+    parser = subparsers.add_parser(
+        "segment", help="segment many images from the command line (batch)",
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_io_arguments(parser)
+    _add_model_arguments(parser.add_argument_group("model"))
+    _add_image_arguments(parser.add_argument_group("image preparation"))
+    _add_mask_arguments(parser.add_argument_group("scores and masks"))
+    _add_run_arguments(parser.add_argument_group("running"))
+    parser.set_defaults(handler=run_segment)
+    return parser
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Run the batch for parsed arguments; print a summary; return the exit status."""
+    try:
+        options = options_from_args(args)
+        report = segment_files(
+            args.inputs, args.prompts, args.out, model=model_from_args(args),
+            options=options, scheduler=args.scheduler, workers=args.workers, redo=args.redo,
+            progress=not args.quiet, recursive=args.recursive, out_of_core=args.out_of_core,
+            out_of_core_above=args.out_of_core_above, chunk=args.chunk, threads=args.threads,
+        )
+    except (ValueError, OSError, ModelLoadError) as error:
+        # Bad arguments and model problems carry a message fit for a user: one line.
+        print(f"napari-gem segment: error: {error}", file=sys.stderr)
+        return 2
+    print(report.summary(), file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def model_from_args(args: argparse.Namespace) -> ModelSpec:
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    return ModelSpec(
+        name=args.model, pretrained=pretrained, device=args.device,
+        precision=None if args.precision == "auto" else args.precision,
+        depth=args.depth, iterations=args.iterations, temperature=args.temperature,
+        cache_dir=args.cache_dir, model_configs=tuple(args.model_config),
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> SegmentOptions:
+    """SegmentOptions from the options given; the others keep the engine's defaults."""
+    names = ("input_size", "resize", "contrast", "percentiles", "tiling", "tile_above",
+             "window", "overlap", "window_batch", "templates", "score_mode", "min_size",
+             "fill_holes")
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.background is not None:
+        given["background_prompts"] = tuple(p.strip() for p in args.background.split(",")
+                                            if p.strip())
+    if args.threshold is not None:
+        given["threshold"] = None if args.threshold == "auto" else args.threshold
+    return SegmentOptions(**given)
+
+
+# -- argument groups ---------------------------------------------------------------------------
+DEFAULTS = SegmentOptions()
+# The values docs/api.md lists for SegmentOptions (which validates them again).
+RESIZE_MODES = ("square", "keep_aspect")
+CONTRAST_MODES = ("auto", "percentile", "minmax", "none")
+TILING_MODES = ("auto", "always", "never")
+TEMPLATE_SETS = ("paper", "imagenet80")
+SCORE_MODES = ("minmax", "calibrated")
+
+
+def _add_io_arguments(parser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="image files, zarr stores, folders or glob patterns")
+    parser.add_argument("-p", "--prompts", required=True,
+                        help='what to look for, comma-separated: "nucleus, membrane"')
+    parser.add_argument("-o", "--out", required=True, metavar="DIR",
+                        help="output folder (created if needed; subfolders of folder inputs "
+                        "are kept with --recursive)")
+
+
+def _add_model_arguments(group) -> None:
+    group.add_argument("--model", default="ViT-B-16",
+                       help="open_clip ViT architecture (default: ViT-B-16)")
+    group.add_argument("--pretrained", default="openai", metavar="TAG_OR_FILE",
+                       help="open_clip pretrained tag (downloaded once and cached) or the path "
+                       "of a local checkpoint file (default: openai)")
+    group.add_argument("--model-config", action="append", default=[], metavar="JSON",
+                       help="extra open_clip model-config JSON file (or folder) to register, "
+                       "for custom architectures; the file name is the model name; repeatable")
+    group.add_argument("--cache-dir", metavar="DIR",
+                       help="where downloaded weights are cached (default: open_clip's)")
+    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                       help="auto: CUDA, then Apple MPS, then CPU (default: auto)")
+    group.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                       help="auto: fp32 on the CPU, bf16/fp16 on a GPU (default: auto)")
+    group.add_argument("--depth", type=int, default=7,
+                       help="GEM: self-self attention in the last DEPTH-1 blocks (default: 7)")
+    group.add_argument("--iterations", type=int, default=1,
+                       help="GEM: iterations of the self-self attention (default: 1)")
+    group.add_argument("--temperature", type=_temperature, default=None,
+                       help="GEM: attention temperature, or 'auto' for the paper's adaptive "
+                       "one (default: auto)")
+
+
+def _add_image_arguments(group) -> None:
+    d = DEFAULTS
+    group.add_argument("--input-size", type=int, dest="input_size",
+                       help=f"model input side in pixels (default: {d.input_size})")
+    group.add_argument("--resize", choices=RESIZE_MODES,
+                       help="square: ignore the aspect ratio, as the paper; keep_aspect "
+                       f"(default: {d.resize})")
+    group.add_argument("--contrast", choices=CONTRAST_MODES,
+                       help="intensity scaling: auto (uint8 as is, other types by "
+                       f"percentiles), percentile, minmax, none (default: {d.contrast})")
+    group.add_argument("--percentiles", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                       help="percentiles for contrast scaling (default: "
+                       f"{d.percentiles[0]:g} {d.percentiles[1]:g})")
+    group.add_argument("--tiling", choices=TILING_MODES,
+                       help="sliding windows at full resolution: auto (above --tile-above), "
+                       f"always, never (default: {d.tiling})")
+    group.add_argument("--tile-above", type=int, dest="tile_above", metavar="PIXELS",
+                       help=f"side above which auto tiling starts (default: {d.tile_above})")
+    group.add_argument("--window", type=int, metavar="PIXELS",
+                       help=f"sliding-window side (default: {d.window})")
+    group.add_argument("--overlap", type=int, metavar="PIXELS",
+                       help=f"overlap of neighbouring windows (default: {d.overlap})")
+    group.add_argument("--window-batch", type=int, dest="window_batch", metavar="N",
+                       help=f"windows per forward pass (default: {d.window_batch})")
+
+
+def _add_mask_arguments(group) -> None:
+    d = DEFAULTS
+    group.add_argument("--templates", choices=TEMPLATE_SETS,
+                       help="prompt templates: paper ('a photo of a {}.') or imagenet80 "
+                       f"(default: {d.templates})")
+    group.add_argument("--score-mode", choices=SCORE_MODES, dest="score_mode",
+                       help="minmax: the paper's per-image min-max heatmaps; calibrated: "
+                       "probabilities against the background prompts, so absent objects "
+                       f"stay dark (default: {d.score_mode})")
+    group.add_argument("--background", metavar="PROMPTS",
+                       help="comma-separated background prompts for calibrated mode "
+                       f"(default: {', '.join(d.background_prompts)})")
+    group.add_argument("--threshold", type=_threshold,
+                       help="mask threshold: a number in [0, 1], otsu, or auto (Otsu for "
+                       "minmax, 0.5 for calibrated; the default)")
+    group.add_argument("--min-size", type=int, dest="min_size", metavar="PIXELS",
+                       help=f"remove objects smaller than this (default: {d.min_size})")
+    group.add_argument("--fill-holes", type=int, dest="fill_holes", metavar="PIXELS",
+                       help=f"fill holes up to this size (default: {d.fill_holes})")
+
+
+def _add_run_arguments(group) -> None:
+    group.add_argument("--recursive", action="store_true",
+                       help="also look for images in subfolders of folder inputs")
+    group.add_argument("--redo", action="store_true",
+                       help="segment images again even when their outputs are complete")
+    group.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing dask.distributed cluster, e.g. "
+                       "tcp://host:8786 (workers must see the input and output folders)")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="start a local dask cluster of N worker processes (default: run "
+                       "in this process)")
+    group.add_argument("--threads", type=int, metavar="N",
+                       help="PyTorch threads per process (default: all cores in-process, "
+                       "cores / N with --workers)")
+    group.add_argument("--out-of-core", choices=OUT_OF_CORE_MODES, default="auto",
+                       dest="out_of_core",
+                       help="window-by-window processing into zarr outputs, for TIFF and "
+                       "zarr planes larger than memory: auto (planes above "
+                       "--out-of-core-above pixels), always, never (default: auto)")
+    group.add_argument("--out-of-core-above", type=int, default=OUT_OF_CORE_ABOVE,
+                       dest="out_of_core_above", metavar="PIXELS",
+                       help="plane size (height x width) for auto (default: 8192 x 8192 = "
+                       f"{OUT_OF_CORE_ABOVE})")
+    group.add_argument("--chunk", type=int, default=1024, metavar="PIXELS",
+                       help="chunk side of zarr outputs (default: 1024)")
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bar (the summary is still printed)")
+
+
+def _temperature(text: str) -> float | None:
+    if text.lower() in ("auto", "adaptive", "none"):
+        return None
+    return _number(text, "temperature")
+
+
+def _threshold(text: str) -> float | str:
+    if text.lower() in ("otsu", "auto"):
+        return text.lower()
+    return _number(text, "threshold")
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None

@@ -1,0 +1,178 @@
+"""Where the batch's work runs: in this process, or on a dask.distributed cluster.
+
+Both executors offer the same three things: facts about the model, running whole-image
+tasks (yielding outcomes as they finish) and computing lists of dask tasks for the
+out-of-core path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from ..engine import GEM, ModelLoadError, SegmentOptions
+from .jobs import ImageJob
+from .models import LocalModel, ModelSpec
+from .out_of_core import ModelFacts
+from .report import FAILED, ImageOutcome
+from .whole_image import describe_error, run_image_job
+
+
+def model_facts(model) -> ModelFacts:
+    """Patch size, logit scale and description of a model (loads it if needed)."""
+    gem = model.get()
+    return ModelFacts(gem.patch_size, gem.logit_scale, gem.describe())
+
+
+def model_facts_or_error(model) -> ModelFacts | ModelLoadError:
+    """:func:`model_facts` for a worker: a load failure is returned, not raised, so the
+    worker does not log it as a crash; the driver raises it with its own message."""
+    try:
+        return model_facts(model)
+    except ModelLoadError as error:
+        return error
+
+
+class InProcess:
+    """Everything runs here, one image after the other, with one GEM."""
+
+    def __init__(self, gem: GEM, threads: int | None = None, progress: bool = False) -> None:
+        self.model = LocalModel(gem)
+        self.threads = threads
+        self.progress = progress
+
+    def facts(self) -> ModelFacts:
+        return model_facts(self.model)
+
+    def run_images(self, jobs: Sequence[ImageJob], prompts: Sequence[str],
+                   options: SegmentOptions) -> Iterator[tuple[ImageJob, ImageOutcome]]:
+        """Segment the images one by one as the outcomes are asked for."""
+        return (
+            (job, run_image_job(job, prompts, self.model, options, self.threads))
+            for job in jobs
+        )
+
+    def compute(self, tasks: list, label: str) -> list:
+        import dask
+        from dask.callbacks import Callback
+
+        keys = {task.key for task in tasks}
+        with _task_bar(label, len(tasks), self.progress) as bar:
+
+            def count(key, result, graph, state, worker_id) -> None:
+                if key in keys:  # the graph has internal tasks too; count ours
+                    bar.update(1)
+
+            with Callback(posttask=count):
+                results = dask.compute(*tasks, scheduler="sync")
+        return list(results)
+
+
+class OnCluster:
+    """Work goes to dask.distributed workers; each loads the model once from its spec."""
+
+    def __init__(self, client, spec: ModelSpec, threads: int | None = None,
+                 progress: bool = False) -> None:
+        self.client = client
+        self.model = spec
+        self.threads = threads
+        self.progress = progress
+
+    def facts(self) -> ModelFacts:
+        # Loads the model on one worker first: a bad spec fails here, once, with the
+        # worker's ModelLoadError, rather than once per image.
+        facts = self.client.submit(model_facts_or_error, self.model, pure=False).result()
+        if isinstance(facts, ModelLoadError):
+            raise facts
+        return facts
+
+    def run_images(self, jobs: Sequence[ImageJob], prompts: Sequence[str],
+                   options: SegmentOptions) -> Iterator[tuple[ImageJob, ImageOutcome]]:
+        """Submit every image now; the outcomes come in the order they finish."""
+        futures = {
+            self.client.submit(run_image_job, job, list(prompts), self.model, options,
+                               self.threads, pure=False): job
+            for job in jobs
+        }
+        return self._outcomes(futures)
+
+    @staticmethod
+    def _outcomes(futures: dict) -> Iterator[tuple[ImageJob, ImageOutcome]]:
+        from distributed import as_completed
+
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                yield job, future.result()
+            except Exception as error:  # the worker died (out of memory, killed, ...)
+                yield job, ImageOutcome(job.source, FAILED, reason=describe_error(error))
+
+    def compute(self, tasks: list, label: str) -> list:
+        from distributed import as_completed
+
+        futures = self.client.compute(tasks)
+        with _task_bar(label, len(futures), self.progress) as bar:
+            for _ in as_completed(futures):
+                bar.update(1)
+        return self.client.gather(futures)
+
+
+@contextmanager
+def open_executor(model: GEM | ModelSpec, scheduler=None, workers: int | None = None,
+                  threads: int | None = None, progress: bool = False):
+    """The executor for the arguments: in-process, an existing cluster, or a LocalCluster.
+
+    ``scheduler`` is an address (``tcp://host:8786``) or a ``distributed.Client``;
+    ``workers`` starts a LocalCluster of that many single-threaded worker processes
+    (PyTorch then gets ``cores / workers`` threads each unless ``threads`` says
+    otherwise). Clusters and clients made here are closed again on exit.
+    """
+    if scheduler is not None and workers is not None:
+        raise ValueError("give either a scheduler address or a number of workers, not both")
+    if scheduler is None and workers is None:
+        gem = model if isinstance(model, GEM) else model.get()
+        yield InProcess(gem, threads, progress)
+        return
+    spec = model if isinstance(model, ModelSpec) else ModelSpec.from_gem(model)
+    with _client(scheduler, workers) as client:
+        if workers is not None and threads is None:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+        yield OnCluster(client, spec, threads, progress)
+
+
+@contextmanager
+def _client(scheduler, workers: int | None):
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None and not isinstance(scheduler, str):
+        yield scheduler  # the caller's Client: theirs to close
+        return
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as error:
+            message = f"cannot reach the dask scheduler at {scheduler}: {error}"
+            raise ConnectionError(message) from error
+        with client:
+            yield client
+        return
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    # Port 0: the scheduler's web server takes a free port (8787 may be taken). Worker
+    # logs are silenced: failures reach the user through the batch report instead.
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=":0", silence_logs=logging.CRITICAL)
+    with cluster, Client(cluster) as client:
+        yield client
+
+
+@contextmanager
+def _task_bar(label: str, total: int, enabled: bool):
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=f"  {label}", unit="task", leave=False, file=sys.stderr,
+              disable=not enabled) as bar:
+        yield bar

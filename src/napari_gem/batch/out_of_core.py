@@ -1,0 +1,468 @@
+"""Images larger than memory: windows as dask tasks, results written into zarr chunk by chunk.
+
+No step holds a whole plane. Per plane, three passes run as dask graphs (in-process
+or on a cluster):
+
+1. **Scores on the patch grid.** A setup task fixes the contrast limits (and, in
+   calibrated mode, the image-level presence from a strided overview). Window tasks
+   run GEM on batches of windows and return their cosine similarities on the patch
+   grid (tiny: a 448-pixel window is 28 x 28 cells). Block tasks blend the windows
+   covering a block of the global grid (taper weights, divided by the summed weight)
+   and write the block into a temporary grid zarr.
+2. **Statistics.** Chunk tasks upsample their part of the grid to pixels (bilinear,
+   as the engine does) and return per-prompt minimum, maximum and a histogram. The
+   paper's min-max heatmaps need the minimum and maximum of the whole plane, and Otsu's
+   threshold needs the histogram; both are reduced on the driver.
+3. **Outputs.** Chunk tasks upsample again (cheap: the grid is 1/patch² of the pixels),
+   normalise, threshold and write one chunk of each heatmap and mask zarr.
+
+Outputs appear under their final names only when complete; the parameters JSON,
+written last, marks the image as done.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..engine import SegmentOptions
+from ..io.atomic import replace_directory, write_text_atomically
+from ..io.export import layer_metadata, output_files, to_json
+from ..io.images import LoadedImage, open_image
+from ..io.planes import PlaneLayout, PlaneView
+from .jobs import ImageJob
+from .models import use_torch_threads
+from .pixels import clip_pixels, intensity_limits, overview_pixels, read_window, to_unit_rgb
+from .prompts import embed_prompts_one_by_one, template_set
+from .windows import WindowShape, boxes, cells_around, overlaps, plan_windows
+
+OTSU_BINS = 256  # as scikit-image's threshold_otsu
+GRID_BLOCK_CELLS = 256  # grid cells per side of a blending task (4096 pixels at patch 16)
+WINDOWS_PER_TASK = 16
+
+Box = tuple[int, int, int, int]
+
+
+# -- what the tasks share ------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlaneRef:
+    """One plane of an image file: picklable, opened lazily in whichever process needs it."""
+
+    path: str
+    index: tuple[int, ...]
+
+    def open(self) -> PlaneView:
+        image, layout = _open_lazily(self.path, os.stat(self.path).st_mtime_ns)
+        return PlaneView(image.array, layout, self.index)
+
+
+@lru_cache(maxsize=8)
+def _open_lazily(path: str, mtime_ns: int) -> tuple[LoadedImage, PlaneLayout]:
+    # Keyed by modification time too: a worker outlives runs, the file may change.
+    image = open_image(path, lazy=True)
+    return image, PlaneLayout.of(image)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The prompts and how their scores are made."""
+
+    prompts: tuple[str, ...]
+    competitors: tuple[str, ...]  # the prompts, plus background prompts when calibrated
+    templates: tuple[str, ...]
+    calibrated: bool
+
+    @classmethod
+    def of(cls, prompts: Sequence[str], options: SegmentOptions) -> Scoring:
+        prompts = tuple(prompts)
+        calibrated = options.score_mode == "calibrated"
+        extra = ()
+        if calibrated:
+            background = dict.fromkeys(p.strip() for p in options.background_prompts)
+            extra = tuple(b for b in background if b and b not in prompts)
+        return cls(prompts, prompts + extra, template_set(options.templates), calibrated)
+
+
+@dataclass(frozen=True)
+class GridStore:
+    """The temporary zarr of blended scores ``[plane, prompt, grid_h, grid_w]``."""
+
+    path: str
+    patch_size: int
+    grid_shape: tuple[int, int]
+
+    def write(self, plane: int, cells: Box, scores: np.ndarray) -> None:
+        import zarr
+
+        row0, row1, col0, col1 = cells
+        zarr.open_array(self.path, mode="r+")[plane, :, row0:row1, col0:col1] = scores
+
+    def upsampled(self, plane: int, box: Box) -> torch.Tensor:
+        """Scores ``[P, h, w]`` of the pixels in ``box``, bilinear from the grid."""
+        import zarr
+
+        row0, row1, col0, col1 = cells_around(box, self.patch_size, self.grid_shape)
+        grid = zarr.open_array(self.path, mode="r")[plane, :, row0:row1, col0:col1]
+        size = ((row1 - row0) * self.patch_size, (col1 - col0) * self.patch_size)
+        pixels = F.interpolate(torch.from_numpy(np.ascontiguousarray(grid))[None], size=size,
+                               mode="bilinear", align_corners=False)[0]
+        y0, y1, x0, x1 = box
+        top, left = row0 * self.patch_size, col0 * self.patch_size
+        return pixels[:, y0 - top : y1 - top, x0 - left : x1 - left]
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How one plane's scores become heatmaps and masks: ``(score - low) / span >= threshold``."""
+
+    low: np.ndarray  # [P]
+    span: np.ndarray  # [P]
+    thresholds: np.ndarray  # [P], on the heatmap
+
+    def heatmap(self, scores: np.ndarray, prompt: int) -> np.ndarray:
+        # A constant map has nothing to tell apart: zeros, as the engine's min-max gives.
+        if self.span[prompt] <= 0:
+            return np.zeros_like(scores, dtype=np.float32)
+        return ((scores - self.low[prompt]) / self.span[prompt]).astype(np.float32)
+
+
+# -- tasks -----------------------------------------------------------------------------------
+def plane_setup(plane: PlaneRef, model, options: SegmentOptions, scoring: Scoring,
+                patch_size: int, threads: int | None) -> dict:
+    """Contrast limits of a plane and, when calibrated, its image-level presence scores."""
+    use_torch_threads(threads)
+    view = plane.open()
+    limits = intensity_limits(view, options.contrast, options.percentiles)
+    presence = None
+    if scoring.calibrated:
+        gem = model.get()
+        embed_prompts_one_by_one(gem, scoring.competitors, options)
+        pixels = overview_pixels(view, limits, options.input_size, options.resize, patch_size)
+        embedding = gem.encode_image(pixels[None]).clip_embedding[0].float()
+        text = gem.encode_text(list(scoring.competitors), scoring.templates).float()
+        logits = gem.logit_scale * (text.to(embedding.device) @ embedding)
+        presence = torch.softmax(logits, dim=0)[: len(scoring.prompts)].cpu().numpy()
+    return {"limits": limits, "presence": presence}
+
+
+def window_scores(plane: PlaneRef, starts: Sequence[tuple[int, int]], shape: WindowShape,
+                  setup: dict, model, scoring: Scoring, options: SegmentOptions,
+                  threads: int | None) -> dict[tuple[int, int], np.ndarray]:
+    """Cosine similarity ``[competitors, wgh, wgw]`` of each window with every prompt."""
+    use_torch_threads(threads)
+    gem, view = model.get(), plane.open()
+    embed_prompts_one_by_one(gem, scoring.competitors, options)
+    text = gem.encode_text(list(scoring.competitors), scoring.templates).float()
+    scores = {}
+    for first in range(0, len(starts), options.window_batch):
+        batch = starts[first : first + options.window_batch]
+        pixels = torch.stack([
+            clip_pixels(to_unit_rgb(read_window(view, start, shape.window_shape), setup["limits"]))
+            for start in batch
+        ])
+        features = gem.encode_image(pixels, with_clip_embedding=False).dense_features.float()
+        similarity = torch.einsum("bhwe,pe->bphw", features, text.to(features.device))
+        for start, window in zip(batch, similarity.cpu().numpy(), strict=True):
+            scores[tuple(start)] = window
+    return scores
+
+
+def blend_block(store: GridStore, plane: int, cells: Box, shape: WindowShape,
+                window_results: Sequence[dict], setup: dict, scoring: Scoring,
+                logit_scale: float) -> None:
+    """Blend the windows covering one block of the grid and write it."""
+    row0, row1, col0, col1 = cells
+    weighted = np.zeros((len(scoring.competitors), row1 - row0, col1 - col0), np.float32)
+    weight = np.zeros((row1 - row0, col1 - col0), np.float32)
+    taper = shape.taper()
+    for results in window_results:
+        for start, window in results.items():
+            w_row0, w_row1, w_col0, w_col1 = shape.cell_box(start)
+            top, bottom = max(row0, w_row0), min(row1, w_row1)
+            left, right = max(col0, w_col0), min(col1, w_col1)
+            if top >= bottom or left >= right:
+                continue
+            inside = (slice(top - w_row0, bottom - w_row0), slice(left - w_col0, right - w_col0))
+            here = (slice(top - row0, bottom - row0), slice(left - col0, right - col0))
+            weighted[(slice(None), *here)] += window[(slice(None), *inside)] * taper[inside]
+            weight[here] += taper[inside]
+    scores = torch.from_numpy(weighted / weight)
+    if scoring.calibrated:
+        # Softmax on the grid, then upsampling, as the engine does; presence gates it.
+        probabilities = torch.softmax(scores * logit_scale, dim=0)[: len(scoring.prompts)]
+        scores = probabilities * torch.from_numpy(setup["presence"])[:, None, None]
+    store.write(plane, cells, scores.numpy())
+
+
+def chunk_extrema(store: GridStore, plane: int, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Per-prompt minimum and maximum of one chunk's scores."""
+    values = store.upsampled(plane, box).numpy()
+    return values.min(axis=(1, 2)), values.max(axis=(1, 2))
+
+
+def chunk_histogram(store: GridStore, plane: int, box: Box, normalisation: Normalisation,
+                    ranges: np.ndarray) -> np.ndarray:
+    """Per-prompt histogram ``[P, bins]`` of one chunk's heatmap over ``ranges[p]``."""
+    values = store.upsampled(plane, box).numpy()
+    return np.stack([
+        np.histogram(normalisation.heatmap(values[p], p), bins=OTSU_BINS, range=tuple(bounds))[0]
+        for p, bounds in enumerate(ranges)
+    ])
+
+
+def write_chunk(store: GridStore, plane: int, box: Box, out_index: tuple[int, ...],
+                normalisation: Normalisation, heatmap_paths: Sequence[str],
+                mask_paths: Sequence[str]) -> None:
+    """Normalise one chunk of every prompt's scores, threshold it, write both zarrs."""
+    import zarr
+
+    values = store.upsampled(plane, box).numpy()
+    y0, y1, x0, x1 = box
+    region = (*out_index, slice(y0, y1), slice(x0, x1))
+    for p, (heatmap_path, mask_path) in enumerate(zip(heatmap_paths, mask_paths, strict=True)):
+        heatmap = normalisation.heatmap(values[p], p)
+        zarr.open_array(heatmap_path, mode="r+")[region] = heatmap
+        mask = heatmap >= normalisation.thresholds[p]
+        zarr.open_array(mask_path, mode="r+")[region] = mask.astype(np.uint8)
+
+
+# -- the driver --------------------------------------------------------------------------------
+Compute = Callable[[list, str], list]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the driver must know about the model without holding it."""
+
+    patch_size: int
+    logit_scale: float
+    description: dict
+
+
+def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: SegmentOptions,
+                        facts: ModelFacts, compute: Compute, *, chunk: int = 1024,
+                        threads: int | None = None) -> list[Path]:
+    """Segment one image window by window into zarr outputs; returns the written paths.
+
+    ``model`` is what tasks call ``.get()`` on (a ModelSpec on a cluster);
+    ``compute(tasks, label)`` runs a list of dask delayed tasks and returns their results.
+    """
+    from dask import delayed
+
+    image = open_image(job.source, lazy=True)
+    layout = PlaneLayout.of(image)
+    plan = plan_windows(layout.plane_shape, options.window, options.overlap, facts.patch_size)
+    scoring = Scoring.of(prompts, options)
+    files = output_files(job.out_dir, job.stem, prompts)
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    planes = [PlaneRef(str(job.source), index) for index in layout.plane_indices()]
+    store = _create_grid_store(job, len(planes), len(prompts), plan.grid_shape, facts.patch_size)
+    outputs = _create_outputs(files, prompts, layout, image, chunk)
+    try:
+        # Pass 1: window scores blended on the grid.
+        setups, block_tasks = [], []
+        for number, plane in enumerate(planes):
+            setup = delayed(plane_setup, pure=False)(
+                plane, model, options, scoring, facts.patch_size, threads)
+            setups.append(setup)
+            block_tasks += _blend_tasks(store, number, plane, plan, setup, model, scoring,
+                                        options, facts.logit_scale, threads)
+        setups_done = compute(setups + block_tasks, "windows")[: len(planes)]
+
+        # Pass 2: statistics of the upsampled scores, then per-plane normalisation.
+        chunk_boxes = boxes(layout.plane_shape, chunk)
+        normalisation = _normalise_planes(store, len(planes), chunk_boxes, scoring, options,
+                                          compute)
+
+        # Pass 3: heatmap and mask chunks.
+        heatmap_paths = [str(partial) for partial, _ in outputs["heatmap"]]
+        mask_paths = [str(partial) for partial, _ in outputs["mask"]]
+        write_tasks = [
+            delayed(write_chunk, pure=False)(store, number, box, plane.index, normalisation[number],
+                                             heatmap_paths, mask_paths)
+            for number, plane in enumerate(planes)
+            for box in chunk_boxes
+        ]
+        compute(write_tasks, "chunks")
+    except BaseException:
+        _remove([store.path] + [str(p) for pairs in outputs.values() for p, _ in pairs])
+        raise
+    shutil.rmtree(store.path)
+    written = [replace_directory(partial, final)
+               for pairs in (outputs["mask"], outputs["heatmap"]) for partial, final in pairs]
+    record = _parameters(job, image, layout, prompts, options, facts, planes, setups_done,
+                         normalisation, files, chunk)
+    written.append(write_text_atomically(files.parameters, to_json(record)))
+    return written
+
+
+def _blend_tasks(store, number, plane, plan, setup, model, scoring, options, logit_scale,
+                 threads) -> list:
+    from dask import delayed
+
+    window_tasks = []
+    for first in range(0, len(plan.starts), WINDOWS_PER_TASK):
+        starts = plan.starts[first : first + WINDOWS_PER_TASK]
+        task = delayed(window_scores, pure=False)(plane, starts, plan.shape, setup, model,
+                                                  scoring, options, threads)
+        window_tasks.append((starts, task))
+    blocks = []
+    for cells in boxes(plan.grid_shape, GRID_BLOCK_CELLS):
+        needed = [
+            task for starts, task in window_tasks
+            if any(overlaps(plan.shape.cell_box(start), cells) for start in starts)
+        ]
+        blocks.append(delayed(blend_block, pure=False)(
+            store, number, cells, plan.shape, needed, setup, scoring, logit_scale))
+    return blocks
+
+
+def _normalise_planes(store: GridStore, planes: int, chunk_boxes: list[Box], scoring: Scoring,
+                      options: SegmentOptions, compute: Compute) -> list[Normalisation]:
+    """Each plane's normalisation, from at most two cheap passes over the upsampled grid.
+
+    Min-max heatmaps need each prompt's minimum and maximum over the whole plane; Otsu's
+    threshold then needs a histogram of the heatmap over its own range (256 bins, as
+    scikit-image's ``threshold_otsu`` makes for the in-memory path).
+    """
+    from dask import delayed
+
+    count = len(scoring.prompts)
+    minmax = not scoring.calibrated
+    method = options.threshold if options.threshold is not None else (
+        "otsu" if minmax else 0.5)
+    if not minmax and method != "otsu":
+        # Calibrated probabilities are used as they are: nothing to measure first.
+        fixed = Normalisation(np.zeros(count), np.ones(count), np.full(count, float(method)))
+        return [fixed] * planes
+
+    extrema = compute([
+        delayed(chunk_extrema, pure=False)(store, number, box)
+        for number in range(planes) for box in chunk_boxes
+    ], "extrema")
+    per_plane = len(chunk_boxes)
+    normalisations, heatmap_ranges = [], []
+    for number in range(planes):
+        mins, maxs = zip(*extrema[number * per_plane : (number + 1) * per_plane], strict=True)
+        low, high = np.min(mins, axis=0).astype(np.float64), np.max(maxs, axis=0).astype(np.float64)
+        if minmax:
+            span = high - low
+            ranges = np.stack([np.zeros(count), np.where(span > 0, 1.0, 0.0)], axis=-1)
+        else:
+            ranges = np.stack([low, high], axis=-1)
+            low, span = np.zeros(count), np.ones(count)
+        normalisations.append(Normalisation(low, span, np.full(count, np.nan)))
+        heatmap_ranges.append(ranges)
+    if method != "otsu":
+        return [replace(n, thresholds=np.full(count, float(method))) for n in normalisations]
+
+    histograms = compute([
+        delayed(chunk_histogram, pure=False)(store, number, box, normalisations[number],
+                                             heatmap_ranges[number])
+        for number in range(planes) for box in chunk_boxes
+    ], "histograms")
+    result = []
+    for number, normalisation in enumerate(normalisations):
+        counts = np.sum(histograms[number * per_plane : (number + 1) * per_plane], axis=0)
+        thresholds = [otsu(counts[p], heatmap_ranges[number][p]) for p in range(count)]
+        result.append(replace(normalisation, thresholds=np.asarray(thresholds)))
+    return result
+
+
+def otsu(counts: np.ndarray, bounds: np.ndarray) -> float:
+    """Otsu's threshold from a histogram over ``bounds``; 1.0 when there is nothing to split."""
+    from skimage.filters import threshold_otsu
+
+    if bounds[1] <= bounds[0] or np.count_nonzero(counts) < 2:
+        return 1.0  # as the engine's Otsu for a constant map: the mask stays empty
+    edges = np.linspace(bounds[0], bounds[1], OTSU_BINS + 1)
+    return float(threshold_otsu(hist=(counts, (edges[:-1] + edges[1:]) / 2)))
+
+
+# -- files -----------------------------------------------------------------------------------
+def _create_grid_store(job, planes, prompts, grid_shape, patch_size) -> GridStore:
+    import zarr
+
+    path = job.out_dir / f".{job.stem}_grid.partial.zarr"
+    if path.exists():
+        shutil.rmtree(path)
+    block = min(GRID_BLOCK_CELLS, max(grid_shape))
+    zarr.open_array(str(path), mode="w", shape=(planes, prompts, *grid_shape),
+                    chunks=(1, prompts, block, block), dtype="float32")
+    return GridStore(str(path), patch_size, tuple(grid_shape))
+
+
+def _create_outputs(files, prompts, layout, image, chunk) -> dict[str, list[tuple[Path, Path]]]:
+    """Empty heatmap and mask zarrs under temporary names: (partial, final) per prompt."""
+    import zarr
+
+    scale = layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)
+    translate = layout.output_values(image.translate) or (0.0,) * len(layout.output_shape)
+    chunks = (1,) * len(layout.planes) + (chunk, chunk)
+    outputs: dict[str, list] = {"heatmap": [], "mask": []}
+    for prompt in prompts:
+        for kind, dtype in (("heatmap", "float32"), ("mask", "uint8")):
+            final = (files.heatmap if kind == "heatmap" else files.mask)(prompt, ".zarr")
+            partial = final.with_name(f".{final.name}.partial")
+            if partial.exists():
+                shutil.rmtree(partial)
+            array = zarr.open_array(str(partial), mode="w", shape=layout.output_shape,
+                                    chunks=chunks, dtype=dtype, fill_value=0)
+            array.attrs.update(layer_metadata(files.stem, prompt, kind, scale, translate))
+            outputs[kind].append((partial, final))
+    return outputs
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _parameters(job, image, layout, prompts, options, facts, planes, setups, normalisation,
+                files, chunk) -> dict:
+    from .. import __version__
+
+    plane_records = []
+    for plane, setup, norm in zip(planes, setups, normalisation, strict=True):
+        record = {
+            "index": list(plane.index),
+            "contrast_limits": list(setup["limits"]),
+            "thresholds": norm.thresholds.tolist(),
+        }
+        if setup["presence"] is not None:
+            record["presence"] = np.asarray(setup["presence"]).tolist()
+        else:
+            record["score_min"] = norm.low.tolist()
+            record["score_max"] = (norm.low + norm.span).tolist()
+        plane_records.append(record)
+    return {
+        "napari_gem_version": __version__,
+        "mode": "out-of-core",
+        "source": str(job.source),
+        "source_shape": list(image.shape),
+        "source_axes": image.axes,
+        "output_axes": "".join(image.axes[axis] for axis in layout.output_axes),
+        "prompts": list(prompts),
+        "model": facts.description,
+        "options": options.to_dict(),
+        "not_applied": ["min_size", "fill_holes", "instances", "objects"],
+        "chunk": chunk,
+        "planes": plane_records,
+        "scale": list(layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)),
+        "translate": list(
+            layout.output_values(image.translate) or (0.0,) * len(layout.output_shape)),
+        "outputs": {
+            prompt: {"slug": files.slugs[prompt],
+                     "mask": files.mask(prompt, ".zarr").name,
+                     "heatmap": files.heatmap(prompt, ".zarr").name}
+            for prompt in prompts
+        },
+    }

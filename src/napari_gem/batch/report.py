@@ -1,0 +1,53 @@
+"""What a batch did: per image written, skipped or failed, and a summary for people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
+
+
+@dataclass
+class ImageOutcome:
+    """The result of one input: its output files, or why it was skipped or failed."""
+
+    source: Path
+    status: str  # WRITTEN, SKIPPED or FAILED
+    outputs: list[Path] = field(default_factory=list)
+    reason: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchReport:
+    """Every input's outcome, in input order."""
+
+    outcomes: list[ImageOutcome] = field(default_factory=list)
+
+    @property
+    def written(self) -> list[ImageOutcome]:
+        return [o for o in self.outcomes if o.status == WRITTEN]
+
+    @property
+    def skipped(self) -> list[ImageOutcome]:
+        return [o for o in self.outcomes if o.status == SKIPPED]
+
+    @property
+    def failed(self) -> list[ImageOutcome]:
+        return [o for o in self.outcomes if o.status == FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (skipped inputs are fine)."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """A few lines for the terminal: counts, then each failure and skip with its reason."""
+        lines = [
+            f"{len(self.written)} written, {len(self.skipped)} skipped, "
+            f"{len(self.failed)} failed"
+        ]
+        lines += [f"  failed: {o.source}: {o.reason}" for o in self.failed]
+        lines += [f"  skipped: {o.source}: {o.reason}" for o in self.skipped]
+        return "\n".join(lines)

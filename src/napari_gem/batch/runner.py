@@ -1,0 +1,159 @@
+"""``segment_files``: many images, one model, outputs on disk, resumable."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..engine import GEM, SegmentOptions
+from ..io.images import TIFF_SUFFIXES, is_zarr_store, open_image
+from ..io.inputs import expand_inputs
+from ..io.planes import PlaneLayout
+from .execution import open_executor
+from .jobs import ImageJob, plan_jobs
+from .models import ModelSpec, model_identity
+from .out_of_core import segment_large_image
+from .prompts import parse_prompts
+from .report import FAILED, SKIPPED, WRITTEN, BatchReport, ImageOutcome
+from .whole_image import describe_error
+
+#: Planes with more pixels than this go the out-of-core way when ``out_of_core="auto"``.
+OUT_OF_CORE_ABOVE = 8192 * 8192
+OUT_OF_CORE_MODES = ("auto", "always", "never")
+
+
+def segment_files(
+    inputs: Iterable[str | os.PathLike],
+    prompts: Sequence[str] | str,
+    out_dir: str | os.PathLike,
+    *,
+    model: GEM | ModelSpec | None = None,
+    options: SegmentOptions | None = None,
+    scheduler=None,
+    workers: int | None = None,
+    redo: bool = False,
+    progress: bool = True,
+    recursive: bool = False,
+    out_of_core: str = "auto",
+    out_of_core_above: int = OUT_OF_CORE_ABOVE,
+    chunk: int = 1024,
+    threads: int | None = None,
+) -> BatchReport:
+    """Segment every image of ``inputs`` for ``prompts`` and write the outputs to ``out_dir``.
+
+    ``inputs``: files, folders (their images; subfolders too with ``recursive``) and
+    glob patterns. ``model``: a loaded GEM, or a :class:`ModelSpec` (default: ViT-B-16
+    with OpenAI weights); on a cluster every worker rebuilds it from its spec.
+    ``scheduler``: a dask scheduler address or ``distributed.Client``; ``workers``:
+    start a LocalCluster of that many processes; neither: run in this process.
+
+    Images whose parameters JSON records this very run (prompts, options, model) are
+    skipped unless ``redo``; interrupted ones are done again. Planes larger
+    than ``out_of_core_above`` pixels (TIFF and zarr inputs; ``out_of_core="always"``
+    for all of those) are processed window by window into zarr outputs with chunks of
+    ``chunk`` pixels. ``threads`` limits PyTorch threads per process.
+
+    Returns a :class:`BatchReport`; a bad image is recorded as failed and the batch
+    goes on. Raises ValueError for bad arguments (no images found, empty prompts) and
+    :class:`napari_gem.ModelLoadError` when the model cannot be loaded.
+    """
+    prompts = parse_prompts(prompts)
+    options = options or SegmentOptions()
+    model = model if model is not None else ModelSpec()
+    if out_of_core not in OUT_OF_CORE_MODES:
+        raise ValueError(f"out_of_core must be one of {', '.join(OUT_OF_CORE_MODES)}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive number of pixels, got {chunk}")
+    found = expand_inputs(inputs, recursive=recursive)
+    if not found.images:
+        reasons = "; ".join(f"{path}: {reason}" for path, reason in found.skipped)
+        raise ValueError("no input images found" + (f" ({reasons})" if reasons else ""))
+
+    jobs = plan_jobs(found.images, Path(out_dir))
+    request = {"prompts": prompts, "options": options.to_dict(), "model": model_identity(model)}
+    outcomes: dict[ImageJob, ImageOutcome] = {}
+    todo = []
+    for job in jobs:
+        if not redo and job.done_for(request):
+            outcomes[job] = ImageOutcome(job.source, SKIPPED, reason="already done (use redo)")
+        else:
+            todo.append(job)
+
+    if todo:
+        with (
+            open_executor(model, scheduler, workers, threads, progress) as executor,
+            _image_bar(len(todo), progress) as bar,
+        ):
+            # Loads the model (on a cluster: on one worker) before any image is touched,
+            # so a model that cannot load fails once, with its own message.
+            facts = executor.facts()
+            large, whole = _split_by_size(todo, out_of_core, out_of_core_above, outcomes, bar)
+            # On a cluster whole images start now and run alongside the large ones.
+            finished_whole = executor.run_images(whole, prompts, options)
+            for job in large:
+                outcomes[job] = _run_large(job, prompts, executor, options, facts, chunk, threads)
+                _advance(bar, outcomes[job])
+            for job, outcome in finished_whole:
+                outcomes[job] = outcome
+                _advance(bar, outcome)
+
+    report = BatchReport([outcomes[job] for job in jobs])
+    report.outcomes += [
+        ImageOutcome(path, SKIPPED, reason=reason) for path, reason in found.skipped
+    ]
+    return report
+
+
+def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], list[ImageJob]]:
+    """Jobs for the out-of-core path and for the whole-image path.
+
+    Only TIFF and zarr inputs can be read window by window; for those, opening the
+    image reads just its header, and an unreadable one fails right here.
+    """
+    large, whole = [], []
+    for job in jobs:
+        if mode == "never" or not _readable_lazily(job.source):
+            whole.append(job)
+            continue
+        try:
+            image = open_image(job.source, lazy=True)
+        except Exception as error:
+            outcomes[job] = ImageOutcome(job.source, FAILED, reason=describe_error(error))
+            _advance(bar, outcomes[job])
+            continue
+        height, width = PlaneLayout.of(image).plane_shape
+        (large if mode == "always" or height * width > above else whole).append(job)
+    return large, whole
+
+
+def _readable_lazily(path: Path) -> bool:
+    return is_zarr_store(path) or path.suffix.lower() in TIFF_SUFFIXES
+
+
+def _run_large(job, prompts, executor, options, facts, chunk, threads) -> ImageOutcome:
+    started = time.perf_counter()
+    try:
+        outputs = segment_large_image(job, prompts, executor.model, options, facts,
+                                      executor.compute, chunk=chunk, threads=threads)
+    except Exception as error:  # one bad image must not stop the batch
+        return ImageOutcome(job.source, FAILED, reason=describe_error(error),
+                            seconds=time.perf_counter() - started)
+    return ImageOutcome(job.source, WRITTEN, outputs, seconds=time.perf_counter() - started)
+
+
+def _image_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="napari-gem", unit="image", file=sys.stderr,
+                disable=not enabled, dynamic_ncols=True)
+
+
+def _advance(bar, outcome: ImageOutcome) -> None:
+    if outcome.status == FAILED:
+        bar.write(f"failed: {outcome.source}: {outcome.reason}", file=sys.stderr)
+    bar.set_postfix_str(outcome.source.name, refresh=False)
+    bar.update(1)
+

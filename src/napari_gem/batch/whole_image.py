@@ -1,0 +1,122 @@
+"""Segmenting one image that fits in memory: plane by plane, then the shared writer.
+
+This is the task a dask worker (or the batch itself, in-process) runs per image.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..engine import GEM, SegmentOptions, encode
+from ..engine.masks import object_table
+from ..io.export import write_outputs
+from ..io.images import LoadedImage, open_image
+from ..io.planes import PlaneLayout, planes
+from .jobs import ImageJob
+from .models import use_torch_threads
+from .prompts import embed_prompts_one_by_one
+from .report import FAILED, WRITTEN, ImageOutcome
+
+
+def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: GEM,
+                        options: SegmentOptions) -> list[Path]:
+    """Segment every plane of ``job.source`` and write all outputs; returns the paths.
+
+    Masks are instance labels, numbered on from plane to plane so every object of a
+    stack has its own label; outputs have the source's shape without its colour axis.
+    """
+    image = open_image(job.source)
+    layout = PlaneLayout.of(image)
+    prompts = list(prompts)
+    embed_prompts_one_by_one(gem, prompts, options)
+    heatmaps = np.zeros((len(prompts), *layout.output_shape), np.float32)
+    labels = np.zeros((len(prompts), *layout.output_shape), np.int32)
+    next_label = np.zeros(len(prompts), np.int64)
+    objects, plane_records = [], []
+    for index, plane in planes(image):
+        result = encode(plane, gem, options).segment(prompts)
+        instances = result.instances + (result.instances > 0) * next_label[:, None, None]
+        next_label += result.instances.reshape(len(prompts), -1).max(axis=1)
+        heatmaps[(slice(None), *index)] = result.heatmaps
+        labels[(slice(None), *index)] = instances
+        objects += _plane_objects(prompts, instances, result.heatmaps, index)
+        plane_records.append(_plane_record(index, result.parameters))
+    parameters = _parameters(job, image, layout, prompts, gem, options, plane_records)
+    return write_outputs(
+        job.out_dir, job.stem,
+        masks=dict(zip(prompts, labels, strict=True)),
+        heatmaps=dict(zip(prompts, heatmaps, strict=True)),
+        parameters=parameters, objects=objects,
+        scale=layout.output_values(image.scale), translate=layout.output_values(image.translate),
+        overwrite=True,  # a re-run replaces what an interrupted run left behind
+    )
+
+
+def _plane_objects(prompts, instances, heatmaps, index: tuple[int, ...]) -> list[dict]:
+    """The objects of one plane, their centroid and box extended by the plane's position."""
+    rows = object_table(dict(zip(prompts, instances, strict=True)),
+                        dict(zip(prompts, heatmaps, strict=True)))
+    if not index:
+        return rows
+    for row in rows:
+        centroid, bbox = row["centroid"], row["bbox"]
+        row["centroid"] = (*map(float, index), *centroid)
+        row["bbox"] = (*index, *bbox[:2], *(i + 1 for i in index), *bbox[2:])
+    return rows
+
+
+def _plane_record(index: tuple[int, ...], parameters: dict) -> dict:
+    return {
+        "index": list(index),
+        "thresholds": parameters.get("thresholds"),
+        "presence": parameters.get("presence"),
+        "tiled": parameters.get("tiled"),
+        "num_windows": parameters.get("num_windows"),
+    }
+
+
+def _parameters(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts, gem: GEM,
+                options: SegmentOptions, plane_records: list[dict]) -> dict:
+    from .. import __version__
+
+    return {
+        "napari_gem_version": __version__,
+        "mode": "in-memory",
+        "source": str(job.source),
+        "source_shape": list(image.shape),
+        "source_axes": image.axes,
+        "output_axes": "".join(image.axes[axis] for axis in layout.output_axes),
+        "prompts": list(prompts),
+        "model": gem.describe(),
+        "options": options.to_dict(),
+        "planes": plane_records,
+    }
+
+
+def run_image_job(job: ImageJob, prompts: Sequence[str], model, options: SegmentOptions,
+                  threads: int | None = None) -> ImageOutcome:
+    """The per-image task: segment and write, and say how it went instead of raising.
+
+    ``model`` is a :class:`ModelSpec` (on dask workers) or a :class:`LocalModel`.
+    """
+    started = time.perf_counter()
+    try:
+        use_torch_threads(threads)
+        outputs = segment_whole_image(job, prompts, model.get(), options)
+    except Exception as error:  # one bad image must not stop the batch
+        return ImageOutcome(job.source, FAILED, reason=describe_error(error),
+                            seconds=time.perf_counter() - started)
+    return ImageOutcome(job.source, WRITTEN, outputs, seconds=time.perf_counter() - started)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the report: the message, with the kind of error when it is not obvious."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    expected = (ValueError, OSError, RuntimeError)
+    if isinstance(error, expected) and message:
+        return message
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
