@@ -6,16 +6,18 @@ import numpy as np
 import zarr
 
 from napari_gem.batch.out_of_core import GridStore, Scoring, blend_block
-from napari_gem.batch.windows import boxes, cells_around, plan_windows
+from napari_gem.batch.windows import WindowShape, boxes, cells_around
+from napari_gem.engine.tiling import plan_windows
 
 
 def test_windows_cover_the_plane_on_the_patch_grid():
     plan = plan_windows((100, 150), window=64, overlap=16, patch_size=16)
-    assert plan.grid_shape == (7, 10) and plan.shape.window_shape == (64, 64)
+    shape = WindowShape.of(plan)
+    assert plan.grid_shape == (7, 10) and shape.window_shape == (64, 64)
     covered = np.zeros(plan.grid_shape, int)
     for start in plan.starts:
         assert start[0] % 16 == 0 and start[1] % 16 == 0
-        row0, row1, col0, col1 = plan.shape.cell_box(start)
+        row0, row1, col0, col1 = shape.cell_box(start)
         covered[row0:row1, col0:col1] += 1
     assert covered.min() >= 1
     # Neighbours overlap by at least the asked-for 16 pixels (one cell).
@@ -25,11 +27,11 @@ def test_windows_cover_the_plane_on_the_patch_grid():
 
 def test_small_plane_gets_one_window_of_its_own_size():
     plan = plan_windows((40, 30), window=64, overlap=16, patch_size=16)
-    assert plan.starts == ((0, 0),) and plan.shape.window_shape == (48, 32)
+    assert plan.starts == ((0, 0),) and WindowShape.of(plan).window_shape == (48, 32)
 
 
 def test_taper_ramps_over_the_overlap_and_is_never_zero():
-    taper = plan_windows((200, 200), 64, 32, 16).shape.taper()
+    taper = WindowShape.of(plan_windows((200, 200), 64, 32, 16)).taper()
     assert taper.shape == (4, 4) and taper.min() > 0
     assert np.allclose(taper[0], [0.0625, 0.1875, 0.1875, 0.0625])  # 0.25 * 0.75 ramps
 
@@ -41,16 +43,17 @@ def test_boxes_and_upsampling_margins():
 
 def blend_everything(tmp_path, plan, field: np.ndarray) -> np.ndarray:
     """Cut a known per-cell field into windows, blend it back on blocks of 3x3 cells."""
+    shape = WindowShape.of(plan)
     windows = {}
     for start in plan.starts:
-        row0, row1, col0, col1 = plan.shape.cell_box(start)
+        row0, row1, col0, col1 = shape.cell_box(start)
         windows[start] = field[:, row0:row1, col0:col1]
     store = GridStore(str(tmp_path / "grid.zarr"), 16, plan.grid_shape)
     zarr.open_array(store.path, mode="w", shape=(1, 1, *plan.grid_shape), chunks=(1, 1, 3, 3),
                     dtype="float32")
     scoring = Scoring(("a",), ("a",), ("{}",), calibrated=False)
     for cells in boxes(plan.grid_shape, 3):
-        blend_block(store, 0, cells, plan.shape, [windows], {}, scoring, 100.0)
+        blend_block(store, 0, cells, shape, [windows], {}, scoring, 100.0)
     return zarr.open_array(store.path, mode="r")[0]
 
 

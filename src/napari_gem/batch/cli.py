@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from ..engine import ModelLoadError, SegmentOptions
+from ..engine.options import CONTRAST_MODES, RESIZE_MODES, SCORE_MODES, TEMPLATE_SETS, TILING_MODES
 from .models import ModelSpec
 from .runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
 
@@ -100,12 +101,6 @@ def options_from_args(args: argparse.Namespace) -> SegmentOptions:
 
 # -- argument groups ---------------------------------------------------------------------------
 DEFAULTS = SegmentOptions()
-# The values docs/api.md lists for SegmentOptions (which validates them again).
-RESIZE_MODES = ("square", "keep_aspect")
-CONTRAST_MODES = ("auto", "percentile", "minmax", "none")
-TILING_MODES = ("auto", "always", "never")
-TEMPLATE_SETS = ("paper", "imagenet80")
-SCORE_MODES = ("minmax", "calibrated")
 
 
 def _add_io_arguments(parser) -> None:

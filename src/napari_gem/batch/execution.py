@@ -17,8 +17,8 @@ from ..engine import GEM, ModelLoadError, SegmentOptions
 from .jobs import ImageJob
 from .models import LocalModel, ModelSpec
 from .out_of_core import ModelFacts
-from .report import FAILED, ImageOutcome
-from .whole_image import describe_error, run_image_job
+from .report import FAILED, ImageOutcome, describe_error
+from .whole_image import run_image_job
 
 
 def model_facts(model) -> ModelFacts:

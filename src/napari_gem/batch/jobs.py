@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..io.export import parameters_path
 from ..io.images import image_stem
 from ..io.inputs import InputImage
+
+if TYPE_CHECKING:
+    from ..engine import SegmentOptions
+    from ..io.images import LoadedImage
+    from ..io.planes import PlaneLayout
 
 
 @dataclass(frozen=True)
@@ -74,3 +80,24 @@ def _clashes(pairs: Iterable[tuple[Path, str]]) -> set[tuple[Path, str]]:
         key = (folder, stem.lower())
         (clashing if key in seen else seen).add(key)
     return clashing
+
+
+def parameters_header(job: ImageJob, image: LoadedImage, layout: PlaneLayout, mode: str,
+                      prompts: Sequence[str], model: dict, options: SegmentOptions) -> dict:
+    """The first entries of an image's parameters JSON, the same on both paths.
+
+    ``mode`` is ``"in-memory"`` or ``"out-of-core"``; ``model`` the model's description.
+    """
+    from .. import __version__
+
+    return {
+        "napari_gem_version": __version__,
+        "mode": mode,
+        "source": str(job.source),
+        "source_shape": list(image.shape),
+        "source_axes": image.axes,
+        "output_axes": "".join(image.axes[axis] for axis in layout.output_axes),
+        "prompts": list(prompts),
+        "model": model,
+        "options": options.to_dict(),
+    }

@@ -31,18 +31,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..engine import SegmentOptions
+from ..engine.encoded import overview_embedding, with_background
+from ..engine.maps import prompt_softmax, similarity_grid, upsample
+from ..engine.preprocess import intensity_map, to_pixels, to_rgb
+from ..engine.text import resolve_templates
+from ..engine.tiling import plan_windows, read_window
 from ..io.atomic import replace_directory, write_text_atomically
 from ..io.export import layer_metadata, output_files, to_json
 from ..io.images import LoadedImage, open_image
 from ..io.planes import PlaneLayout, PlaneView
-from .jobs import ImageJob
+from .jobs import ImageJob, parameters_header
 from .models import use_torch_threads
-from .pixels import clip_pixels, intensity_limits, overview_pixels, read_window, to_unit_rgb
-from .prompts import embed_prompts_one_by_one, template_set
-from .windows import WindowShape, boxes, cells_around, overlaps, plan_windows
+from .windows import WindowShape, boxes, cells_around, overlaps
 
 OTSU_BINS = 256  # as scikit-image's threshold_otsu
 GRID_BLOCK_CELLS = 256  # grid cells per side of a blending task (4096 pixels at patch 16)
@@ -82,13 +84,11 @@ class Scoring:
 
     @classmethod
     def of(cls, prompts: Sequence[str], options: SegmentOptions) -> Scoring:
-        prompts = tuple(prompts)
         calibrated = options.score_mode == "calibrated"
-        extra = ()
-        if calibrated:
-            background = dict.fromkeys(p.strip() for p in options.background_prompts)
-            extra = tuple(b for b in background if b and b not in prompts)
-        return cls(prompts, prompts + extra, template_set(options.templates), calibrated)
+        background = options.background_prompts if calibrated else ()
+        prompts, competitors = with_background(prompts, background)
+        return cls(tuple(prompts), tuple(competitors), resolve_templates(options.templates),
+                   calibrated)
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ class GridStore:
         row0, row1, col0, col1 = cells_around(box, self.patch_size, self.grid_shape)
         grid = zarr.open_array(self.path, mode="r")[plane, :, row0:row1, col0:col1]
         size = ((row1 - row0) * self.patch_size, (col1 - col0) * self.patch_size)
-        pixels = F.interpolate(torch.from_numpy(np.ascontiguousarray(grid))[None], size=size,
-                               mode="bilinear", align_corners=False)[0]
+        pixels = upsample(torch.from_numpy(np.ascontiguousarray(grid))[None], size)[0]
         y0, y1, x0, x1 = box
         top, left = row0 * self.patch_size, col0 * self.patch_size
         return pixels[:, y0 - top : y1 - top, x0 - left : x1 - left]
@@ -136,21 +135,24 @@ class Normalisation:
 
 # -- tasks -----------------------------------------------------------------------------------
 def plane_setup(plane: PlaneRef, model, options: SegmentOptions, scoring: Scoring,
-                patch_size: int, threads: int | None) -> dict:
-    """Contrast limits of a plane and, when calibrated, its image-level presence scores."""
+                threads: int | None) -> dict:
+    """Contrast mapping of a plane and, when calibrated, its image-level presence scores.
+
+    Both as the engine's tiled mode makes them: the mapping from a bounded sample,
+    presence from the CLIP embedding of a strided overview of the plane.
+    """
     use_torch_threads(threads)
     view = plane.open()
-    limits = intensity_limits(view, options.contrast, options.percentiles)
+    mapping = intensity_map(view, options.contrast, options.percentiles)
     presence = None
     if scoring.calibrated:
         gem = model.get()
-        embed_prompts_one_by_one(gem, scoring.competitors, options)
-        pixels = overview_pixels(view, limits, options.input_size, options.resize, patch_size)
-        embedding = gem.encode_image(pixels[None]).clip_embedding[0].float()
-        text = gem.encode_text(list(scoring.competitors), scoring.templates).float()
-        logits = gem.logit_scale * (text.to(embedding.device) @ embedding)
-        presence = torch.softmax(logits, dim=0)[: len(scoring.prompts)].cpu().numpy()
-    return {"limits": limits, "presence": presence}
+        embedding = overview_embedding(view, mapping, gem, options)
+        text = gem.encode_text(scoring.competitors, scoring.templates)
+        logits = (text.to(embedding.device) @ embedding)[:, None, None]
+        presence = prompt_softmax(logits, gem.logit_scale, dim=0)[: len(scoring.prompts), 0, 0]
+        presence = presence.cpu().numpy()
+    return {"mapping": mapping, "presence": presence}
 
 
 def window_scores(plane: PlaneRef, starts: Sequence[tuple[int, int]], shape: WindowShape,
@@ -159,17 +161,16 @@ def window_scores(plane: PlaneRef, starts: Sequence[tuple[int, int]], shape: Win
     """Cosine similarity ``[competitors, wgh, wgw]`` of each window with every prompt."""
     use_torch_threads(threads)
     gem, view = model.get(), plane.open()
-    embed_prompts_one_by_one(gem, scoring.competitors, options)
-    text = gem.encode_text(list(scoring.competitors), scoring.templates).float()
+    text = gem.encode_text(scoring.competitors, scoring.templates)
     scores = {}
     for first in range(0, len(starts), options.window_batch):
         batch = starts[first : first + options.window_batch]
         pixels = torch.stack([
-            clip_pixels(to_unit_rgb(read_window(view, start, shape.window_shape), setup["limits"]))
+            to_pixels(to_rgb(read_window(view, start, shape.window_shape), setup["mapping"]))
             for start in batch
         ])
-        features = gem.encode_image(pixels, with_clip_embedding=False).dense_features.float()
-        similarity = torch.einsum("bhwe,pe->bphw", features, text.to(features.device))
+        features = gem.encode_image(pixels, with_clip_embedding=False).dense_features
+        similarity = similarity_grid(features, text.to(features.device))
         for start, window in zip(batch, similarity.cpu().numpy(), strict=True):
             scores[tuple(start)] = window
     return scores
@@ -197,7 +198,7 @@ def blend_block(store: GridStore, plane: int, cells: Box, shape: WindowShape,
     scores = torch.from_numpy(weighted / weight)
     if scoring.calibrated:
         # Softmax on the grid, then upsampling, as the engine does; presence gates it.
-        probabilities = torch.softmax(scores * logit_scale, dim=0)[: len(scoring.prompts)]
+        probabilities = prompt_softmax(scores, logit_scale, dim=0)[: len(scoring.prompts)]
         scores = probabilities * torch.from_numpy(setup["presence"])[:, None, None]
     store.write(plane, cells, scores.numpy())
 
@@ -260,6 +261,7 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
     image = open_image(job.source, lazy=True)
     layout = PlaneLayout.of(image)
     plan = plan_windows(layout.plane_shape, options.window, options.overlap, facts.patch_size)
+    shape = WindowShape.of(plan)
     scoring = Scoring.of(prompts, options)
     files = output_files(job.out_dir, job.stem, prompts)
     job.out_dir.mkdir(parents=True, exist_ok=True)
@@ -270,10 +272,9 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
         # Pass 1: window scores blended on the grid.
         setups, block_tasks = [], []
         for number, plane in enumerate(planes):
-            setup = delayed(plane_setup, pure=False)(
-                plane, model, options, scoring, facts.patch_size, threads)
+            setup = delayed(plane_setup, pure=False)(plane, model, options, scoring, threads)
             setups.append(setup)
-            block_tasks += _blend_tasks(store, number, plane, plan, setup, model, scoring,
+            block_tasks += _blend_tasks(store, number, plane, plan, shape, setup, model, scoring,
                                         options, facts.logit_scale, threads)
         setups_done = compute(setups + block_tasks, "windows")[: len(planes)]
 
@@ -304,24 +305,24 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
     return written
 
 
-def _blend_tasks(store, number, plane, plan, setup, model, scoring, options, logit_scale,
-                 threads) -> list:
+def _blend_tasks(store, number, plane, plan, shape, setup, model, scoring, options,
+                 logit_scale, threads) -> list:
     from dask import delayed
 
     window_tasks = []
     for first in range(0, len(plan.starts), WINDOWS_PER_TASK):
         starts = plan.starts[first : first + WINDOWS_PER_TASK]
-        task = delayed(window_scores, pure=False)(plane, starts, plan.shape, setup, model,
+        task = delayed(window_scores, pure=False)(plane, starts, shape, setup, model,
                                                   scoring, options, threads)
         window_tasks.append((starts, task))
     blocks = []
     for cells in boxes(plan.grid_shape, GRID_BLOCK_CELLS):
         needed = [
             task for starts, task in window_tasks
-            if any(overlaps(plan.shape.cell_box(start), cells) for start in starts)
+            if any(overlaps(shape.cell_box(start), cells) for start in starts)
         ]
         blocks.append(delayed(blend_block, pure=False)(
-            store, number, cells, plan.shape, needed, setup, scoring, logit_scale))
+            store, number, cells, shape, needed, setup, scoring, logit_scale))
     return blocks
 
 
@@ -428,13 +429,11 @@ def _remove(paths: list[str]) -> None:
 
 def _parameters(job, image, layout, prompts, options, facts, planes, setups, normalisation,
                 files, chunk) -> dict:
-    from .. import __version__
-
     plane_records = []
     for plane, setup, norm in zip(planes, setups, normalisation, strict=True):
         record = {
             "index": list(plane.index),
-            "contrast_limits": list(setup["limits"]),
+            "contrast_limits": [setup["mapping"].low, setup["mapping"].high],
             "thresholds": norm.thresholds.tolist(),
         }
         if setup["presence"] is not None:
@@ -444,15 +443,8 @@ def _parameters(job, image, layout, prompts, options, facts, planes, setups, nor
             record["score_max"] = (norm.low + norm.span).tolist()
         plane_records.append(record)
     return {
-        "napari_gem_version": __version__,
-        "mode": "out-of-core",
-        "source": str(job.source),
-        "source_shape": list(image.shape),
-        "source_axes": image.axes,
-        "output_axes": "".join(image.axes[axis] for axis in layout.output_axes),
-        "prompts": list(prompts),
-        "model": facts.description,
-        "options": options.to_dict(),
+        **parameters_header(job, image, layout, "out-of-core", prompts, facts.description,
+                            options),
         "not_applied": ["min_size", "fill_holes", "instances", "objects"],
         "chunk": chunk,
         "planes": plane_records,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,3 +53,27 @@ class BatchReport:
         lines += [f"  failed: {o.source}: {o.reason}" for o in self.failed]
         lines += [f"  skipped: {o.source}: {o.reason}" for o in self.skipped]
         return "\n".join(lines)
+
+
+def attempt(source: Path, work: Callable[[], list[Path]]) -> ImageOutcome:
+    """Run one image's ``work`` (returning the files written) and say how it went.
+
+    An error becomes a FAILED outcome with its reason instead of being raised: one bad
+    image must not stop the batch.
+    """
+    started = time.perf_counter()
+    try:
+        outputs = work()
+    except Exception as error:
+        return ImageOutcome(source, FAILED, reason=describe_error(error),
+                            seconds=time.perf_counter() - started)
+    return ImageOutcome(source, WRITTEN, outputs, seconds=time.perf_counter() - started)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the report: the message, with the kind of error when it is not obvious."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    expected = (ValueError, OSError, RuntimeError)
+    if isinstance(error, expected) and message:
+        return message
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__

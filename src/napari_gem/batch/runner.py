@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -17,8 +16,7 @@ from .jobs import ImageJob, plan_jobs
 from .models import ModelSpec, model_identity
 from .out_of_core import segment_large_image
 from .prompts import parse_prompts
-from .report import FAILED, SKIPPED, WRITTEN, BatchReport, ImageOutcome
-from .whole_image import describe_error
+from .report import FAILED, SKIPPED, BatchReport, ImageOutcome, attempt, describe_error
 
 #: Planes with more pixels than this go the out-of-core way when ``out_of_core="auto"``.
 OUT_OF_CORE_ABOVE = 8192 * 8192
@@ -134,14 +132,9 @@ def _readable_lazily(path: Path) -> bool:
 
 
 def _run_large(job, prompts, executor, options, facts, chunk, threads) -> ImageOutcome:
-    started = time.perf_counter()
-    try:
-        outputs = segment_large_image(job, prompts, executor.model, options, facts,
-                                      executor.compute, chunk=chunk, threads=threads)
-    except Exception as error:  # one bad image must not stop the batch
-        return ImageOutcome(job.source, FAILED, reason=describe_error(error),
-                            seconds=time.perf_counter() - started)
-    return ImageOutcome(job.source, WRITTEN, outputs, seconds=time.perf_counter() - started)
+    return attempt(job.source, lambda: segment_large_image(
+        job, prompts, executor.model, options, facts, executor.compute, chunk=chunk,
+        threads=threads))
 
 
 def _image_bar(total: int, enabled: bool):

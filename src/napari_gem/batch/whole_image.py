@@ -5,7 +5,6 @@ This is the task a dask worker (or the batch itself, in-process) runs per image.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,10 +15,9 @@ from ..engine.masks import object_table
 from ..io.export import write_outputs
 from ..io.images import LoadedImage, open_image
 from ..io.planes import PlaneLayout, planes
-from .jobs import ImageJob
+from .jobs import ImageJob, parameters_header
 from .models import use_torch_threads
-from .prompts import embed_prompts_one_by_one
-from .report import FAILED, WRITTEN, ImageOutcome
+from .report import ImageOutcome, attempt
 
 
 def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: GEM,
@@ -32,7 +30,6 @@ def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: GEM,
     image = open_image(job.source)
     layout = PlaneLayout.of(image)
     prompts = list(prompts)
-    embed_prompts_one_by_one(gem, prompts, options)
     heatmaps = np.zeros((len(prompts), *layout.output_shape), np.float32)
     labels = np.zeros((len(prompts), *layout.output_shape), np.int32)
     next_label = np.zeros(len(prompts), np.int64)
@@ -81,18 +78,8 @@ def _plane_record(index: tuple[int, ...], parameters: dict) -> dict:
 
 def _parameters(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts, gem: GEM,
                 options: SegmentOptions, plane_records: list[dict]) -> dict:
-    from .. import __version__
-
     return {
-        "napari_gem_version": __version__,
-        "mode": "in-memory",
-        "source": str(job.source),
-        "source_shape": list(image.shape),
-        "source_axes": image.axes,
-        "output_axes": "".join(image.axes[axis] for axis in layout.output_axes),
-        "prompts": list(prompts),
-        "model": gem.describe(),
-        "options": options.to_dict(),
+        **parameters_header(job, image, layout, "in-memory", prompts, gem.describe(), options),
         "planes": plane_records,
     }
 
@@ -103,20 +90,9 @@ def run_image_job(job: ImageJob, prompts: Sequence[str], model, options: Segment
 
     ``model`` is a :class:`ModelSpec` (on dask workers) or a :class:`LocalModel`.
     """
-    started = time.perf_counter()
-    try:
+
+    def work() -> list[Path]:
         use_torch_threads(threads)
-        outputs = segment_whole_image(job, prompts, model.get(), options)
-    except Exception as error:  # one bad image must not stop the batch
-        return ImageOutcome(job.source, FAILED, reason=describe_error(error),
-                            seconds=time.perf_counter() - started)
-    return ImageOutcome(job.source, WRITTEN, outputs, seconds=time.perf_counter() - started)
+        return segment_whole_image(job, prompts, model.get(), options)
 
-
-def describe_error(error: BaseException) -> str:
-    """One line for the report: the message, with the kind of error when it is not obvious."""
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    expected = (ValueError, OSError, RuntimeError)
-    if isinstance(error, expected) and message:
-        return message
-    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return attempt(job.source, work)

@@ -88,7 +88,7 @@ class EncodedImage:
 
     def presence(self, prompts: Sequence[str], background_prompts: Sequence[str] = ()) -> np.ndarray:
         """Image-level presence ``[P]``: softmax of CLIP logits over prompts and background."""
-        prompts, competitors = _with_background(prompts, background_prompts)
+        prompts, competitors = with_background(prompts, background_prompts)
         templates = resolve_templates(self.options.templates)
         text = self.model.encode_text(competitors, templates).to(self.clip_embedding.device)
         logits = (text @ self.clip_embedding)[:, None, None]
@@ -116,7 +116,7 @@ class EncodedImage:
             if mode == "minmax":
                 maps = self._to_image(self.similarity(prompts, templates), normalise=True)
             elif mode == "calibrated":
-                _, competitors = _with_background(prompts, background)
+                _, competitors = with_background(prompts, background)
                 grid = self.similarity(competitors, templates)
                 probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
                 gated = probabilities * torch.from_numpy(presence).to(grid.device)[:, None, None]
@@ -143,9 +143,10 @@ class EncodedImage:
         return build_result(prompts, heatmaps, presence, options, parameters)
 
 
-def _with_background(
+def with_background(
     prompts: Sequence[str], background_prompts: Sequence[str]
 ) -> tuple[list[str], list[str]]:
+    """``(prompts, prompts + background prompts)``, background deduplicated and not repeating a prompt."""
     prompts = list(prompts)
     extra = [b for b in dict.fromkeys(p.strip() for p in background_prompts) if b and b not in prompts]
     return prompts, prompts + extra
@@ -164,7 +165,7 @@ def _check_cancel(cancelled: CancelCheck | None) -> None:
         raise Cancelled("cancelled by the user")
 
 
-def _overview(image, mapping, model: GEM, options: SegmentOptions) -> torch.Tensor:
+def overview_embedding(image, mapping, model: GEM, options: SegmentOptions) -> torch.Tensor:
     """CLIP embedding of the whole image, read with a stride so memory stays bounded."""
     height, width = image.shape[:2]
     step = max(1, math.floor(max(height, width) / (2 * options.input_size)))
@@ -255,7 +256,7 @@ def encode(
         plan = plan_windows((height, width), options.window, options.overlap, model.patch_size)
         features = _encode_windows(image, mapping, model, plan, options, progress, cancelled)
         _check_cancel(cancelled)
-        embedding = _overview(image, mapping, model, options)
+        embedding = overview_embedding(image, mapping, model, options)
         covered, windows = plan.padded_shape, len(plan.starts)
     else:
         features, embedding = _encode_whole(image, mapping, model, options)
