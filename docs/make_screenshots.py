@@ -1,0 +1,180 @@
+"""Render screenshots of the napari-gem widget in use into docs/screenshots/.
+
+    xvfb-run -a python docs/make_screenshots.py                       # random-weight model
+    xvfb-run -a python docs/make_screenshots.py --model ViT-B-16 --pretrained openai
+
+Without ``--pretrained`` the pictures use a tiny open_clip ViT with *random weights*
+(no download needed): they show the workflow (widget, layers, masks, table, edits),
+but the heatmaps and scores mean nothing, and every picture says so on the canvas.
+With real weights (a tag, downloaded once, or a checkpoint file) the same script
+renders meaningful pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "screenshots"
+TINY = "napari-gem-screenshots-tiny"
+TINY_CONFIG = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 224, "layers": 8, "width": 128, "patch_size": 16,
+                   "head_width": 32},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                 "layers": 2},
+}
+RANDOM_NOTE = "random-weight test model: heatmaps and scores are meaningless"
+
+
+def tiny_checkpoint(folder: Path) -> Path:
+    """Register a tiny ViT config with open_clip and save random weights for it."""
+    import open_clip
+    import torch
+
+    config = folder / f"{TINY}.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    path = folder / "random.pt"
+    torch.save({"state_dict": open_clip.create_model(TINY, pretrained=None).state_dict()}, path)
+    return path
+
+
+def wait(widget, timeout: float = 300.0) -> None:
+    """Let the event loop run until the widget's worker is done."""
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout
+    while widget.controller.busy and time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # let the layers and the dock settle
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def shoot(viewer, name: str) -> Path:
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(10):
+        QApplication.processEvents()
+    viewer.reset_view()
+    for _ in range(10):
+        QApplication.processEvents()
+    path = OUT / name
+    viewer.screenshot(path=str(path), canvas_only=False, flash=False)
+    print("wrote", path)
+    return path
+
+
+def configure(widget, args, checkpoint: Path | None) -> None:
+    if checkpoint is not None:
+        widget.model.value = TINY
+        widget.weights.value = "file"
+        widget.checkpoint.value = checkpoint
+        widget.input_size.value = 224
+    else:
+        widget.model.value = args.model
+        if Path(args.pretrained).expanduser().is_file():
+            widget.weights.value = "file"
+            widget.checkpoint.value = Path(args.pretrained).expanduser()
+        else:
+            widget.weights.value = "tag"
+            widget.pretrained.value = args.pretrained
+    widget.device.value = args.device
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="ViT-B-16")
+    parser.add_argument("--pretrained", default=None,
+                        help="open_clip tag or checkpoint file (default: random tiny model)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    import os
+
+    scratch = Path(tempfile.mkdtemp(prefix="napari-gem-shots-"))
+    os.environ["NAPARI_GEM_CONFIG_DIR"] = str(scratch / "config")  # leave user settings be
+    checkpoint = tiny_checkpoint(scratch) if args.pretrained is None else None
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    from napari_gem.plugin.launch import launch_viewer
+    from napari_gem.plugin.samples import ihc_channels
+
+    viewer = launch_viewer("chelsea")
+    viewer.window.resize(1500, 950)
+    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    if checkpoint is not None:
+        note = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
+        note.visible, note.text, note.font_size, note.color = True, RANDOM_NOTE, 10, "yellow"
+        note.position = "top_left"
+    configure(widget, args, checkpoint)
+
+    # 1. Prompts typed, Ctrl+Enter: heatmap and mask layers per prompt, presence table.
+    widget.prompts.value = "cat, ear, eye"
+    widget.run()
+    wait(widget)
+    for layer in viewer.layers:
+        if layer.name.startswith(("ear", "eye")):
+            layer.visible = False
+    cat_mask = viewer.layers["cat mask (chelsea)"]
+    cat_mask.contour = 2  # outlines, so the heatmap under the mask shows too
+    viewer.layers.selection.active = cat_mask
+    shoot(viewer, "widget.png")
+    cat_mask.contour = 0
+
+    # 2. Live threshold: masks re-drawn from the stored heatmaps, no model call.
+    widget.auto_threshold.value = False
+    widget.threshold.value = 0.7
+    widget.redraw()
+    wait(widget)
+    viewer.layers["cat heatmap (chelsea)"].visible = False
+    shoot(viewer, "threshold.png")
+
+    # 3. Multichannel image: one channel (haematoxylin) as gray, Advanced options open.
+    for layer in viewer.layers:
+        layer.visible = False
+    data, meta, _ = ihc_channels()[0]
+    viewer.add_image(data, **meta)
+    viewer.dims.set_current_step(0, 0)
+    widget.image_layer.value = viewer.layers[meta["name"]]
+    widget.channel_mode.value = "gray"
+    widget.channel_axis.value = 0
+    widget.channel.value = 0
+    widget.prompts.value = "nucleus"
+    widget.auto_threshold.value = True
+    widget.advanced_section.expand(animate=False)
+    widget.run()
+    wait(widget)
+    shoot(viewer, "multichannel.png")
+
+    for layer in list(viewer.layers):
+        if "ihc" in layer.name:
+            viewer.layers.remove(layer)
+        else:
+            layer.visible = layer.name in ("chelsea", "cat mask (chelsea)")
+    widget.advanced_section.collapse(animate=False)
+    widget.image_layer.value = viewer.layers["chelsea"]
+    widget.channel_mode.value = "layer"
+    widget.prompts.value = "cat, ear, eye"
+    widget.auto_threshold.value = False
+
+    # 4. A hand-edited mask is kept; the re-run's result goes next to it.
+    mask = viewer.layers["cat mask (chelsea)"]
+    mask.data[40:140, 60:200] = 1
+    mask.refresh()
+    widget.run()
+    wait(widget)
+    viewer.layers.selection = {mask}
+    shoot(viewer, "edited_mask.png")
+
+    viewer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""``napari-gem`` (no arguments): napari with the GEM widget docked and a sample image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .samples import SAMPLES, suggested_prompts
+
+if TYPE_CHECKING:
+    import napari
+
+PLUGIN = "napari-gem"
+WIDGET = "GEM"
+
+
+def launch_viewer(sample: str | None = "chelsea") -> napari.Viewer:
+    """Create a napari viewer, open ``sample`` (a napari-gem sample key, or None for none)
+    and dock the GEM widget with the sample's suggested prompts typed in.
+
+    The caller runs the event loop (``napari.run()``).
+    """
+    # open_clip (and with it torchvision and triton) before napari's OpenGL canvas: with
+    # software OpenGL the other order crashes (see compat.keep_triton_away_from_mesa_llvm).
+    import napari
+    import open_clip  # noqa: F401
+
+    if sample is not None and sample not in SAMPLES and sample != "ihc_channels":
+        known = ", ".join([*SAMPLES, "ihc_channels"])
+        raise ValueError(f"unknown sample {sample!r}; choose one of: {known}")
+    viewer = napari.Viewer(title="napari-gem")
+    if sample is not None:
+        viewer.open_sample(PLUGIN, sample)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    layer = widget.image_layer.value
+    prompts = suggested_prompts(layer) if layer is not None else None
+    if prompts and not widget.prompts.value.strip():
+        widget.prompts.value = prompts
+    return viewer

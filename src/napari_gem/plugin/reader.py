@@ -1,0 +1,110 @@
+"""npe2 reader for napari-gem exports, so they re-open exactly over their image.
+
+napari's own TIFF/PNG readers would drop the scale and translate stored in the files;
+this reader restores them, and styles heatmaps and masks as the widget does. It reads
+
+- ``{stem}_parameters.json``: every mask and heatmap of that export, and
+- single ``*_mask.tif``, ``*_mask.png`` and ``*_heatmap.tif`` files written by napari-gem.
+
+For anything else :func:`get_reader` returns None, leaving the file to other readers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .layers import MASK_OPACITY, META, heatmap_style
+
+LayerData = list[tuple]
+
+
+def _is_ours_image(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tiff:
+                stored = tiff.shaped_metadata[0] if tiff.shaped_metadata else {}
+        elif suffix == ".png":
+            from PIL import Image
+
+            from ..io.export import PNG_METADATA_KEY
+
+            with Image.open(path) as image:
+                text = getattr(image, "text", {}).get(PNG_METADATA_KEY)
+            stored = json.loads(text) if text else {}
+        else:
+            return False
+    except Exception:  # unreadable or foreign: not ours
+        return False
+    return isinstance(stored, dict) and stored.get("software") == "napari-gem"
+
+
+def _is_ours_record(path: Path) -> bool:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("outputs"), dict)
+
+
+def get_reader(path: str | os.PathLike | list) -> Callable[[str], LayerData] | None:
+    """The npe2 reader hook: a reader for napari-gem files, else None."""
+    if isinstance(path, list):
+        return None  # stacks of files are for other readers
+    path = Path(path)
+    if path.name.endswith("_parameters.json") and _is_ours_record(path):
+        return read_export
+    if _is_ours_image(path):
+        return read_file
+    return None
+
+
+def _layer(array, metadata: dict, record: dict | None = None) -> tuple:
+    kind, prompt = metadata.get("kind"), metadata.get("prompt")
+    meta = {
+        "name": metadata.get("name"),
+        "scale": metadata["scale"],
+        "translate": metadata["translate"],
+        "metadata": {META: {"role": "mask" if kind == "mask" else "heatmap",
+                            "prompt": prompt, "source_id": None,
+                            "source_name": (record or {}).get("source", {}).get("layer"),
+                            "parameters": record or {}, "reopened": True}},
+    }
+    if kind == "heatmap":
+        meta.update(heatmap_style())
+        return (array, meta, "image")
+    meta["opacity"] = MASK_OPACITY
+    return (array, meta, "labels")
+
+
+def read_file(path: str | os.PathLike) -> LayerData:
+    """One napari-gem mask or heatmap file as a layer, at its stored scale and translate."""
+    from ..io.export import read_output
+
+    array, metadata = read_output(path)
+    return [_layer(array, metadata)]
+
+
+def read_export(path: str | os.PathLike) -> LayerData:
+    """All masks and heatmaps listed in an export's parameters JSON (heatmaps first)."""
+    from ..io.export import read_output
+
+    path = Path(path)
+    record = json.loads(path.read_text(encoding="utf-8"))
+    heatmaps, masks = [], []
+    for entry in record["outputs"].values():
+        for key, bucket in (("heatmap", heatmaps), ("mask", masks)):
+            name = entry.get(key)
+            if not name:
+                continue
+            file = path.parent / name
+            if not file.is_file():
+                raise FileNotFoundError(f"{file} is listed in {path.name} but missing")
+            array, metadata = read_output(file)
+            bucket.append(_layer(array, metadata, record))
+    return heatmaps + masks

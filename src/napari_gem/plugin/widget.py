@@ -1,0 +1,633 @@
+"""The napari dock widget: fields, buttons and signals (the work is in :mod:`.controller`).
+
+Every field is a magicgui widget reachable as an attribute, so scripts and tests can
+drive the widget exactly like a user::
+
+    widget.image_layer.value = viewer.layers["chelsea"]
+    widget.prompts.value = "cat, ear"
+    worker = widget.run()          # a napari worker (or None, with a notification)
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    Select,
+    SpinBox,
+    TextEdit,
+)
+from napari.layers import Image, Layer
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QHeaderView,
+    QMessageBox,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt import QCollapsible
+
+from ..engine import SegmentOptions
+from ..engine.options import CONTRAST_MODES, RESIZE_MODES, TILING_MODES
+from .cache import ModelSpec
+from .compat import keep_triton_away_from_mesa_llvm
+from .controller import GemController, RunSettings, RunSummary, split_prompts
+from .layers import info
+from .planes import CHANNEL_MODE_LABELS, CHANNEL_MODES, ChannelChoice, channel_axis_choices
+from .runner import MASK_MODE_LABELS, MASK_MODES
+from .settings import load_settings, save_settings
+
+if TYPE_CHECKING:
+    import napari
+
+DEFAULT_MODEL = "ViT-B-16"
+DEFAULT_TAG = "openai"
+CHECKPOINT_FILTER = "*.pt *.pth *.bin *.safetensors *.ckpt"
+WEIGHT_SOURCES = [("pretrained tag", "tag"), ("checkpoint file", "file")]
+DEVICES = ["auto", "cpu", "cuda", "mps"]
+PRECISIONS = ["auto", "fp32", "bf16", "fp16"]
+PLANE_MODES = [("current plane", "current"), ("all planes", "all")]
+TEMPLATES = [("paper: 'a photo of a {}.'", "paper"), ("ImageNet 80-template ensemble",
+                                                      "imagenet80")]
+SCORE_MODES = [("paper: min-max per prompt", "minmax"),
+               ("calibrated against background prompts", "calibrated")]
+
+#: Fields remembered across sessions.
+REMEMBERED = (
+    "model", "weights", "pretrained", "checkpoint", "device", "precision", "prompts",
+    "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "depth",
+    "iterations", "auto_temperature", "temperature", "input_size", "resize", "contrast",
+    "tiling", "tile_above", "window", "overlap", "window_batch", "templates", "score_mode",
+    "background_prompts", "min_size", "fill_holes",
+)
+
+
+def _supported_models() -> list[str]:
+    from ..engine import supported_models
+
+    return list(supported_models())
+
+
+class LayerPicker(ComboBox):
+    """An Image-layer combo box; assigning another kind of layer says why it cannot be used."""
+
+    @property
+    def value(self):
+        return ComboBox.value.fget(self)
+
+    @value.setter
+    def value(self, value) -> None:
+        if isinstance(value, Layer) and not isinstance(value, Image):
+            show_error(f"'{value.name}' is a {type(value).__name__} layer; GEM reads Image "
+                       "layers. Choose an image.")
+            return
+        ComboBox.value.fset(self, value)
+
+
+class ModelPicker(ComboBox):
+    """The supported architectures; code may also pick any other registered open_clip model."""
+
+    @property
+    def value(self):
+        return ComboBox.value.fget(self)
+
+    @value.setter
+    def value(self, value) -> None:
+        if value is not None and value not in self.choices:
+            import open_clip
+
+            if value not in open_clip.list_models():
+                raise ValueError(f"{value!r} is not an open_clip model")
+            self.choices = (*self.choices, value)
+        ComboBox.value.fset(self, value)
+
+
+class _CtrlEnter(QObject):
+    """Runs the widget when Ctrl+Enter (or Ctrl+Return) is pressed in the prompt box."""
+
+    def __init__(self, callback) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            self._callback()
+            return True
+        return False
+
+
+class GemWidget(QWidget):
+    """Type prompts, see GEM heatmaps and masks, refine the masks, export them."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, parent=None) -> None:
+        super().__init__(parent)
+        keep_triton_away_from_mesa_llvm()  # before open_clip is first imported (model list)
+        self.viewer = napari_viewer
+        self.controller = GemController(napari_viewer)
+        self._build_fields()
+        self._build_layout()
+        self._restore(load_settings())
+        self._connect()
+        self._update_visibility()
+        self._on_summary(None)
+
+    # -- fields -------------------------------------------------------------------------------------
+    def _build_fields(self) -> None:
+        image_choices = partial(_image_layers, self.viewer)
+        self.image_layer = LayerPicker(label="image", choices=image_choices,
+                                       tooltip="The Image layer GEM looks at.")
+        self.plane_mode = ComboBox(label="planes", choices=PLANE_MODES, value="current",
+                                   tooltip="Stacks and time series: the plane on screen, or "
+                                   "every plane (batched, cancellable).")
+        self.channel_mode = ComboBox(
+            label="model sees", value="layer",
+            choices=[(CHANNEL_MODE_LABELS[m], m) for m in CHANNEL_MODES],
+            tooltip="What the model gets from the layer: the layer as it is (gray or RGB), "
+            "one channel of a channel axis as gray, three channels as RGB, or three "
+            "single-channel layers as red, green and blue.",
+        )
+        self.channel_axis = ComboBox(label="channel axis", choices=self._axis_choices,
+                                     nullable=True)
+        self.channel = SpinBox(label="channel", min=0, max=100000, value=0)
+        self.rgb_channels = LineEdit(label="RGB channels", value="0, 1, 2",
+                                     tooltip="Channel indices shown as red, green, blue.")
+        self.green_layer = LayerPicker(label="green layer", choices=image_choices,
+                                       nullable=True)
+        self.blue_layer = LayerPicker(label="blue layer", choices=image_choices, nullable=True)
+        self.prompts = TextEdit(label="prompts", value="")
+        self.prompts.native.setPlaceholderText(
+            "what to look for: one per line or comma-separated\n"
+            "e.g. nucleus, membrane  (Ctrl+Enter runs)"
+        )
+        self.prompts.native.setMaximumHeight(90)
+        self.run_button = PushButton(text="Run (Ctrl+Enter)")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        self.auto_threshold = CheckBox(text="auto threshold (Otsu; 0.5 if calibrated)",
+                                       value=True)
+        self.threshold = FloatSlider(label="threshold", min=0.0, max=1.0, step=0.01, value=0.5,
+                                     tooltip="Re-draws the masks from the stored heatmaps.")
+        self.mask_mode = ComboBox(label="masks", value="binary",
+                                  choices=[(MASK_MODE_LABELS[m], m) for m in MASK_MODES])
+
+        # model
+        self.model = ModelPicker(label="model", choices=_supported_models(), value=DEFAULT_MODEL)
+        self.weights = ComboBox(label="weights", choices=WEIGHT_SOURCES, value="tag")
+        self.pretrained = ComboBox(label="pretrained", choices=self._tag_choices, nullable=True)
+        self.checkpoint = FileEdit(label="checkpoint", mode="r", filter=CHECKPOINT_FILTER,
+                                   value="")
+        self.device = ComboBox(label="device", choices=DEVICES, value="auto")
+        self.precision = ComboBox(label="precision", choices=PRECISIONS, value="auto",
+                                  tooltip="auto: fp32 on the CPU, bf16/fp16 on a GPU")
+
+        # advanced (GEM and SegmentOptions defaults: the paper's settings)
+        defaults = SegmentOptions()
+        self.depth = SpinBox(label="depth", min=1, max=48, value=7,
+                             tooltip="GEM: number of last blocks with self-self attention + 1")
+        self.iterations = SpinBox(label="iterations", min=0, max=10, value=1)
+        self.auto_temperature = CheckBox(text="adaptive temperature", value=True)
+        self.temperature = FloatSpinBox(label="temperature", min=0.001, max=100.0, step=0.05,
+                                        value=1.0)
+        self.input_size = SpinBox(label="input size", min=16, max=4096, step=16,
+                                  value=defaults.input_size)
+        self.resize = ComboBox(label="resize", choices=list(RESIZE_MODES),
+                               value=defaults.resize)
+        self.contrast = ComboBox(label="contrast", choices=list(CONTRAST_MODES),
+                                 value=defaults.contrast)
+        self.tiling = ComboBox(label="tiling", choices=list(TILING_MODES), value=defaults.tiling)
+        self.tile_above = SpinBox(label="tile above (px)", min=16, max=1_000_000,
+                                  value=defaults.tile_above)
+        self.window = SpinBox(label="window (px)", min=16, max=8192, step=16,
+                              value=defaults.window)
+        self.overlap = SpinBox(label="overlap (px)", min=0, max=8192, step=16,
+                               value=defaults.overlap)
+        self.window_batch = SpinBox(label="windows per batch", min=1, max=256,
+                                    value=defaults.window_batch)
+        self.templates = ComboBox(label="templates", choices=TEMPLATES, value=defaults.templates)
+        self.score_mode = ComboBox(label="scores", choices=SCORE_MODES,
+                                   value=defaults.score_mode)
+        self.background_prompts = LineEdit(label="background prompts",
+                                           value=", ".join(defaults.background_prompts))
+        self.min_size = SpinBox(label="min object (px)", min=0, max=100_000_000, value=0)
+        self.fill_holes = SpinBox(label="fill holes (px)", min=0, max=100_000_000, value=0)
+
+        # export
+        self.export_prompts = Select(label="export", choices=[], allow_multiple=True,
+                                     tooltip="The prompts whose masks and heatmaps to export")
+        self.export_prompts.native.setMaximumHeight(72)
+        self.export_button = PushButton(text="Export...", enabled=False)
+
+    def _build_layout(self) -> None:
+        # Everything sits in a scroll area: with Advanced open the widget is taller than
+        # many screens, and a dock must not push napari's window off them.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget(scroll)
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(4, 4, 4, 4)
+        source = Container(widgets=[self.image_layer, self.plane_mode, self.channel_mode,
+                                    self.channel_axis, self.channel, self.rgb_channels,
+                                    self.green_layer, self.blue_layer, self.prompts])
+        buttons = Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
+                            labels=False)
+        masks = Container(widgets=[self.auto_threshold, self.threshold, self.mask_mode])
+        self.results = QTableWidget(0, 4)
+        self.results.setHorizontalHeaderLabels(["prompt", "presence", "threshold", "objects"])
+        self.results.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.results.verticalHeader().setVisible(False)
+        self.results.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.results.setToolTip("presence: image-level score of each prompt (softmax of CLIP "
+                                "logits over the prompts and background prompts)")
+        model = Container(widgets=[self.model, self.weights, self.pretrained, self.checkpoint,
+                                   self.device, self.precision])
+        advanced = Container(widgets=[
+            self.depth, self.iterations, self.auto_temperature, self.temperature,
+            self.input_size, self.resize, self.contrast, self.tiling, self.tile_above,
+            self.window, self.overlap, self.window_batch, self.templates, self.score_mode,
+            self.background_prompts, self.min_size, self.fill_holes,
+        ])
+        export = Container(widgets=[self.export_prompts, self.export_button])
+        self.model_section = QCollapsible("Model", content)
+        self.model_section.addWidget(model.native)
+        self.advanced_section = QCollapsible("Advanced", content)
+        self.advanced_section.addWidget(advanced.native)
+        self._containers = (source, buttons, masks, model, advanced, export)
+        for part in (source.native, buttons.native, self.status.native, masks.native,
+                     self.results, self.model_section, self.advanced_section, export.native):
+            layout.addWidget(part)
+        layout.addStretch(1)
+        self.model_section.expand(animate=False)
+        self.advanced_section.collapse(animate=False)
+        for part in self._containers:
+            for field in part:
+                if isinstance(field, ComboBox):
+                    # Long choices must not make the dock wider than the screen allows.
+                    field.native.setSizeAdjustPolicy(
+                        QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                    field.native.setMinimumContentsLength(10)
+
+    # -- wiring -----------------------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self.export_button.changed.connect(self._export_clicked)
+        self._ctrl_enter = _CtrlEnter(self.run)
+        self.prompts.native.installEventFilter(self._ctrl_enter)
+
+        self.image_layer.changed.connect(self._on_layer_changed)
+        for field in (self.channel_mode, self.plane_mode, self.weights):
+            field.changed.connect(self._update_visibility)
+        self.model.changed.connect(self._on_model_changed)
+        self.auto_threshold.changed.connect(self._update_visibility)
+        self.auto_temperature.changed.connect(self._update_visibility)
+
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(60)  # coalesce slider ticks into one re-draw
+        self._redraw_timer.timeout.connect(self.redraw)
+        for field in (self.auto_threshold, self.threshold, self.mask_mode):
+            field.changed.connect(self._schedule_redraw)
+
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(400)
+        self._save_timer.timeout.connect(self.save_settings)
+        for name in REMEMBERED:
+            getattr(self, name).changed.connect(self._schedule_save)
+
+        self.controller.busy_changed.connect(self._on_busy)
+        self.controller.summary_changed.connect(self._on_summary)
+        layers = self.viewer.layers
+        layers.events.inserted.connect(self._on_layer_inserted)
+        layers.events.removed.connect(self._on_layer_removed)
+        layers.events.moved.connect(self._refresh_layers)
+        for layer in layers:
+            layer.events.name.connect(self._refresh_layers)
+        if self.image_layer.value is None:
+            self._pick_default_layer()
+        self.destroyed.connect(partial(_shutdown, self.controller, self.viewer,
+                                       self._on_layer_inserted, self._on_layer_removed,
+                                       self._refresh_layers))
+
+    def _schedule_redraw(self, *_) -> None:
+        self._redraw_timer.start()
+
+    def _schedule_save(self, *_) -> None:
+        self._save_timer.start()
+
+    def _on_layer_inserted(self, event) -> None:
+        event.value.events.name.connect(self._refresh_layers)
+        self._refresh_layers()
+        if self.image_layer.value is None and _is_source(event.value):
+            self.image_layer.value = event.value
+
+    def _on_layer_removed(self, event) -> None:
+        event.value.events.name.disconnect(self._refresh_layers)
+        self._refresh_layers()
+
+    def _refresh_layers(self, event=None) -> None:
+        for picker in (self.image_layer, self.green_layer, self.blue_layer):
+            picker.reset_choices()
+        self._on_layer_changed()
+
+    def _pick_default_layer(self) -> None:
+        active = self.viewer.layers.selection.active
+        candidates = [x for x in self.viewer.layers if _is_source(x)]
+        if _is_source(active):
+            self.image_layer.value = active
+        elif candidates:
+            self.image_layer.value = candidates[-1]
+
+    def _axis_choices(self, widget=None) -> list:
+        layer = self.image_layer.value if hasattr(self, "image_layer") else None
+        return channel_axis_choices(layer) if isinstance(layer, Image) else []
+
+    def _tag_choices(self, widget=None) -> list[str]:
+        from ..engine import supported_models
+
+        name = self.model.value if hasattr(self, "model") else DEFAULT_MODEL
+        tags = supported_models().get(name)
+        if tags is None:
+            import open_clip
+
+            tags = open_clip.list_pretrained_tags_by_model(name) if name else []
+        return list(tags)
+
+    def _on_model_changed(self, value=None) -> None:
+        self.pretrained.reset_choices()
+
+    def _on_layer_changed(self, value=None) -> None:
+        self.channel_axis.reset_choices()
+        self._update_visibility()
+
+    def _update_visibility(self, value=None) -> None:
+        layer = self.image_layer.value
+        mode = self.channel_mode.value
+        axes = self._axis_choices()
+        leading = 0
+        if isinstance(layer, Image):
+            leading = layer.ndim - 2 - (1 if mode in ("gray", "rgb") and not layer.rgb else 0)
+        self.plane_mode.visible = leading > 0
+        self.channel_axis.visible = mode in ("gray", "rgb")
+        self.channel_axis.enabled = bool(axes)
+        self.channel.visible = mode == "gray"
+        self.rgb_channels.visible = mode == "rgb"
+        self.green_layer.visible = self.blue_layer.visible = mode == "layers"
+        self.pretrained.visible = self.weights.value == "tag"
+        self.checkpoint.visible = self.weights.value == "file"
+        self.threshold.enabled = not self.auto_threshold.value
+        self.temperature.enabled = not self.auto_temperature.value
+
+    # -- building a run ----------------------------------------------------------------------------
+    def model_spec(self) -> ModelSpec | None:
+        """The model the fields describe (None when a checkpoint file is wanted but not set)."""
+        if self.weights.value == "file":
+            path = str(self.checkpoint.value or "").strip()
+            if not path or path == ".":
+                return None
+            pretrained = str(Path(path).expanduser())
+        else:
+            pretrained = self.pretrained.value or DEFAULT_TAG
+        return ModelSpec(
+            name=self.model.value,
+            pretrained=pretrained,
+            device=self.device.value,
+            precision=None if self.precision.value == "auto" else self.precision.value,
+            depth=int(self.depth.value),
+            iterations=int(self.iterations.value),
+            temperature=None if self.auto_temperature.value else float(self.temperature.value),
+        )
+
+    def options(self) -> SegmentOptions:
+        """The :class:`SegmentOptions` the fields describe (raises ``ValueError`` if invalid)."""
+        return SegmentOptions(
+            input_size=int(self.input_size.value),
+            resize=self.resize.value,
+            contrast=self.contrast.value,
+            tiling=self.tiling.value,
+            tile_above=int(self.tile_above.value),
+            window=int(self.window.value),
+            overlap=int(self.overlap.value),
+            window_batch=int(self.window_batch.value),
+            templates=self.templates.value,
+            score_mode=self.score_mode.value,
+            background_prompts=tuple(split_prompts(self.background_prompts.value)),
+            threshold=None if self.auto_threshold.value else float(self.threshold.value),
+            min_size=int(self.min_size.value),
+            fill_holes=int(self.fill_holes.value),
+        )
+
+    def channel_choice(self) -> ChannelChoice:
+        mode = self.channel_mode.value
+        if mode == "gray":
+            return ChannelChoice("gray", self.channel_axis.value, (int(self.channel.value),))
+        if mode == "rgb":
+            text = self.rgb_channels.value.replace(",", " ").split()
+            try:
+                channels = tuple(int(c) for c in text)
+            except ValueError as error:
+                raise ValueError(f"RGB channels must be three integers, got "
+                                 f"{self.rgb_channels.value!r}") from error
+            return ChannelChoice("rgb", self.channel_axis.value, channels)
+        if mode == "layers":
+            return ChannelChoice("layers", extra_layers=(self.green_layer.value,
+                                                         self.blue_layer.value))
+        return ChannelChoice("layer")
+
+    def run(self, value=None):
+        """Start GEM on the chosen layer and prompts; returns the napari worker, or None.
+
+        Problems (no image, no prompts, bad options) are shown as notifications and
+        return None. Results reach the layers when the worker returns.
+        """
+        try:
+            options = self.options()
+            channel = self.channel_choice()
+        except ValueError as error:
+            show_error(f"Invalid setting: {error}")
+            return None
+        settings = RunSettings(
+            layer=self.image_layer.value,
+            prompts=split_prompts(self.prompts.value),
+            spec=self.model_spec(),
+            options=options,
+            mask_mode=self.mask_mode.value,
+            plane_mode=self.plane_mode.value,
+            channel=channel,
+        )
+        worker = self.controller.start(settings)
+        if worker is not None:
+            self.save_settings()
+            self.status.value = f"running on '{settings.layer.name}'..."
+        return worker
+
+    def cancel(self, value=None) -> None:
+        """Stop the active run at its next step."""
+        self.controller.cancel()
+
+    def redraw(self) -> None:
+        """Re-draw the latest masks for the current threshold and mask mode (no model)."""
+        if self.controller.busy:
+            return
+        threshold = None if self.auto_threshold.value else float(self.threshold.value)
+        if self.controller.redraw(threshold, self.mask_mode.value) is not None:
+            last = self.controller.last
+            last.options = last.options.replace(threshold=threshold)
+
+    # -- export -------------------------------------------------------------------------------------------
+    def export(self, out_dir, prompts=None, *, overwrite: bool = False,
+               ask: bool = False) -> list[Path]:
+        """Export the chosen prompts' masks (as edited), heatmaps, objects and parameters.
+
+        Existing files are only replaced with ``overwrite=True`` or when ``ask`` is set
+        and the user agrees. Returns the written paths (empty when nothing was written).
+        """
+        prompts = list(prompts) if prompts else list(self.export_prompts.value)
+        if not prompts:
+            show_error("Choose at least one prompt to export.")
+            return []
+        try:
+            paths = self.controller.export(out_dir, prompts, overwrite=overwrite)
+        except FileExistsError as error:
+            if ask and self._confirm_overwrite(error):
+                return self.export(out_dir, prompts, overwrite=True)
+            show_warning(f"Nothing was exported: {error}")
+            return []
+        except (ValueError, OSError) as error:
+            show_error(f"Export failed: {error}")
+            return []
+        show_info(f"Exported {len(paths)} files for {len(prompts)} prompt(s) to {out_dir}.")
+        return paths
+
+    def _confirm_overwrite(self, error: FileExistsError) -> bool:
+        answer = QMessageBox.question(
+            self, "Overwrite files?", f"{error}\n\nReplace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _export_clicked(self, value=None) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export masks and heatmaps to folder")
+        if folder:
+            self.export(folder, ask=True)
+
+    # -- state shown ------------------------------------------------------------------------------------
+    def _on_busy(self, busy: bool) -> None:
+        self.run_button.enabled = True  # a new run replaces the active one
+        self.cancel_button.enabled = busy
+        if busy:
+            return
+        if self.status.value.startswith("running"):
+            self.status.value = "ready"
+        last = self.controller.last
+        threshold = None if self.auto_threshold.value else float(self.threshold.value)
+        if last is not None and (last.mask_mode != self.mask_mode.value
+                                 or last.options.threshold != threshold):
+            self._schedule_redraw()  # the masks controls changed while the model ran
+
+    def _on_summary(self, summary: RunSummary | None) -> None:
+        rows = 0 if summary is None else len(summary.rows)
+        self.results.setRowCount(rows)
+        header = self.results.horizontalHeader().height()
+        row_height = self.results.verticalHeader().defaultSectionSize()
+        self.results.setFixedHeight(header + row_height * min(max(rows, 1), 6) + 4)
+        if summary is None:
+            self.export_prompts.choices = []
+            self.export_button.enabled = False
+            return
+        for row, item in enumerate(summary.rows):
+            for column, text in enumerate(
+                (item.prompt, f"{item.presence:.2f}", item.threshold, str(item.objects))
+            ):
+                cell = QTableWidgetItem(text)
+                if column:
+                    cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.results.setItem(row, column, cell)
+        self.export_prompts.choices = list(summary.prompts)
+        self.export_prompts.value = list(summary.prompts)
+        self.export_button.enabled = True
+        planes = f"{summary.planes} planes" if summary.planes > 1 else "1 plane"
+        timing = f" in {summary.seconds:.1f} s" if summary.seconds else ""
+        reused = " (encoding reused)" if summary.reused else ""
+        self.status.value = f"'{summary.source}': {planes}{timing}{reused}"
+
+    # -- settings ---------------------------------------------------------------------------------------
+    def settings(self) -> dict:
+        """The remembered fields' values (JSON-ready)."""
+        values = {}
+        for name in REMEMBERED:
+            value = getattr(self, name).value
+            values[name] = str(value) if isinstance(value, Path) else value
+        return values
+
+    def save_settings(self) -> None:
+        save_settings(self.settings())
+
+    def _restore(self, values: dict) -> None:
+        for name in REMEMBERED:  # order matters: model before pretrained
+            if name not in values:
+                continue
+            field = getattr(self, name)
+            try:
+                if name == "model":
+                    field.value = values[name]
+                    self.pretrained.reset_choices()
+                elif name == "checkpoint":
+                    field.value = values[name] or ""
+                else:
+                    field.value = values[name]
+            except (ValueError, TypeError, KeyError):
+                continue  # a value from another version or machine: keep the default
+
+
+def _is_source(layer) -> bool:
+    """Image layers that can be segmented (not the plugin's own heatmaps)."""
+    return isinstance(layer, Image) and info(layer).get("role") != "heatmap"
+
+
+def _image_layers(viewer, widget=None) -> list[tuple[str, Image]]:
+    return [(layer.name, layer) for layer in viewer.layers if _is_source(layer)]
+
+
+def _shutdown(controller: GemController, viewer, inserted, removed, refresh, *args) -> None:
+    """The widget was destroyed (dock closed, viewer closed): stop work, disconnect."""
+    controller.busy_changed.disconnect()
+    controller.summary_changed.disconnect()
+    controller.close()
+    try:
+        viewer.layers.events.inserted.disconnect(inserted)
+        viewer.layers.events.removed.disconnect(removed)
+        viewer.layers.events.moved.disconnect(refresh)
+        for layer in viewer.layers:
+            layer.events.name.disconnect(refresh)
+    except (RuntimeError, AttributeError):
+        pass

@@ -1,0 +1,56 @@
+"""npe2 writer: File > Save Selected Layers... > "napari-gem export (folder)".
+
+Writes the selected napari-gem heatmap and mask layers with the shared export writer
+(:func:`napari_gem.io.export.write_outputs`) into the chosen folder: masks as TIFF
+(and PNG for 2D), heatmaps as float32 TIFF, the objects CSV and the parameters JSON.
+Existing files are never replaced from here (napari's save dialog cannot ask).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import numpy as np
+
+from .controller import safe_stem
+from .layers import META
+
+
+def write_outputs(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]:
+    """The npe2 multi-layer writer hook; returns the written paths."""
+    from ..io.export import write_outputs as write
+
+    masks: dict[str, np.ndarray] = {}
+    heatmaps: dict[str, np.ndarray] = {}
+    parameters: dict = {}
+    placement: dict[str, tuple] = {}
+    sources: dict[str, int] = defaultdict(int)
+    for data, meta, _kind in layer_data:
+        record = (meta.get("metadata") or {}).get(META) or {}
+        role = record.get("role")
+        if role not in ("heatmap", "mask", "semantic"):
+            continue
+        sources[record.get("source_name") or "image"] += 1
+        parameters = parameters or dict(record.get("parameters") or {})
+        placement.setdefault("scale", tuple(meta.get("scale", ())))
+        placement.setdefault("translate", tuple(meta.get("translate", ())))
+        array = np.asarray(data)
+        if role == "heatmap":
+            heatmaps[record["prompt"]] = array
+        elif role == "mask":
+            masks[record["prompt"]] = array
+        else:
+            for index, prompt in enumerate(record.get("prompts", []), start=1):
+                masks[prompt] = (array == index).astype(np.uint8)
+    if not masks and not heatmaps:
+        raise ValueError(
+            "none of the selected layers is a napari-gem heatmap or mask; select the layers "
+            "made by the GEM widget (or use its Export button)"
+        )
+    stem = safe_stem(max(sources, key=sources.get))
+    written = write(
+        path, stem, masks=masks, heatmaps=heatmaps, parameters=parameters,
+        scale=placement.get("scale") or None, translate=placement.get("translate") or None,
+    )
+    return [str(p) for p in written]

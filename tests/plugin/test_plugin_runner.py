@@ -1,0 +1,91 @@
+"""The worker side without a viewer: prompts, model cache, download progress, the generator."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image
+from skimage.data import camera
+
+from napari_gem.engine import SegmentOptions, load_model
+from napari_gem.plugin.cache import EncodedCache, ModelCache, ModelSpec
+from napari_gem.plugin.controller import split_prompts
+from napari_gem.plugin.download import _reporting_tqdm
+from napari_gem.plugin.planes import ChannelChoice, build_job
+from napari_gem.plugin.runner import CancelToken, Progress, RunRequest, run_gem
+
+
+def test_prompts_split_on_lines_and_commas():
+    assert split_prompts(" cell nucleus,membrane\n\n  ,mitochondrion , membrane ") == [
+        "cell nucleus", "membrane", "mitochondrion"]
+    assert split_prompts(" \n , ") == []
+
+
+def test_model_cache_loads_once_and_rewraps_for_new_gem_settings(tiny_model_name,
+                                                                 tiny_checkpoint):
+    loads = []
+
+    def loader(*args, **kwargs):
+        loads.append(args)
+        return load_model(*args, **kwargs)
+
+    cache = ModelCache(loader)
+    spec = ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu")
+    first = cache.get(spec)
+    assert cache.get(spec) is first
+    deeper = cache.get(ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu", depth=5))
+    assert deeper.settings.depth == 5 and deeper.clip_model is first.clip_model
+    assert len(loads) == 1  # the weights were read once
+
+
+def test_download_progress_reaches_the_report():
+    seen = []
+    bar = _reporting_tqdm(lambda done, total: seen.append((done, total)))(total=300, unit="B")
+    bar.update(100)
+    bar.update(200)
+    bar.close()
+    assert seen == [(100, 300), (300, 300)]
+
+
+def _request(tiny_model_name, tiny_checkpoint, planes: int) -> RunRequest:
+    stack = np.stack([camera()[::8, ::8]] * planes)
+    options = SegmentOptions(input_size=64)
+    job = build_job(Image(stack), ChannelChoice(), "all", options)
+    spec = ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu")
+    return RunRequest(spec, options, ["man", "sky"], job, source_key=("id", 0), mask_mode="binary")
+
+
+def _drain(generator):
+    steps = []
+    try:
+        while True:
+            steps.append(next(generator))
+    except StopIteration as stop:
+        return steps, stop.value
+
+
+def test_run_generator_yields_progress_and_returns_planes(tiny_model_name, tiny_checkpoint):
+    request = _request(tiny_model_name, tiny_checkpoint, planes=2)
+    encoded = EncodedCache()
+    reports: list[Progress] = []
+    steps, output = _drain(run_gem(request, ModelCache(), encoded, CancelToken(),
+                                   reports.append))
+    assert output.error is None and not output.cancelled
+    assert [p.index for p in output.planes] == [(0,), (1,)]
+    assert output.planes[0].heatmaps.shape == (2, 64, 64)
+    assert output.planes[0].labels.dtype == np.uint8
+    assert any(step.text.startswith("plane 2/2") for step in steps)
+    assert any("encoding" in report.text for report in reports)
+    assert len(encoded) == 2 and output.parameters["mask_mode"] == "binary"
+
+
+def test_run_generator_stops_when_cancelled(tiny_model_name, tiny_checkpoint):
+    request = _request(tiny_model_name, tiny_checkpoint, planes=3)
+    token = CancelToken()
+    generator = run_gem(request, ModelCache(), EncodedCache(), token)
+    for step in generator:
+        if step.text.startswith("plane 2/"):
+            token.set()
+            break
+    steps, output = _drain(generator)
+    assert output.cancelled and output.error is None
+    assert len(output.planes) == 1  # nothing after the cancel point
