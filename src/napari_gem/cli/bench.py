@@ -149,27 +149,46 @@ def measure_prompt_rerun(gem, image_side: int, input_size: int, repeats: int) ->
     return interleaved_medians({"rerun": rerun}, repeats, gem.device)["rerun"]
 
 
-def measure_tiling(gem, image_side: int, input_size: int) -> dict[str, float]:
-    """Tiled encode of a square RGB image vs (windows x one window), and its peak memory."""
+def measure_tiling(gem, image_side: int, input_size: int, repeats: int) -> dict[str, float]:
+    """Tiled encode vs the same windows run bare, interleaved; then one big run's memory.
+
+    The ratio is measured on a 1024 px image (10 windows with the overview) so both
+    sides can be repeated and interleaved; the ``image_side`` run reports time and
+    peak memory.
+    """
     from ..engine import SegmentOptions, encode
     from ..engine.tiling import plan_windows
 
     options = SegmentOptions(tiling="always", window=input_size, input_size=input_size)
-    plan = plan_windows((image_side, image_side), options.window, options.overlap, gem.patch_size)
+    rng = np.random.default_rng(1)
+
+    def windows_of(side: int) -> int:
+        plan = plan_windows((side, side), options.window, options.overlap, gem.patch_size)
+        return len(plan.starts) + 1  # + the whole-image overview for the CLIP embedding
+
+    small = (rng.random((1024, 1024, 3)) * 255).astype(np.uint8)
+    count = windows_of(1024)
     batch = torch.randn(options.window_batch, 3, input_size, input_size, device=gem.device, dtype=gem.dtype)
-    one_batch = interleaved_medians(
-        {"batch": lambda: gem.encode_image(batch, with_clip_embedding=False)}, 3, gem.device
-    )["batch"]
-    per_window = one_batch / options.window_batch
-    image = (np.random.default_rng(1).random((image_side, image_side, 3)) * 255).astype(np.uint8)
+    full_batches, rest = divmod(count, options.window_batch)
+
+    def bare_windows():
+        for _ in range(full_batches):
+            gem.encode_image(batch, with_clip_embedding=False)
+        if rest:
+            gem.encode_image(batch[:rest], with_clip_embedding=False)
+
+    times = interleaved_medians(
+        {"tiled": lambda: encode(small, gem, options), "bare": bare_windows}, repeats, gem.device
+    )
+    image = (rng.random((image_side, image_side, 3)) * 255).astype(np.uint8)
     with PeakMemory() as memory:
         elapsed = _timed(lambda: encode(image, gem, options), gem.device)
-    windows = len(plan.starts) + 1  # + the whole-image overview for the CLIP embedding
     return {
-        "windows": windows,
-        "per_window": per_window,
+        "small_windows": count,
+        "ratio": times["tiled"] / times["bare"],
+        "per_window": times["bare"] / count,
+        "windows": windows_of(image_side),
         "tiled": elapsed,
-        "ratio": elapsed / (windows * per_window),
         "peak_mb": memory.peak_bytes / 2**20,
     }
 
@@ -205,14 +224,16 @@ def run_bench(args) -> int:
                  f"<= {TARGETS['prompt_rerun_ms']:.0f}",
                  "yes" if rerun <= TARGETS["prompt_rerun_ms"] else "NO"))
     if args.tiled_image:
-        tiling = measure_tiling(gem, args.tiled_image, args.input_size)
+        tiling = measure_tiling(gem, args.tiled_image, args.input_size, args.repeats)
         rows += [
-            (f"tiled {args.tiled_image}px: windows", str(tiling["windows"]), "", ""),
             ("one window (s)", f"{tiling['per_window']:.3f}", "", ""),
-            (f"tiled {args.tiled_image}px (s)", f"{tiling['tiled']:.1f}", "", ""),
-            ("tiled / (windows x one window)", f"{tiling['ratio']:.2f}x",
-             f"<= {TARGETS['tiled_vs_windows']}x",
+            (f"tiled 1024px ({tiling['small_windows']} windows) / bare windows",
+             f"{tiling['ratio']:.2f}x", f"<= {TARGETS['tiled_vs_windows']}x",
              "yes" if tiling["ratio"] <= TARGETS["tiled_vs_windows"] else "NO"),
+            (f"tiled {args.tiled_image}px ({tiling['windows']} windows) (s)",
+             f"{tiling['tiled']:.1f}", "", ""),
+            (f"tiled {args.tiled_image}px: s per window", f"{tiling['tiled'] / tiling['windows']:.3f}",
+             "", ""),
             (f"tiled {args.tiled_image}px peak memory (MiB)", f"{tiling['peak_mb']:.0f}", "", ""),
         ]
     table = format_table(rows)
