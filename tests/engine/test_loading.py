@@ -91,3 +91,21 @@ def test_supported_models_are_the_authors_vits_and_tags():
                            "ViT-B-32-quickgelu"}
     assert all(tag.startswith(("openai", "laion", "metaclip")) for tags in models.values()
                for tag in tags)
+
+
+def test_a_model_spec_rebuilds_the_same_model_anywhere(tiny_model_name, tiny_checkpoint, tmp_path,
+                                                      monkeypatch):
+    import pickle
+
+    from napari_gem.engine.spec import ModelSpec
+
+    monkeypatch.chdir(tiny_checkpoint.parent)
+    spec = ModelSpec(tiny_model_name, tiny_checkpoint.name, device="cpu", depth=4)
+    assert spec.pretrained == str(tiny_checkpoint)  # relative paths are pinned down
+    assert spec.is_file and pickle.loads(pickle.dumps(spec)) == spec
+    gem = spec.load()
+    assert ModelSpec.from_gem(gem) == ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu",
+                                                precision="fp32", depth=4)
+    assert spec.gem_key() != ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu").gem_key()
+    with pytest.raises(ModelLoadError, match="config not found"):
+        ModelSpec(model_configs=(str(tmp_path / "missing.json"),)).load()

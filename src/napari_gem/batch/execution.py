@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from ..engine import GEM, ModelLoadError, SegmentOptions
 from .jobs import ImageJob
-from .models import LocalModel, ModelSpec
+from .models import LocalModel, ModelSpec, model_of
 from .out_of_core import ModelFacts
 from .report import FAILED, ImageOutcome, describe_error
 from .whole_image import run_image_job
@@ -23,7 +23,7 @@ from .whole_image import run_image_job
 
 def model_facts(model) -> ModelFacts:
     """Patch size, logit scale and description of a model (loads it if needed)."""
-    gem = model.get()
+    gem = model_of(model)
     return ModelFacts(gem.patch_size, gem.logit_scale, gem.describe())
 
 
@@ -133,7 +133,7 @@ def open_executor(model: GEM | ModelSpec, scheduler=None, workers: int | None = 
     if scheduler is not None and workers is not None:
         raise ValueError("give either a scheduler address or a number of workers, not both")
     if scheduler is None and workers is None:
-        gem = model if isinstance(model, GEM) else model.get()
+        gem = model if isinstance(model, GEM) else model_of(model)
         yield InProcess(gem, threads, progress)
         return
     spec = model if isinstance(model, ModelSpec) else ModelSpec.from_gem(model)

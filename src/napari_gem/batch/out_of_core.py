@@ -43,7 +43,7 @@ from ..io.export import layer_metadata, output_files, to_json
 from ..io.images import LoadedImage, open_image
 from ..io.planes import PlaneLayout, PlaneView
 from .jobs import ImageJob, parameters_header
-from .models import use_torch_threads
+from .models import model_of, use_torch_threads
 from .windows import WindowShape, boxes, cells_around, overlaps
 
 OTSU_BINS = 256  # as scikit-image's threshold_otsu
@@ -146,7 +146,7 @@ def plane_setup(plane: PlaneRef, model, options: SegmentOptions, scoring: Scorin
     mapping = intensity_map(view, options.contrast, options.percentiles)
     presence = None
     if scoring.calibrated:
-        gem = model.get()
+        gem = model_of(model)
         embedding = overview_embedding(view, mapping, gem, options)
         text = gem.encode_text(scoring.competitors, scoring.templates)
         logits = (text.to(embedding.device) @ embedding)[:, None, None]
@@ -160,7 +160,7 @@ def window_scores(plane: PlaneRef, starts: Sequence[tuple[int, int]], shape: Win
                   threads: int | None) -> dict[tuple[int, int], np.ndarray]:
     """Cosine similarity ``[competitors, wgh, wgw]`` of each window with every prompt."""
     use_torch_threads(threads)
-    gem, view = model.get(), plane.open()
+    gem, view = model_of(model), plane.open()
     text = gem.encode_text(scoring.competitors, scoring.templates)
     scores = {}
     for first in range(0, len(starts), options.window_batch):
@@ -253,7 +253,7 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
                         threads: int | None = None) -> list[Path]:
     """Segment one image window by window into zarr outputs; returns the written paths.
 
-    ``model`` is what tasks call ``.get()`` on (a ModelSpec on a cluster);
+    ``model`` is what tasks pass to ``model_of`` (a ModelSpec on a cluster);
     ``compute(tasks, label)`` runs a list of dask delayed tasks and returns their results.
     """
     from dask import delayed

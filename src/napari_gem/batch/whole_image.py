@@ -16,7 +16,7 @@ from ..io.export import write_outputs
 from ..io.images import LoadedImage, open_image
 from ..io.planes import PlaneLayout, planes
 from .jobs import ImageJob, parameters_header
-from .models import use_torch_threads
+from .models import model_of, use_torch_threads
 from .report import ImageOutcome, attempt
 
 
@@ -93,6 +93,6 @@ def run_image_job(job: ImageJob, prompts: Sequence[str], model, options: Segment
 
     def work() -> list[Path]:
         use_torch_threads(threads)
-        return segment_whole_image(job, prompts, model.get(), options)
+        return segment_whole_image(job, prompts, model_of(model), options)
 
     return attempt(job.source, work)

@@ -5,54 +5,14 @@ Both caches are used from the worker thread and the main thread, so they lock.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from ..engine import GEM, GemSettings, ModelLoadError, load_model
+from ..engine import GEM, ModelLoadError, load_model
+from ..engine.spec import ModelSpec
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model to run: architecture, weights (tag or file), device, precision, GEM settings."""
-
-    name: str
-    pretrained: str
-    device: str = "auto"
-    precision: str | None = None
-    depth: int = 7
-    iterations: int = 1
-    temperature: float | None = None
-    cache_dir: str | None = None
-
-    @property
-    def is_file(self) -> bool:
-        """Whether ``pretrained`` names a checkpoint file rather than an open_clip tag."""
-        return os.sep in self.pretrained or "/" in self.pretrained or Path(
-            self.pretrained
-        ).expanduser().is_file()
-
-    def weights_key(self) -> tuple:
-        """What identifies loaded weights (a rewritten checkpoint file is loaded again)."""
-        stamp: tuple = ()
-        if self.is_file:
-            path = Path(self.pretrained).expanduser()
-            stat = path.stat() if path.is_file() else None
-            stamp = (stat.st_mtime_ns, stat.st_size) if stat else ()
-        return (self.name, self.pretrained, stamp, self.device, self.precision, self.cache_dir)
-
-    def settings(self) -> GemSettings:
-        return GemSettings(self.depth, self.iterations, self.temperature)
-
-    def gem_key(self) -> tuple:
-        """What identifies the features a model computes (weights and GEM settings)."""
-        return (*self.weights_key(), self.depth, self.iterations, self.temperature)
-
-    def describe(self) -> dict:
-        return asdict(self)
+__all__ = ["EncodedCache", "ModelCache", "ModelSpec"]
 
 
 class ModelCache:
