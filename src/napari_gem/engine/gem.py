@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -148,7 +147,3 @@ class GEM:
             f"device={self.device}, dtype={self.dtype})"
         )
 
-
-def grid_shape(size: tuple[int, int], patch_size: int) -> tuple[int, int]:
-    """Patch grid of an input size (which must be a multiple of the patch size)."""
-    return (math.ceil(size[0] / patch_size), math.ceil(size[1] / patch_size))
