@@ -35,11 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     launch = subparsers.add_parser("launch", help="open napari with the widget (the default)")
     _add_launch_options(launch)
     add_bench_parser(subparsers)
-    _add_optional_parsers(subparsers)
+    _add_subcommand_parsers(subparsers)
     return parser
 
 
-def _add_optional_parsers(subparsers) -> None:
+def _add_subcommand_parsers(subparsers) -> None:
     from ..batch.cli import add_segment_parser
     from ..evaluation.cli import add_evaluate_parser
 

@@ -237,7 +237,3 @@ def gem_vision_forward(
         embedding = F.normalize(_project(visual, pooled), dim=-1)
     return VisionOutput(dense_features=dense, clip_embedding=embedding)
 
-
-def plain_clip_forward(visual: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
-    """open_clip's own image encode (the benchmark's baseline)."""
-    return visual(pixels)
