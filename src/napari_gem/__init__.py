@@ -1,4 +1,4 @@
-"""napari-gem: type what you are looking for, see where it is (GEM on open_clip ViTs).
+"""napari-gem: type what you are looking for, see where it is (GEM and other dense methods on open_clip ViTs).
 
 The engine (this namespace) imports neither Qt nor napari; the napari plugin lives in
 ``napari_gem.plugin`` and the command line in ``napari_gem.cli``.
@@ -8,14 +8,20 @@ from .engine import (
     GEM,
     Cancelled,
     EncodedImage,
-    GemSettings,
+    GemOptions,
+    GroundingModel,
     ModelLoadError,
     SegmentationResult,
     SegmentOptions,
     UnsupportedModelError,
     VisionOutput,
+    create_method,
     encode,
+    find_global_blocks,
     load_model,
+    method_names,
+    methods,
+    pamr,
     segment,
     supported_models,
 )
@@ -26,15 +32,21 @@ __all__ = [
     "GEM",
     "Cancelled",
     "EncodedImage",
-    "GemSettings",
+    "GemOptions",
+    "GroundingModel",
     "ModelLoadError",
     "SegmentOptions",
     "SegmentationResult",
     "UnsupportedModelError",
     "VisionOutput",
     "__version__",
+    "create_method",
     "encode",
+    "find_global_blocks",
     "load_model",
+    "method_names",
+    "methods",
+    "pamr",
     "segment",
     "supported_models",
 ]

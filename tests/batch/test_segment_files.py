@@ -99,7 +99,7 @@ def test_outputs_of_other_prompts_options_or_model_are_not_taken_as_done(tmp_pat
     assert len(run([image], out, tiny_gem).written) == 1  # the JSON now records "dust"
     assert len(run([image], out, tiny_gem, options_changes={"threshold": 0.4}).written) == 1
     assert len(run([image], out, tiny_gem, options_changes={"threshold": 0.4}).skipped) == 1
-    other_depth = dataclasses.replace(tiny_spec, depth=3)
+    other_depth = dataclasses.replace(tiny_spec, method_options={"depth": 3})
     report = segment_files([image], PROMPTS, out, model=other_depth,
                            options=SMALL.replace(threshold=0.4), progress=False)
     assert len(report.written) == 1

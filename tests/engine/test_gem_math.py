@@ -156,6 +156,23 @@ def test_dense_features_and_clip_embedding_match_reference(tiny_clip):
     torch.testing.assert_close(out.clip_embedding[0].double(), embedding, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(224, 224), (224, 288)], ids=["224-batch2", "224x288"])
+def test_vit_b16_dense_features_match_reference(size):
+    torch.manual_seed(3)
+    model = open_clip.create_model("ViT-B-16", pretrained=None).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.02)
+    pixels = torch.randn(2 if size == (224, 224) else 1, 3, *size)
+    out = GEM.from_open_clip(model, open_clip.get_tokenizer("ViT-B-16")).encode_image(pixels)
+    model64 = copy.deepcopy(model).double()
+    for image, dense in zip(pixels.double(), out.dense_features, strict=True):
+        with torch.no_grad():
+            reference, _ = reference_dense(model64, image, 7, 1, None)
+        torch.testing.assert_close(dense.double(), reference, atol=1e-5, rtol=0)
+
+
 def test_clip_embedding_is_open_clips_own_image_embedding(tiny_clip):
     model, tokenizer = tiny_clip
     pixels = torch.randn(3, 3, 64, 64)

@@ -17,7 +17,7 @@ def test_a_local_checkpoint_file_loads_through_the_real_path(tiny_model_name, ti
     gem = load_model(tiny_model_name, tiny_checkpoint, device="cpu", depth=5, temperature=2.0)
     state = torch.load(tiny_checkpoint)["state_dict"]
     torch.testing.assert_close(gem.clip_model.visual.proj, state["visual.proj"])
-    assert gem.settings.depth == 5 and gem.settings.temperature == 2.0
+    assert gem.method == "gem" and gem.method_options.depth == 5 and gem.method_options.temperature == 2.0
     assert gem.dtype == torch.float32 and gem.device.type == "cpu"
     assert gem.describe()["pretrained"] == str(tiny_checkpoint)
 
@@ -100,12 +100,16 @@ def test_a_model_spec_rebuilds_the_same_model_anywhere(tiny_model_name, tiny_che
     from napari_gem.engine.spec import ModelSpec
 
     monkeypatch.chdir(tiny_checkpoint.parent)
-    spec = ModelSpec(tiny_model_name, tiny_checkpoint.name, device="cpu", depth=4)
+    spec = ModelSpec(tiny_model_name, tiny_checkpoint.name, device="cpu",
+                     method_options={"depth": 4})
     assert spec.pretrained == str(tiny_checkpoint)  # relative paths are pinned down
     assert spec.is_file and pickle.loads(pickle.dumps(spec)) == spec
     gem = spec.load()
-    assert ModelSpec.from_gem(gem) == ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu",
-                                                precision="fp32", depth=4)
-    assert spec.gem_key() != ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu").gem_key()
+    assert ModelSpec.from_model(gem) == ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu",
+                                                  precision="fp32", method_options={"depth": 4})
+    plain = ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu")
+    assert spec.features_key() != plain.features_key()
+    assert plain.features_key() != ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu",
+                                             method="clearclip").features_key()
     with pytest.raises(ModelLoadError, match="config not found"):
         ModelSpec(model_configs=(str(tmp_path / "missing.json"),)).load()

@@ -20,7 +20,7 @@ def test_prompts_split_on_lines_and_commas():
     assert split_prompts(" \n , ") == []
 
 
-def test_model_cache_loads_once_and_rewraps_for_new_gem_settings(tiny_model_name,
+def test_model_cache_loads_once_and_rewraps_for_a_new_method_or_options(tiny_model_name,
                                                                  tiny_checkpoint):
     loads = []
 
@@ -32,8 +32,11 @@ def test_model_cache_loads_once_and_rewraps_for_new_gem_settings(tiny_model_name
     spec = ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu")
     first = cache.get(spec)
     assert cache.get(spec) is first
-    deeper = cache.get(ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu", depth=5))
-    assert deeper.settings.depth == 5 and deeper.clip_model is first.clip_model
+    deeper = cache.get(ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu",
+                                 method_options={"depth": 5}))
+    assert deeper.method_options.depth == 5 and deeper.clip_model is first.clip_model
+    naclip = cache.get(ModelSpec(tiny_model_name, str(tiny_checkpoint), device="cpu", method="naclip"))
+    assert naclip.method == "naclip" and naclip.clip_model is first.clip_model
     assert len(loads) == 1  # the weights were read once
 
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli.method_args import (
+    add_method_arguments,
+    add_refine_arguments,
+    method_options_from_args,
+)
 from ..engine import ModelLoadError, SegmentOptions
 from ..engine.options import CONTRAST_MODES, RESIZE_MODES, SCORE_MODES, TEMPLATE_SETS, TILING_MODES
 from .models import ModelSpec
@@ -80,7 +85,7 @@ def model_from_args(args: argparse.Namespace) -> ModelSpec:
     return ModelSpec(
         name=args.model, pretrained=pretrained, device=args.device,
         precision=None if args.precision == "auto" else args.precision,
-        depth=args.depth, iterations=args.iterations, temperature=args.temperature,
+        method=args.method, method_options=method_options_from_args(args),
         cache_dir=args.cache_dir, model_configs=tuple(args.model_config),
     )
 
@@ -89,7 +94,7 @@ def options_from_args(args: argparse.Namespace) -> SegmentOptions:
     """SegmentOptions from the options given; the others keep the engine's defaults."""
     names = ("input_size", "resize", "contrast", "percentiles", "tiling", "tile_above",
              "window", "overlap", "window_batch", "templates", "score_mode", "min_size",
-             "fill_holes")
+             "fill_holes", "refine", "pamr_steps", "pamr_dilations")
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     if args.background is not None:
         given["background_prompts"] = tuple(p.strip() for p in args.background.split(",")
@@ -128,13 +133,7 @@ def _add_model_arguments(group) -> None:
                        help="auto: CUDA, then Apple MPS, then CPU (default: auto)")
     group.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                        help="auto: fp32 on the CPU, bf16/fp16 on a GPU (default: auto)")
-    group.add_argument("--depth", type=int, default=7,
-                       help="GEM: self-self attention in the last DEPTH-1 blocks (default: 7)")
-    group.add_argument("--iterations", type=int, default=1,
-                       help="GEM: iterations of the self-self attention (default: 1)")
-    group.add_argument("--temperature", type=_temperature, default=None,
-                       help="GEM: attention temperature, or 'auto' for the paper's adaptive "
-                       "one (default: auto)")
+    add_method_arguments(group)
 
 
 def _add_image_arguments(group) -> None:
@@ -182,6 +181,7 @@ def _add_mask_arguments(group) -> None:
                        help=f"remove objects smaller than this (default: {d.min_size})")
     group.add_argument("--fill-holes", type=int, dest="fill_holes", metavar="PIXELS",
                        help=f"fill holes up to this size (default: {d.fill_holes})")
+    add_refine_arguments(group)
 
 
 def _add_run_arguments(group) -> None:
@@ -211,12 +211,6 @@ def _add_run_arguments(group) -> None:
                        help="chunk side of zarr outputs (default: 1024)")
     group.add_argument("-q", "--quiet", action="store_true",
                        help="no progress bar (the summary is still printed)")
-
-
-def _temperature(text: str) -> float | None:
-    if text.lower() in ("auto", "adaptive", "none"):
-        return None
-    return _number(text, "temperature")
 
 
 def _threshold(text: str) -> float | str:

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import threading
 
-from ..engine import GEM
+from ..engine import GroundingModel
 from ..engine.spec import ModelSpec, register_model_configs
 
 __all__ = ["LocalModel", "ModelSpec", "loaded_model", "model_of", "model_identity", "register_model_configs",
            "use_torch_threads"]
 
-_loaded: dict[ModelSpec, GEM] = {}
+_loaded: dict[ModelSpec, GroundingModel] = {}
 _loading = threading.Lock()  # worker threads share the cache: load each model once
 
 
-def loaded_model(spec: ModelSpec) -> GEM:
+def loaded_model(spec: ModelSpec) -> GroundingModel:
     """This process's GEM for ``spec``, loaded on first use and kept."""
     with _loading:
         if spec not in _loaded:
@@ -27,18 +27,19 @@ def loaded_model(spec: ModelSpec) -> GEM:
         return _loaded[spec]
 
 
-#: The parts of ``GEM.describe()`` that change results (device and precision do not count).
-IDENTITY_KEYS = ("model", "pretrained", "depth", "iterations", "temperature")
+#: The parts of ``describe()`` that change results (device and precision do not count).
+IDENTITY_KEYS = ("model", "pretrained", "method", "method_options")
 
 
-def model_identity(model: GEM | ModelSpec) -> dict:
+def model_identity(model: GroundingModel | ModelSpec) -> dict:
     """What a model's results depend on, as recorded in each image's parameters JSON."""
-    if isinstance(model, GEM):
+    if isinstance(model, GroundingModel):
         description = model.describe()
         return {key: description[key] for key in IDENTITY_KEYS}
+    description = model.describe()
     return {
-        "model": model.name, "pretrained": model.pretrained, "depth": model.depth,
-        "iterations": model.iterations, "temperature": model.temperature,
+        "model": model.name, "pretrained": model.pretrained, "method": model.method,
+        "method_options": description["method_options"],
     }
 
 
@@ -48,14 +49,14 @@ class LocalModel:
     It refuses to be pickled, so it can never be shipped to workers by mistake.
     """
 
-    def __init__(self, gem: GEM) -> None:
+    def __init__(self, gem: GroundingModel) -> None:
         self.gem = gem
 
     def __reduce__(self):
         raise TypeError("an in-process model cannot be sent to dask workers; use a ModelSpec")
 
 
-def model_of(handle: ModelSpec | LocalModel) -> GEM:
+def model_of(handle: ModelSpec | LocalModel) -> GroundingModel:
     """The GEM behind a task's model handle: this process's copy for a spec."""
     return handle.gem if isinstance(handle, LocalModel) else loaded_model(handle)
 

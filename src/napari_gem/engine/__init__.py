@@ -1,24 +1,33 @@
-"""The pure GEM engine: tensors and arrays in, tensors and arrays out (no Qt, no napari)."""
+"""The pure engine: tensors and arrays in, tensors and arrays out (no Qt, no napari)."""
 
 from .encoded import Cancelled, EncodedImage, encode, segment
-from .gem import GEM
 from .loading import ModelLoadError, load_model, supported_models
+from .methods import GemOptions, create_method, find_global_blocks, method_class, method_names, methods
+from .model import GEM, GroundingModel
 from .options import SegmentOptions
+from .pamr import pamr
 from .result import SegmentationResult
-from .vision import GemSettings, UnsupportedModelError, VisionOutput
+from .vision import UnsupportedModelError, VisionOutput
 
 __all__ = [
     "GEM",
     "Cancelled",
     "EncodedImage",
-    "GemSettings",
+    "GemOptions",
+    "GroundingModel",
     "ModelLoadError",
     "SegmentOptions",
     "SegmentationResult",
     "UnsupportedModelError",
     "VisionOutput",
+    "create_method",
     "encode",
+    "find_global_blocks",
     "load_model",
+    "method_class",
+    "method_names",
+    "methods",
+    "pamr",
     "segment",
     "supported_models",
 ]

@@ -3,7 +3,7 @@
 :func:`encode` prepares a 2D image of any dtype (contrast, RGB, resize or sliding
 windows) and runs the vision tower; :class:`EncodedImage` keeps the dense features
 and turns prompt lists into full-resolution heatmaps and masks without touching the
-vision tower again.
+vision tower again (PAMR refinement, when asked for, reads the image again in tiles).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .gem import GEM
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
+from .model import GroundingModel
 from .options import SegmentOptions
+from .pamr import GuideReader, pamr_tiled
 from .preprocess import (
     image_layout,
     intensity_map,
@@ -38,17 +39,18 @@ class Cancelled(Exception):
 
 
 class EncodedImage:
-    """Dense GEM features of one 2D image, ready for any prompts."""
+    """Dense features of one 2D image (from the model's method), ready for any prompts."""
 
     def __init__(
         self,
-        model: GEM,
+        model: GroundingModel,
         options: SegmentOptions,
         image_shape: tuple[int, int],
         features: torch.Tensor,
         clip_embedding: torch.Tensor,
         covered_shape: tuple[int, int],
         num_windows: int,
+        read_guide: GuideReader | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -57,6 +59,7 @@ class EncodedImage:
         self.clip_embedding = clip_embedding  # [E] float32, normalised
         self.covered_shape = tuple(covered_shape)  # pixels the grid spans (padded when tiled)
         self.num_windows = num_windows
+        self.read_guide = read_guide  # normalised image windows, for PAMR
 
     @property
     def tiled(self) -> bool:
@@ -70,6 +73,24 @@ class EncodedImage:
         """Cosine similarity ``[P, gh, gw]`` of the features with each prompt."""
         text = self.model.encode_text(prompts, templates)
         return similarity_grid(self.features[None], text.to(self.features.device))[0]
+
+    def _templates(self) -> tuple[str, ...]:
+        return resolve_templates(self.options.templates, self.model.default_templates)
+
+    def _full_size(self, grid_maps: torch.Tensor) -> torch.Tensor:
+        """``[P, gh, gw]`` grid maps upsampled to ``[P, H, W]`` float32 (one prompt at a time)."""
+        height, width = self.image_shape
+        out = torch.empty((grid_maps.shape[0], height, width), dtype=torch.float32)
+        for index, grid_map in enumerate(grid_maps):
+            out[index] = upsample(grid_map[None, None].float(), self.covered_shape)[0, 0, :height, :width]
+        return out
+
+    def _refined(self, grid_maps: torch.Tensor, options: SegmentOptions) -> torch.Tensor:
+        """Full-size raw maps after PAMR (the reference order: upsample, refine, then score)."""
+        if self.read_guide is None:
+            raise ValueError("PAMR needs the image: this encoded image was made without it")
+        return pamr_tiled(self._full_size(grid_maps), self.read_guide, options.pamr_steps,
+                          options.pamr_dilations)
 
     def _to_image(self, grid_maps: torch.Tensor, normalise: bool) -> np.ndarray:
         """``[P, gh, gw]`` grid maps as float32 ``[P, H, W]``, one prompt at a time.
@@ -89,8 +110,7 @@ class EncodedImage:
     def presence(self, prompts: Sequence[str], background_prompts: Sequence[str] = ()) -> np.ndarray:
         """Image-level presence ``[P]``: softmax of CLIP logits over prompts and background."""
         prompts, competitors = with_background(prompts, background_prompts)
-        templates = resolve_templates(self.options.templates)
-        text = self.model.encode_text(competitors, templates).to(self.clip_embedding.device)
+        text = self.model.encode_text(competitors, self._templates()).to(self.clip_embedding.device)
         logits = (text @ self.clip_embedding)[:, None, None]
         return prompt_softmax(logits, self.model.logit_scale, dim=0)[: len(prompts), 0, 0].numpy()
 
@@ -100,29 +120,40 @@ class EncodedImage:
         *,
         score_mode: str | None = None,
         background_prompts: Sequence[str] | None = None,
+        refine: str | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Full-resolution heatmaps ``[P, H, W]`` in [0, 1] and presence scores ``[P]``.
 
         ``minmax``: the paper's per-prompt min-max of the similarity. ``calibrated``:
         softmax over prompts and background prompts at CLIP's logit scale, times the
-        image-level presence, so an absent object stays dark.
+        image-level presence, so an absent object stays dark. ``refine="pamr"`` refines
+        the raw similarity at full resolution before either (steps and dilations from
+        the options).
         """
         prompts = clean_prompts(prompts)
         mode = score_mode or self.options.score_mode
+        refine = self.options.refine if refine is None else refine
+        options = self.options.replace(score_mode=mode, refine=refine)
         background = self.options.background_prompts if background_prompts is None else background_prompts
-        templates = resolve_templates(self.options.templates)
+        templates = self._templates()
         presence = self.presence(prompts, background)
         with torch.inference_mode():
-            if mode == "minmax":
+            if mode == "minmax" and refine == "none":
                 maps = self._to_image(self.similarity(prompts, templates), normalise=True)
-            elif mode == "calibrated":
+            elif mode == "minmax":
+                maps = min_max(self._refined(self.similarity(prompts, templates), options),
+                               inplace=True).numpy()
+            else:
                 _, competitors = with_background(prompts, background)
                 grid = self.similarity(competitors, templates)
-                probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
-                gated = probabilities * torch.from_numpy(presence).to(grid.device)[:, None, None]
-                maps = self._to_image(gated, normalise=False)
-            else:
-                raise ValueError(f"score_mode must be 'minmax' or 'calibrated'; got {mode!r}")
+                gate = torch.from_numpy(presence).to(grid.device)[:, None, None]
+                if refine == "none":
+                    probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
+                    maps = self._to_image(probabilities * gate, normalise=False)
+                else:
+                    refined = self._refined(grid, options)
+                    probabilities = prompt_softmax(refined, self.model.logit_scale, dim=0)[: len(prompts)]
+                    maps = (probabilities * gate.cpu()).numpy()
         return maps, presence.astype(np.float32)
 
     def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
@@ -130,7 +161,8 @@ class EncodedImage:
         options = self.options.replace(**overrides) if overrides else self.options
         prompts = clean_prompts(prompts)
         heatmaps, presence = self.heatmaps(
-            prompts, score_mode=options.score_mode, background_prompts=options.background_prompts
+            prompts, score_mode=options.score_mode, background_prompts=options.background_prompts,
+            refine=options.refine,
         )
         parameters = {
             "model": self.model.describe(),
@@ -165,7 +197,7 @@ def _check_cancel(cancelled: CancelCheck | None) -> None:
         raise Cancelled("cancelled by the user")
 
 
-def overview_embedding(image, mapping, model: GEM, options: SegmentOptions) -> torch.Tensor:
+def overview_embedding(image, mapping, model: GroundingModel, options: SegmentOptions) -> torch.Tensor:
     """CLIP embedding of the whole image, read with a stride so memory stays bounded."""
     height, width = image.shape[:2]
     step = max(1, math.floor(max(height, width) / (2 * options.input_size)))
@@ -175,7 +207,7 @@ def overview_embedding(image, mapping, model: GEM, options: SegmentOptions) -> t
     return output.clip_embedding[0].float()
 
 
-def _encode_whole(image, mapping, model: GEM, options: SegmentOptions):
+def _encode_whole(image, mapping, model: GroundingModel, options: SegmentOptions):
     rgb = to_rgb(np.asarray(image), mapping)
     size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
     try:
@@ -194,7 +226,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
-def _encode_batch(model: GEM, pixels: torch.Tensor) -> torch.Tensor:
+def _encode_batch(model: GroundingModel, pixels: torch.Tensor) -> torch.Tensor:
     """Dense features of a window batch; on out-of-memory, retry in halves."""
     try:
         return model.encode_image(pixels, with_clip_embedding=False).dense_features
@@ -213,7 +245,7 @@ def _encode_batch(model: GEM, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def _encode_windows(
-    image, mapping, model: GEM, plan: WindowPlan, options: SegmentOptions, progress, cancelled
+    image, mapping, model: GroundingModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled
 ) -> torch.Tensor:
     blender = FeatureBlender(plan, model.embed_dim, device=model.device)
     batches = list(plan.batches(options.window_batch))
@@ -232,13 +264,13 @@ def _encode_windows(
 
 def encode(
     image,
-    model: GEM,
+    model: GroundingModel,
     options: SegmentOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
 ) -> EncodedImage:
-    """One pass of GEM over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
+    """One pass of the model's method over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
 
     Small images are resized to the model input (the paper's 448 x 448 square by
     default); images larger than ``options.tile_above`` are run in overlapping
@@ -263,13 +295,23 @@ def encode(
         covered, windows = (height, width), 1
     if progress is not None:
         progress(1, 1)
-    return EncodedImage(model, options, (height, width), features, embedding, covered, windows)
+    return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
+                        read_guide=_guide_reader(image, mapping))
+
+
+def _guide_reader(image, mapping) -> GuideReader:
+    """Windows of the image as the model sees them (CLIP-normalised), for PAMR's guide."""
+
+    def read(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        return to_pixels(to_rgb(np.asarray(image[y0:y1, x0:x1]), mapping))
+
+    return read
 
 
 def segment(
     image,
     prompts: Sequence[str] | str,
-    model: GEM | None = None,
+    model: GroundingModel | None = None,
     options: SegmentOptions | None = None,
     **overrides,
 ) -> SegmentationResult:

@@ -1,4 +1,4 @@
-"""Building a :class:`GEM` from an open_clip model name and weights.
+"""Building a :class:`GroundingModel` from an open_clip model name, weights and a method.
 
 Weights come through open_clip's own download and cache, or from a local checkpoint
 file. Every failure becomes one :class:`ModelLoadError` that says what was asked for,
@@ -10,11 +10,13 @@ from __future__ import annotations
 import difflib
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .gem import GEM
-from .vision import GemSettings, UnsupportedModelError
+from .methods import create_method
+from .model import GroundingModel
+from .vision import UnsupportedModelError
 
 #: The ViT architectures the GEM authors evaluated (and their QuickGELU twins).
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = (
@@ -186,19 +188,24 @@ def load_model(
     device: str | torch.device = "auto",
     precision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
-    depth: int = 7,
-    iterations: int = 1,
-    temperature: float | None = None,
-) -> GEM:
-    """Build GEM on an open_clip ViT CLIP.
+    method: str = "gem",
+    **method_options: Any,
+) -> GroundingModel:
+    """Build a dense method (GEM by default) on an open_clip ViT CLIP.
 
     ``pretrained`` is an open_clip tag (downloaded once into open_clip's cache), the
     path of a local checkpoint file, or ``None`` for random weights (testing only).
     ``device="auto"`` picks CUDA, then MPS, then CPU; ``precision=None`` means fp32
-    on the CPU and bf16/fp16 on a GPU. Raises :class:`ModelLoadError` with a message
-    fit for a user on any failure, and leaves nothing half-built behind.
+    on the CPU and bf16/fp16 on a GPU. ``method`` is a name from
+    :func:`napari_gem.methods` and ``method_options`` its options (e.g. GEM's
+    ``depth``, ``iterations``, ``temperature``; NACLIP's ``sigma``), validated before
+    anything is downloaded. Raises :class:`ModelLoadError` with a message fit for a user
+    on any failure, and leaves nothing half-built behind.
     """
-    settings = GemSettings(depth=depth, iterations=iterations, temperature=temperature)
+    try:
+        dense_method = create_method(method, **method_options)
+    except (TypeError, ValueError) as error:
+        raise ModelLoadError(str(error)) from error
     pretrained = os.fspath(pretrained) if pretrained is not None else None
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
     target_device = resolve_device(device)
@@ -207,7 +214,7 @@ def load_model(
     _check_architecture(name)
     model, tokenizer = _build_clip(name, pretrained, cache_dir)
     try:
-        gem = GEM(model, tokenizer, settings, name=name, pretrained=pretrained)
+        grounding = GroundingModel(model, tokenizer, dense_method, name=name, pretrained=pretrained)
     except (UnsupportedModelError, ValueError) as error:
         raise ModelLoadError(f"{name}: {error}") from error
     model.eval().requires_grad_(False)
@@ -217,4 +224,4 @@ def load_model(
         raise ModelLoadError(
             f"could not move {name} to {target_device} in {dtype}: {error}"
         ) from error
-    return gem
+    return grounding

@@ -6,11 +6,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .pamr import check_pamr_settings
+
 RESIZE_MODES = ("square", "keep_aspect")
 CONTRAST_MODES = ("auto", "percentile", "minmax", "none")
 TILING_MODES = ("auto", "always", "never")
 TEMPLATE_SETS = ("paper", "imagenet80")
 SCORE_MODES = ("minmax", "calibrated")
+REFINE_MODES = ("none", "pamr")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -43,9 +46,15 @@ class SegmentOptions:
     min_size: int = 0
     fill_holes: int = 0
     background_threshold: float | None = None
+    refine: str = "none"
+    pamr_steps: int = 10
+    pamr_dilations: tuple[int, ...] = (8, 16)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
+        _choice("refine", self.refine, REFINE_MODES)
+        check_pamr_settings(self.pamr_steps, self.pamr_dilations)
+        object.__setattr__(self, "pamr_dilations", tuple(int(d) for d in self.pamr_dilations))
         object.__setattr__(self, "background_prompts", tuple(self.background_prompts))
         _positive_int("input_size", self.input_size)
         _positive_int("window", self.window)
@@ -94,7 +103,14 @@ class SegmentOptions:
 
     def encoding_key(self) -> tuple:
         """The fields that change the image encoding (cache key for encoded images)."""
-        return (
-            self.input_size, self.resize, self.contrast, self.percentiles, self.tiling,
-            self.tile_above, self.window, self.overlap,
-        )
+        return tuple(getattr(self, name) for name in ENCODING_FIELDS)
+
+    def scoring_fields(self) -> dict[str, Any]:
+        """The fields that only change how an encoded image is scored and masked."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if field.name not in ENCODING_FIELDS}
+
+
+#: The :class:`SegmentOptions` fields that change an image's encoding.
+ENCODING_FIELDS = ("input_size", "resize", "contrast", "percentiles", "tiling", "tile_above",
+                   "window", "overlap")

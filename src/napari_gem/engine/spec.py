@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .gem import GEM
 from .loading import ModelLoadError, load_model
-from .vision import GemSettings
+from .methods import DenseMethod, create_method
+from .model import GroundingModel
 
 _PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 _registered_configs: set[str] = set()
@@ -42,25 +44,40 @@ def register_model_configs(paths: tuple[str, ...]) -> None:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to build a GEM anywhere: open_clip model, weights, device, settings.
+    """Everything needed to build a model anywhere: open_clip model, weights, device, method.
 
     ``pretrained`` is an open_clip tag or the path of a checkpoint file (made absolute,
     so it means the same file whatever the working directory). ``model_configs`` are
     open_clip model-config JSON files (or folders of them) registered before loading,
     for custom architectures; a file's name (without ``.json``) is the model name.
+    ``method_options`` are the method's options (a mapping; stored sorted as pairs so
+    the spec stays hashable), validated on construction.
     """
 
     name: str = "ViT-B-16"
     pretrained: str | None = "openai"
     device: str = "auto"
     precision: str | None = None
-    depth: int = 7
-    iterations: int = 1
-    temperature: float | None = None
+    method: str = "gem"
+    method_options: tuple[tuple[str, Any], ...] = field(default=())
     cache_dir: str | None = None
     model_configs: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        options = self.method_options
+        pairs = options.items() if isinstance(options, Mapping) else options
+        object.__setattr__(self, "method_options", tuple(sorted(
+            (key, tuple(value) if isinstance(value, list) else value) for key, value in pairs
+        )))
+        object.__setattr__(self, "method", str(self.method).strip().lower())
+        try:
+            complete = self.dense_method().options.to_dict()
+        except (TypeError, ValueError) as error:
+            raise ModelLoadError(str(error)) from error
+        # Every option spelled out, so equal settings make equal specs (and cache keys).
+        object.__setattr__(self, "method_options", tuple(sorted(
+            (key, tuple(value) if isinstance(value, list) else value) for key, value in complete.items()
+        )))
         object.__setattr__(
             self, "model_configs", tuple(_absolute(path) for path in self.model_configs)
         )
@@ -73,8 +90,9 @@ class ModelSpec:
         weights = self.pretrained or ""
         return os.sep in weights or "/" in weights or Path(weights).expanduser().is_file()
 
-    def settings(self) -> GemSettings:
-        return GemSettings(self.depth, self.iterations, self.temperature)
+    def dense_method(self) -> DenseMethod:
+        """The method with its options (validated)."""
+        return create_method(self.method, **dict(self.method_options))
 
     def weights_key(self) -> tuple:
         """What identifies loaded weights (a rewritten checkpoint file counts as new)."""
@@ -86,39 +104,38 @@ class ModelSpec:
         return (self.name, self.pretrained, stamp, self.device, self.precision, self.cache_dir,
                 self.model_configs)
 
-    def gem_key(self) -> tuple:
-        """What identifies the features a model computes (weights and GEM settings)."""
-        return (*self.weights_key(), self.depth, self.iterations, self.temperature)
+    def features_key(self) -> tuple:
+        """What identifies the features a model computes (weights, method and its options)."""
+        return (*self.weights_key(), self.dense_method())
 
     def describe(self) -> dict:
         description = asdict(self)
         description["model_configs"] = list(self.model_configs)
+        description["method_options"] = self.dense_method().options.to_dict()
         return description
 
     @classmethod
-    def from_gem(cls, gem: GEM) -> ModelSpec:
-        """The spec that rebuilds ``gem`` (a model loaded with :func:`load_model`)."""
-        if gem.name is None:
+    def from_model(cls, model: GroundingModel) -> ModelSpec:
+        """The spec that rebuilds ``model`` (one loaded with :func:`load_model`)."""
+        if model.name is None:
             raise ValueError(
-                "this GEM was built from a model object, so it cannot be rebuilt elsewhere; "
-                "describe it with a ModelSpec (model name, weights, settings) instead"
+                "this model was built from a model object, so it cannot be rebuilt elsewhere; "
+                "describe it with a ModelSpec (model name, weights, method) instead"
             )
-        precision = str(gem.dtype).removeprefix("torch.")
+        precision = str(model.dtype).removeprefix("torch.")
         return cls(
-            name=gem.name,
-            pretrained=gem.pretrained,
-            device=gem.device.type,
+            name=model.name,
+            pretrained=model.pretrained,
+            device=model.device.type,
             precision=_PRECISION_NAMES.get(precision, precision),
-            depth=gem.settings.depth,
-            iterations=gem.settings.iterations,
-            temperature=gem.settings.temperature,
+            method=model.method,
+            method_options=model.method_options.to_dict(),
         )
 
-    def load(self) -> GEM:
-        """Build a new GEM (registering the extra model configs first)."""
+    def load(self) -> GroundingModel:
+        """Build a new model (registering the extra model configs first)."""
         register_model_configs(self.model_configs)
         return load_model(
             self.name, self.pretrained, device=self.device, precision=self.precision,
-            cache_dir=self.cache_dir, depth=self.depth, iterations=self.iterations,
-            temperature=self.temperature,
+            cache_dir=self.cache_dir, method=self.method, **dict(self.method_options),
         )

@@ -23,10 +23,13 @@ def imagenet_templates() -> tuple[str, ...]:
     return tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
 
 
-def resolve_templates(templates: str | Sequence[str]) -> tuple[str, ...]:
-    """``"paper"`` (one template), ``"imagenet80"`` (the ensemble) or explicit format strings."""
+def resolve_templates(
+    templates: str | Sequence[str], paper: tuple[str, ...] = PAPER_TEMPLATES
+) -> tuple[str, ...]:
+    """``"paper"`` (the model's own: GEM's one template for CLIP), ``"imagenet80"`` (the
+    ensemble) or explicit format strings."""
     if templates == "paper":
-        return PAPER_TEMPLATES
+        return tuple(paper)
     if templates == "imagenet80":
         return imagenet_templates()
     if isinstance(templates, str):

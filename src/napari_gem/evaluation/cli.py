@@ -38,7 +38,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         choices=SETTINGS,
         default="common",
         help="common: sliding-window protocol of the training-free literature; "
-        "paper: GEM paper's 448x448 single pass (default: common)",
+        "paper: GroundingModel paper's 448x448 single pass (default: common)",
     )
     parser.add_argument("--limit", type=int, metavar="N", help="score only the first N images")
     parser.add_argument("--out", metavar="FILE", help="write the scores to FILE as .json and .csv")

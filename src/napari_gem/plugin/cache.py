@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from ..engine import GEM, ModelLoadError, load_model
+from ..engine import GroundingModel, ModelLoadError, load_model
 from ..engine.spec import ModelSpec
 
 __all__ = ["EncodedCache", "ModelCache", "ModelSpec"]
@@ -18,25 +18,25 @@ __all__ = ["EncodedCache", "ModelCache", "ModelSpec"]
 class ModelCache:
     """Keeps the last loaded model so the next run does not load it again.
 
-    Changing only GEM's settings (depth, iterations, temperature) re-wraps the loaded
-    CLIP weights instead of reading them again. Loading is serialised: a second run
+    Changing only the method or its options re-wraps the loaded CLIP weights instead
+    of reading them again. Loading is serialised: a second run
     that needs the same model waits for the first load and then reuses it.
     """
 
-    def __init__(self, loader: Callable[..., GEM] = load_model) -> None:
+    def __init__(self, loader: Callable[..., GroundingModel] = load_model) -> None:
         self._loader = loader
         self._lock = threading.Lock()
         self._key: tuple | None = None
-        self._gem: GEM | None = None
+        self._gem: GroundingModel | None = None
 
     def is_loaded(self, spec: ModelSpec) -> bool:
         return self._key is not None and self._key == spec.weights_key()
 
-    def get(self, spec: ModelSpec) -> GEM:
+    def get(self, spec: ModelSpec) -> GroundingModel:
         """The GEM for ``spec``, loading it when needed (raises ``ModelLoadError``)."""
         with self._lock:
             if self._gem is not None and self._key == spec.weights_key():
-                if self._gem.settings != spec.settings():
+                if self._gem.dense_method != spec.dense_method():
                     self._gem = self._rewrap(self._gem, spec)
                 return self._gem
             self.clear_locked()  # free the old model before loading a new one
@@ -46,18 +46,16 @@ class ModelCache:
                 device=spec.device,
                 precision=spec.precision,
                 cache_dir=spec.cache_dir,
-                depth=spec.depth,
-                iterations=spec.iterations,
-                temperature=spec.temperature,
+                method=spec.method,
+                **dict(spec.method_options),
             )
             self._key, self._gem = spec.weights_key(), gem
             return gem
 
     @staticmethod
-    def _rewrap(gem: GEM, spec: ModelSpec) -> GEM:
+    def _rewrap(gem: GroundingModel, spec: ModelSpec) -> GroundingModel:
         try:
-            return GEM(gem.clip_model, gem.tokenizer, spec.settings(), name=gem.name,
-                       pretrained=gem.pretrained)
+            return gem.with_method(spec.dense_method())
         except ValueError as error:
             raise ModelLoadError(f"{spec.name}: {error}") from error
 

@@ -35,13 +35,6 @@ MASK_MODE_LABELS = {
     "semantic": "one semantic map (all prompts)",
 }
 
-#: Options that only change how heatmaps become masks (no re-encoding needed).
-SEGMENT_FIELDS = (
-    "templates", "score_mode", "background_prompts", "threshold", "min_size", "fill_holes",
-    "background_threshold",
-)
-
-
 @dataclass(frozen=True)
 class Progress:
     """One progress report: ``done`` of ``total`` steps (``total == 0``: indeterminate)."""
@@ -219,7 +212,7 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
     if cancelled():
         raise Cancelled("cancelled by the user")
 
-    segment_overrides = {name: getattr(request.options, name) for name in SEGMENT_FIELDS}
+    segment_overrides = request.options.scoring_fields()  # no re-encoding needed for these
     total = len(job.planes)
     first_parameters: dict | None = None
     for number, (index, plane) in enumerate(job.planes):
@@ -232,7 +225,7 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
             output.planes.append(empty_plane(index, prompts, job.plane_shape,
                                              request.mask_mode, reason))
             continue
-        key = (request.source_key, index, spec.gem_key(), request.options.encoding_key())
+        key = (request.source_key, index, spec.features_key(), request.options.encoding_key())
         image: EncodedImage | None = encoded.get(key)
         if image is None:
             def window_report(done: int, steps: int, label=label, number=number) -> None:

@@ -10,6 +10,7 @@ drive the widget exactly like a user::
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,7 +46,7 @@ from qtpy.QtWidgets import (
 )
 from superqt import QCollapsible
 
-from ..engine import SegmentOptions
+from ..engine import ModelLoadError, SegmentOptions
 from ..engine.options import CONTRAST_MODES, RESIZE_MODES, TILING_MODES
 from .cache import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
@@ -69,15 +70,51 @@ TEMPLATES = [("paper: 'a photo of a {}.'", "paper"), ("ImageNet 80-template ense
                                                       "imagenet80")]
 SCORE_MODES = [("paper: min-max per prompt", "minmax"),
                ("calibrated against background prompts", "calibrated")]
+FUSIONS = [("mean of all maps", "mean"), ("½ q-q + ½ mean of global blocks", "half")]
 
 #: Fields remembered across sessions.
 REMEMBERED = (
     "model", "weights", "pretrained", "checkpoint", "device", "precision", "prompts",
-    "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "depth",
-    "iterations", "auto_temperature", "temperature", "input_size", "resize", "contrast",
+    "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "method", "depth",
+    "iterations", "auto_temperature", "temperature", "sigma", "global_blocks", "fusion",
+    "per_head", "channel_suppression", "cs_blocks", "input_size", "resize", "contrast",
     "tiling", "tile_above", "window", "overlap", "window_batch", "templates", "score_mode",
-    "background_prompts", "min_size", "fill_holes",
+    "background_prompts", "min_size", "fill_holes", "refine", "pamr_steps", "pamr_dilations",
 )
+
+
+def _method_choices() -> list[tuple[str, str]]:
+    from ..engine import methods
+
+    return [(info.title if info.verified else f"{info.title} (reconstructed)", info.name)
+            for info in methods()]
+
+
+def _method_tooltip(name: str) -> str:
+    from ..engine import methods
+
+    info = next(info for info in methods() if info.name == name)
+    caveat = ("\nReconstructed from the paper: its equations are not verified against "
+              "official code." if not info.verified else "")
+    return f"{info.title}: {info.summary}.\nSource: {info.provenance}.{caveat}"
+
+
+def _pamr_dilations(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(value) for value in text.replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"PAMR dilations must be whole numbers such as 8, 16; got {text!r}") from None
+
+
+def _block_list(text: str, label: str) -> tuple[int, ...] | None:
+    """"auto" (or empty) -> None; "6, 7" -> (6, 7)."""
+    cleaned = text.replace(",", " ").split()
+    if not cleaned or cleaned == ["auto"]:
+        return None
+    try:
+        return tuple(int(value) for value in cleaned)
+    except ValueError:
+        raise ValueError(f"{label} must be 'auto' or block numbers such as 6, 7; got {text!r}") from None
 
 
 def _supported_models() -> list[str]:
@@ -201,6 +238,8 @@ class GemWidget(QWidget):
         self.device = ComboBox(label="device", choices=DEVICES, value="auto")
         self.precision = ComboBox(label="precision", choices=PRECISIONS, value="auto",
                                   tooltip="auto: fp32 on the CPU, bf16/fp16 on a GPU")
+        self.method = ComboBox(label="method", choices=_method_choices(), value="gem",
+                               tooltip=_method_tooltip("gem"))
 
         # advanced (GEM and SegmentOptions defaults: the paper's settings)
         defaults = SegmentOptions()
@@ -210,6 +249,27 @@ class GemWidget(QWidget):
         self.auto_temperature = CheckBox(text="adaptive temperature", value=True)
         self.temperature = FloatSpinBox(label="temperature", min=0.001, max=100.0, step=0.05,
                                         value=1.0)
+        self.sigma = FloatSpinBox(label="σ (patches)", min=0.1, max=100.0, step=0.5, value=5.0,
+                                  tooltip="NACLIP: width of the Gaussian neighbourhood prior")
+        self.global_blocks = LineEdit(label="global blocks", value="auto",
+                                      tooltip="GCLIP: 0-based blocks whose attention is fused "
+                                      "into the last block ('auto': 6, 7 on a 12-block ViT)")
+        self.fusion = ComboBox(label="fusion", choices=FUSIONS, value="mean",
+                               tooltip="GCLIP: how the attention maps are averaged (inferred)")
+        self.per_head = CheckBox(text="per-head attention maps", value=True,
+                                 tooltip="GCLIP: fuse per head, or head-averaged maps")
+        self.channel_suppression = CheckBox(text="channel suppression", value=True,
+                                            tooltip="GCLIP: tame the largest FFN output channel "
+                                            "of late blocks (on a copy; your model is unchanged)")
+        self.cs_blocks = LineEdit(label="CS blocks", value="auto",
+                                  tooltip="GCLIP: 0-based blocks with channel suppression "
+                                  "('auto': 7 .. 10 on a 12-block ViT)")
+        self.refine = CheckBox(text="refine edges (PAMR)", value=False,
+                               tooltip="Pixel-adaptive mask refinement along image edges, as "
+                               "NACLIP and SCLIP use it (slower on large images)")
+        self.pamr_steps = SpinBox(label="PAMR steps", min=1, max=100, value=10)
+        self.pamr_dilations = LineEdit(label="PAMR dilations", value="8, 16",
+                                       tooltip="Neighbourhood dilations in pixels")
         self.input_size = SpinBox(label="input size", min=16, max=4096, step=16,
                                   value=defaults.input_size)
         self.resize = ComboBox(label="resize", choices=list(RESIZE_MODES),
@@ -267,10 +327,12 @@ class GemWidget(QWidget):
         self.results.setToolTip("presence: image-level score of each prompt (softmax of CLIP "
                                 "logits over the prompts and background prompts)")
         model = Container(widgets=[self.model, self.weights, self.pretrained, self.checkpoint,
-                                   self.device, self.precision])
+                                   self.method, self.device, self.precision])
         advanced = Container(widgets=[
-            self.depth, self.iterations, self.auto_temperature, self.temperature,
-            self.input_size, self.resize, self.contrast, self.tiling, self.tile_above,
+            self.depth, self.iterations, self.auto_temperature, self.temperature, self.sigma,
+            self.global_blocks, self.fusion, self.per_head, self.channel_suppression,
+            self.cs_blocks, self.refine, self.pamr_steps, self.pamr_dilations, self.input_size,
+            self.resize, self.contrast, self.tiling, self.tile_above,
             self.window, self.overlap, self.window_batch, self.templates, self.score_mode,
             self.background_prompts, self.min_size, self.fill_holes,
         ])
@@ -303,7 +365,7 @@ class GemWidget(QWidget):
         self.prompts.native.installEventFilter(self._ctrl_enter)
 
         self.image_layer.changed.connect(self._on_layer_changed)
-        for field in (self.channel_mode, self.plane_mode, self.weights):
+        for field in (self.channel_mode, self.plane_mode, self.weights, self.method, self.refine):
             field.changed.connect(self._update_visibility)
         self.model.changed.connect(self._on_model_changed)
         self.auto_threshold.changed.connect(self._update_visibility)
@@ -405,6 +467,45 @@ class GemWidget(QWidget):
         self.checkpoint.visible = self.weights.value == "file"
         self.threshold.enabled = not self.auto_threshold.value
         self.temperature.enabled = not self.auto_temperature.value
+        self.method.tooltip = _method_tooltip(self.method.value)
+        shown = set(self._option_readers())
+        for option, fields in self._option_fields().items():
+            for field in fields:
+                field.visible = option in shown
+        self.pamr_steps.visible = self.pamr_dilations.visible = bool(self.refine.value)
+
+    # -- method options: one reader per option name of the methods' Options dataclasses ----------
+    def _option_fields(self) -> dict:
+        """Every method option's widgets, by option name."""
+        return {
+            "depth": (self.depth,), "iterations": (self.iterations,),
+            "temperature": (self.auto_temperature, self.temperature), "sigma": (self.sigma,),
+            "global_blocks": (self.global_blocks,), "fusion": (self.fusion,),
+            "per_head": (self.per_head,), "channel_suppression": (self.channel_suppression,),
+            "cs_blocks": (self.cs_blocks,),
+        }
+
+    def _option_readers(self) -> dict:
+        """Option name -> reader of its value, for the options the chosen method has."""
+        from ..engine import method_class
+
+        readers = {
+            "depth": lambda: int(self.depth.value),
+            "iterations": lambda: int(self.iterations.value),
+            "temperature": lambda: None if self.auto_temperature.value else float(self.temperature.value),
+            "sigma": lambda: float(self.sigma.value),
+            "global_blocks": lambda: _block_list(self.global_blocks.value, "global blocks"),
+            "fusion": lambda: self.fusion.value,
+            "per_head": lambda: bool(self.per_head.value),
+            "channel_suppression": lambda: bool(self.channel_suppression.value),
+            "cs_blocks": lambda: _block_list(self.cs_blocks.value, "CS blocks"),
+        }
+        names = [field.name for field in dataclasses.fields(method_class(self.method.value).Options)]
+        return {name: readers[name] for name in names}
+
+    def method_options(self) -> dict:
+        """The chosen method's options as the fields give them (raises ``ValueError`` if invalid)."""
+        return {name: read() for name, read in self._option_readers().items()}
 
     # -- building a run ----------------------------------------------------------------------------
     def model_spec(self) -> ModelSpec | None:
@@ -421,9 +522,8 @@ class GemWidget(QWidget):
             pretrained=pretrained,
             device=self.device.value,
             precision=None if self.precision.value == "auto" else self.precision.value,
-            depth=int(self.depth.value),
-            iterations=int(self.iterations.value),
-            temperature=None if self.auto_temperature.value else float(self.temperature.value),
+            method=self.method.value,
+            method_options=self.method_options(),
         )
 
     def options(self) -> SegmentOptions:
@@ -443,6 +543,9 @@ class GemWidget(QWidget):
             threshold=None if self.auto_threshold.value else float(self.threshold.value),
             min_size=int(self.min_size.value),
             fill_holes=int(self.fill_holes.value),
+            refine="pamr" if self.refine.value else "none",
+            pamr_steps=int(self.pamr_steps.value),
+            pamr_dilations=_pamr_dilations(self.pamr_dilations.value),
         )
 
     def channel_choice(self) -> ChannelChoice:
@@ -463,7 +566,7 @@ class GemWidget(QWidget):
         return ChannelChoice("layer")
 
     def run(self, value=None):
-        """Start GEM on the chosen layer and prompts; returns the napari worker, or None.
+        """Start the chosen method on the layer and prompts; returns the napari worker, or None.
 
         Problems (no image, no prompts, bad options) are shown as notifications and
         return None. Results reach the layers when the worker returns.
@@ -471,13 +574,14 @@ class GemWidget(QWidget):
         try:
             options = self.options()
             channel = self.channel_choice()
-        except ValueError as error:
+            spec = self.model_spec()
+        except (ValueError, ModelLoadError) as error:
             show_error(f"Invalid setting: {error}")
             return None
         settings = RunSettings(
             layer=self.image_layer.value,
             prompts=split_prompts(self.prompts.value),
-            spec=self.model_spec(),
+            spec=spec,
             options=options,
             mask_mode=self.mask_mode.value,
             plane_mode=self.plane_mode.value,

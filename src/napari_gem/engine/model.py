@@ -1,63 +1,74 @@
-"""The :class:`GEM` model: an open_clip ViT CLIP answering "where is X?"."""
+"""The :class:`GroundingModel`: an open_clip ViT CLIP answering "where is X?" with a dense method."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from .maps import min_max, similarity_grid, upsample
+from .methods import DenseMethod, create_method
 from .text import PAPER_TEMPLATES, TextEmbeddingCache, clean_prompts
-from .vision import GemSettings, VisionOutput, check_supported_visual, gem_vision_forward
+from .vision import VisionOutput, check_supported_visual
 
 
-class GEM:
-    """GEM on top of an open_clip CLIP vision transformer.
+class GroundingModel:
+    """A dense method (GEM by default) on top of an open_clip CLIP vision transformer.
 
     The wrapped model's weights are used as they are (never copied or changed).
     Text embeddings are cached per prompt; image features come from
     :meth:`encode_image` and can be asked any number of prompts.
     """
 
+    #: What the ``"paper"`` template set means for this model.
+    default_templates: tuple[str, ...] = PAPER_TEMPLATES
+
     def __init__(
         self,
         clip_model: nn.Module,
         tokenizer: Callable,
-        settings: GemSettings,
+        method: DenseMethod | str = "gem",
         *,
         name: str | None = None,
         pretrained: str | None = None,
+        text_cache: TextEmbeddingCache | None = None,
     ) -> None:
         check_supported_visual(clip_model.visual)
-        blocks = len(clip_model.visual.transformer.resblocks)
-        if settings.depth - 1 > blocks:
-            raise ValueError(
-                f"depth={settings.depth} would modify {settings.depth - 1} blocks, "
-                f"but this ViT has only {blocks} (use depth <= {blocks + 1})"
-            )
+        dense_method = create_method(method) if isinstance(method, str) else method
+        dense_method.check_model(clip_model.visual)
         self.clip_model = clip_model
         self.tokenizer = tokenizer
-        self.settings = settings
+        self.dense_method = dense_method
         self.name = name
         self.pretrained = pretrained
-        self._text_cache = TextEmbeddingCache(clip_model, tokenizer)
+        self._text_cache = text_cache or TextEmbeddingCache(clip_model, tokenizer)
 
     @classmethod
     def from_open_clip(
-        cls,
-        clip_model: nn.Module,
-        tokenizer: Callable,
-        *,
-        depth: int = 7,
-        iterations: int = 1,
-        temperature: float | None = None,
-    ) -> GEM:
-        """Wrap an already-built open_clip CLIP model (paper defaults: 7, 1, adaptive)."""
-        settings = GemSettings(depth=depth, iterations=iterations, temperature=temperature)
-        return cls(clip_model, tokenizer, settings)
+        cls, clip_model: nn.Module, tokenizer: Callable, *, method: str = "gem", **options: Any
+    ) -> GroundingModel:
+        """Wrap an already-built open_clip CLIP model with ``method`` (paper defaults)."""
+        return cls(clip_model, tokenizer, create_method(method, **options))
+
+    def with_method(self, method: str | DenseMethod, **options: Any) -> GroundingModel:
+        """The same weights (and text cache) with another method or other options."""
+        dense_method = create_method(method, **options) if isinstance(method, str) else method
+        return GroundingModel(self.clip_model, self.tokenizer, dense_method, name=self.name,
+                              pretrained=self.pretrained, text_cache=self._text_cache)
 
     # -- facts about the model -------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """The dense method's registry name ("gem", "naclip", ...)."""
+        return self.dense_method.name
+
+    @property
+    def method_options(self):
+        """The dense method's options (a frozen dataclass)."""
+        return self.dense_method.options
+
     @property
     def visual(self) -> nn.Module:
         return self.clip_model.visual
@@ -84,27 +95,25 @@ class GEM:
     def logit_scale(self) -> float:
         """CLIP's learned logit scale (about 100 for trained models)."""
         scale = getattr(self.clip_model, "logit_scale", None)
-        return float(scale.exp()) if scale is not None else 100.0
+        return float(scale.detach().exp()) if scale is not None else 100.0
 
     @property
     def embed_dim(self) -> int:
         return int(self.visual.output_dim)
 
     def describe(self) -> dict:
-        """The model and GEM settings, for storing with results."""
+        """The model, method and options, for storing with results."""
         return {
             "model": self.name,
             "pretrained": self.pretrained,
-            "depth": self.settings.depth,
-            "iterations": self.settings.iterations,
-            "temperature": self.settings.temperature,
+            **self.dense_method.describe(),
             "device": str(self.device),
             "precision": str(self.dtype).removeprefix("torch."),
         }
 
     # -- encoding ---------------------------------------------------------------------
     def encode_image(self, pixels: torch.Tensor, *, with_clip_embedding: bool = True) -> VisionOutput:
-        """Dense GEM features ``[B, gh, gw, E]`` (and the CLIP image embedding) of pixels.
+        """The method's dense features ``[B, gh, gw, E]`` (and the CLIP image embedding).
 
         ``pixels``: CLIP-normalised ``[B, 3, H, W]``, ``H`` and ``W`` multiples of
         :attr:`patch_size`.
@@ -113,15 +122,14 @@ class GEM:
             raise ValueError(f"pixels must be [B, 3, H, W], got shape {tuple(pixels.shape)}")
         with torch.inference_mode():
             pixels = pixels.to(device=self.device, dtype=self.dtype)
-            return gem_vision_forward(
-                self.visual, pixels, self.settings, with_clip_embedding=with_clip_embedding
-            )
+            return self.dense_method.forward(self.visual, pixels, with_clip_embedding=with_clip_embedding)
 
     def encode_text(
-        self, prompts: Sequence[str] | str, templates: Sequence[str] = PAPER_TEMPLATES
+        self, prompts: Sequence[str] | str, templates: Sequence[str] | None = None
     ) -> torch.Tensor:
         """L2-normalised text embeddings ``[P, E]`` (float32), ensembled over templates."""
         prompts = clean_prompts(prompts)
+        templates = self.default_templates if templates is None else tuple(templates)
         with torch.inference_mode():
             return self._text_cache.get(prompts, templates, self.device)
 
@@ -130,7 +138,7 @@ class GEM:
         """The paper's heatmaps ``[B, P, H, W]`` in [0, 1] for normalised ``pixels``.
 
         Template "a photo of a {}.", bilinear upsampling to the input size and
-        per-prompt min-max normalisation, exactly as the authors' code.
+        per-prompt min-max normalisation, exactly as the GEM authors' code.
         """
         features = self.encode_image(pixels, with_clip_embedding=False)
         text = self.encode_text(prompts)
@@ -139,11 +147,11 @@ class GEM:
             return min_max(upsample(grid, tuple(pixels.shape[-2:])), inplace=True)
 
     def __repr__(self) -> str:
-        temperature = self.settings.temperature
         return (
-            f"GEM(model={self.name!r}, pretrained={self.pretrained!r}, depth={self.settings.depth}, "
-            f"iterations={self.settings.iterations}, "
-            f"temperature={'adaptive' if temperature is None else temperature}, "
-            f"device={self.device}, dtype={self.dtype})"
+            f"GroundingModel(model={self.name!r}, pretrained={self.pretrained!r}, "
+            f"method={self.dense_method!r}, device={self.device}, dtype={self.dtype})"
         )
 
+
+#: The name the package started with; GEM is the default method.
+GEM = GroundingModel

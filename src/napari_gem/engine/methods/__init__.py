@@ -1,0 +1,29 @@
+"""Dense methods: GEM and the other training-free ways to make CLIP ViT patches say *where*.
+
+Each method is one small module registered by name; :func:`create_method` builds one
+with validated options and :func:`methods` lists them. The import order below is the
+listing order.
+"""
+
+from . import gem, simple, naclip, gclip  # noqa: F401,I001  (registers the methods, GEM first)
+from .base import DenseMethod, MethodOptions
+from .gclip import GclipOptions
+from .gem import GemOptions
+from .global_tokens import GlobalTokenReport, find_global_blocks
+from .naclip import NaclipOptions
+from .registry import MethodInfo, create_method, method_class, method_names, methods
+
+__all__ = [
+    "DenseMethod",
+    "GclipOptions",
+    "GemOptions",
+    "GlobalTokenReport",
+    "MethodInfo",
+    "MethodOptions",
+    "NaclipOptions",
+    "create_method",
+    "find_global_blocks",
+    "method_class",
+    "method_names",
+    "methods",
+]

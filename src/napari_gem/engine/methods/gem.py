@@ -1,0 +1,112 @@
+"""GEM (Bousselham et al., CVPR 2024): self-self attention on a parallel path in the last blocks.
+
+Exact computation in ``shared/docs/gem-spec.md`` (quirks included) and, in words, in
+``docs/how-gem-works.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import vision
+from ..vision import VisionOutput
+from .base import DenseMethod, MethodOptions, check_int
+from .registry import register
+
+
+@dataclass(frozen=True)
+class GemOptions(MethodOptions):
+    """GEM's three parameters (paper defaults)."""
+
+    depth: int = 7  # the last depth - 1 blocks get the GEM path
+    iterations: int = 1
+    temperature: float | None = None  # None: adaptive, per image
+
+    def __post_init__(self) -> None:
+        check_int("depth", self.depth, 1)
+        check_int("iterations", self.iterations, 0)
+        if self.temperature is not None and (
+            isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float))
+            or not (math.isfinite(self.temperature) and self.temperature > 0)
+        ):
+            raise ValueError(
+                f"temperature must be None (adaptive) or a positive number, got {self.temperature!r}"
+            )
+
+
+def _inverse_temperature(normed: torch.Tensor, head_width: int, options: GemOptions):
+    if options.temperature is not None:
+        return options.temperature
+    # Adaptive: mean token norm of ln_1(x), one scalar per image, shaped to broadcast
+    # over [paths, B, heads, N, d].
+    mean_norm = normed.float().norm(dim=-1).mean(dim=-1) / math.sqrt(head_width)
+    return mean_norm.to(normed.dtype).view(1, -1, 1, 1, 1)
+
+
+def self_self_attention(q, k, v, inverse_temperature, iterations: int) -> torch.Tensor:
+    """GEM's ensemble of q-q, k-k and v-v self-self attention, applied to raw ``v``."""
+    paths = torch.stack([q, k, v])  # [3, B, h, N, d]
+    batch_shape = paths.shape
+    flat = (3 * batch_shape[1],) + batch_shape[2:]
+
+    def attend(keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        # Scaling the queries by tau^-1 equals scaling the logits; sdpa's own `scale`
+        # must be a Python float, while the adaptive temperature is per image.
+        queries = (keys * inverse_temperature).reshape(flat)
+        out = F.scaled_dot_product_attention(
+            queries, keys.reshape(flat), values.reshape(flat), scale=1.0
+        )
+        return out.view(batch_shape)
+
+    for _ in range(iterations):
+        normalised = F.normalize(paths, dim=-1)
+        paths = attend(normalised, normalised)  # aggregation uses normalised z (quirk)
+    normalised = F.normalize(paths, dim=-1)
+    assigned = attend(normalised, v.unsqueeze(0).expand(batch_shape))
+    return assigned.mean(dim=0)
+
+
+@register
+class Gem(DenseMethod):
+    name = "gem"
+    title = "GEM"
+    summary = ("adds a parallel path of q-q, k-k and v-v self-self attention (L2-normalised, "
+               "adaptive temperature) through the last depth-1 blocks, without MLP")
+    provenance = ("Bousselham et al., CVPR 2024; equal to the authors' code to 1e-6 "
+                  "(shared/docs/gem-spec.md)")
+    Options = GemOptions
+    position_resampling = "exact"
+
+    def check_model(self, visual: nn.Module) -> None:
+        blocks = len(visual.transformer.resblocks)
+        if self.options.depth - 1 > blocks:
+            raise ValueError(
+                f"depth={self.options.depth} would modify {self.options.depth - 1} blocks, "
+                f"but this ViT has only {blocks} (use depth <= {blocks + 1})"
+            )
+
+    def forward(self, visual: nn.Module, pixels: torch.Tensor, *,
+                with_clip_embedding: bool = True) -> VisionOutput:
+        self.check_model(visual)
+        grid = vision.patch_grid(visual, pixels)
+        blocks = list(visual.transformer.resblocks)
+        first_modified = len(blocks) - (self.options.depth - 1)
+        x, _ = vision.run_trunk(visual, vision.embed(visual, pixels, self.position_resampling),
+                                first_modified)
+        g = x
+        for index, block in enumerate(blocks[first_modified:], start=first_modified):
+            normed = block.ln_1(x)  # the GEM path reads ln_1 of the *original* path (quirk)
+            q, k, v = vision.qkv(block, normed)
+            inverse_temperature = _inverse_temperature(normed, q.shape[-1], self.options)
+            mixed = self_self_attention(q, k, v, inverse_temperature, self.options.iterations)
+            g = g + vision.project_out(block, mixed)  # no MLP on the GEM path
+            is_last = index == len(blocks) - 1
+            if with_clip_embedding or not is_last:
+                x = vision.attention_update(block, x, q, k, v)
+        embedding = vision.clip_embedding(visual, x) if with_clip_embedding else None
+        return VisionOutput(vision.dense_output(visual, g, grid), embedding)
