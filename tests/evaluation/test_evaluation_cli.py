@@ -60,8 +60,9 @@ def test_run_prints_the_table_and_writes_the_files(make_dataset, scorers, tmp_pa
     logits[names.prompts.index("dog")] = 1.0
     asked = {}
 
-    def load(name, pretrained, *, device, precision):
+    def load(name, pretrained, *, device, precision, method, **options):
         asked.update(name=name, pretrained=pretrained, device=device, precision=precision)
+        assert (method, options) == ("gem", {})
         return scorers.Constant(logits)
 
     out = tmp_path / "scores.json"

@@ -1,4 +1,4 @@
-"""``napari-gem bench``: GroundingModel's cost against baselines measured in the same run.
+"""``napari-gem bench``: the cost of GEM and the other methods against baselines measured in the same run.
 
 Shared machines are noisy, so every target is a ratio to a baseline timed
 alongside it (runs interleaved, medians reported), never an absolute number.

@@ -574,6 +574,15 @@ class ClassNames:
     def prompt_class(self) -> tuple[int, ...]:
         return tuple(index for index, names in enumerate(self.synonyms) for _ in names)
 
+    def without_synonyms(self, *, background_first: bool = False) -> ClassNames:
+        """One name per class (its first; "background" for a background class 0), as in
+        ClearCLIP's name files, which carry no synonyms [methods-spec §1.4; the exact
+        words of those files are inferred]."""
+        names = [(names[0],) for names in self.synonyms]
+        if background_first:
+            names[0] = ("background",)
+        return ClassNames(synonyms=tuple(names), display=self.display)
+
 
 def parse_class_names(text: str, *, background_first: bool = False) -> ClassNames:
     """Parse a name list: one class per non-empty line, synonyms separated by commas.

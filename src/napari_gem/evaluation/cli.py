@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 
+from ..cli.method_args import add_method_arguments, method_options_from_args
 from ..engine.loading import ModelLoadError
 from ..engine.loading import load_model as load_gem_model
 from .datasets import DATASETS, DatasetLayoutError, open_dataset
 from .protocol import SETTINGS, protocol_for
 from .run import evaluate, format_table, resolve_class_names, result_paths
 
-EVALUATE_HELP = "score GEM on a segmentation benchmark (reproduces the published mIoU)"
+EVALUATE_HELP = "score a method on a segmentation benchmark (reproduces the published mIoU)"
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,9 +23,10 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         "evaluate",
         help=EVALUATE_HELP,
         description=(
-            "Run GEM over the validation split of a benchmark stored in its standard "
-            "(MMSegmentation) layout, print per-class IoU and the mean, and optionally "
-            "write them to JSON and CSV. See docs/evaluation.md."
+            "Run a dense method (GEM by default) over the validation split of a benchmark "
+            "stored in its standard (MMSegmentation) layout, under that method's own "
+            "protocol preset, print per-class IoU and the mean, and optionally write them "
+            "to JSON and CSV. See docs/evaluation.md."
         ),
     )
     parser.add_argument("--dataset", required=True, choices=list(DATASETS))
@@ -37,9 +40,10 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         "--setting",
         choices=SETTINGS,
         default="common",
-        help="common: sliding-window protocol of the training-free literature; "
-        "paper: GroundingModel paper's 448x448 single pass (default: common)",
+        help="common: the method's sliding-window protocol from its official code; "
+        "paper: GEM paper's 448x448 single pass (default: common)",
     )
+    add_method_arguments(parser)
     parser.add_argument("--limit", type=int, metavar="N", help="score only the first N images")
     parser.add_argument("--out", metavar="FILE", help="write the scores to FILE as .json and .csv")
     parser.add_argument("--model", default="ViT-B-16", help="open_clip model (default: ViT-B-16)")
@@ -64,6 +68,8 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
         type=float,
         help="background below this class probability (voc21, context60, coco-object)",
     )
+    tuning.add_argument("--pamr", choices=("on", "off"),
+                        help="PAMR refinement of the logits (preset: on for naclip only)")
     tuning.add_argument(
         "--class-names",
         metavar="FILE",
@@ -87,6 +93,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     }
     if args.short_side is not None:
         overrides.update(short_side=args.short_side, fixed_size=None)
+    if args.pamr == "on":
+        overrides["pamr_steps"] = 10
     return overrides
 
 
@@ -103,11 +111,14 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
             raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
         if args.short_side is not None and args.setting == "paper":
             raise ValueError("--short-side applies to the common setting only")
-        protocol = protocol_for(args.dataset, args.setting, **_overrides(args))
+        protocol = protocol_for(args.dataset, args.setting, method=args.method, **_overrides(args))
+        if args.pamr == "off":
+            protocol = dataclasses.replace(protocol, pamr_steps=None)
         # Check the dataset and the names before a model is loaded (maybe downloaded).
         spec = open_dataset(args.dataset, args.root).spec
-        class_names = resolve_class_names(spec, args.class_names)
-        gem = load_model(args.model, args.pretrained, device=args.device, precision=args.precision)
+        class_names = resolve_class_names(spec, args.class_names, synonyms=protocol.synonyms)
+        gem = load_model(args.model, args.pretrained, device=args.device, precision=args.precision,
+                         method=args.method, **method_options_from_args(args))
         result = evaluate(
             args.dataset,
             args.root,

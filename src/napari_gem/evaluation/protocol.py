@@ -3,12 +3,13 @@
 Two settings:
 
 - ``common`` — the protocol of the MMSegmentation-based training-free repositories
-  (SCLIP, NACLIP, ClearCLIP, ProxyCLIP), with ClearCLIP's values, under which GEM was
-  re-run in the literature: short side resized to 448 (aspect kept, long side at most
-  2048, bilinear), 448 x 448 windows with stride 224 (224 / 224 on Cityscapes), logits
-  averaged where windows overlap, the 80 OpenAI ImageNet templates, a logit scale of 50
-  and, for datasets with a background class, a probability threshold below which a
-  pixel is background.
+  (SCLIP, NACLIP, ClearCLIP, ProxyCLIP): short side resized (aspect kept, long side at
+  most 2048, bilinear), sliding windows whose logits are averaged where they overlap,
+  the 80 OpenAI ImageNet templates, a logit scale and, for datasets with a background
+  class, a probability threshold below which a pixel is background. Each method has
+  its own values (:mod:`.presets`): GEM's are ClearCLIP's, under which GEM was re-run
+  in the literature (short side 448, 448 x 448 windows, stride 224, logit scale 50);
+  NACLIP adds PAMR, SCLIP an area threshold, ClearCLIP uses names without synonyms.
 - ``paper`` — the GEM paper's own setting: the whole image resized to 448 x 448
   (bicubic, aspect ignored), one pass, the single template "a photo of a {}." and the
   authors' min-max normalised heatmaps.
@@ -28,19 +29,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.pamr import check_pamr_settings, pamr
+
 # OpenAI CLIP normalisation (RGB, for pixels scaled to [0, 1]).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 SETTINGS = ("common", "paper")
 PAPER_TEMPLATES: tuple[str, ...] = ("a photo of a {}.",)
-
-# ClearCLIP's probability thresholds for the datasets with a background class (at a
-# logit scale of 50). No published GEM number exists for these three datasets.
-_COMMON_BACKGROUND_THRESHOLDS = {"voc21": 0.5, "context60": 0.15, "coco-object": 0.4}
-# ClearCLIP evaluates the wide Cityscapes frames with 224 x 224 windows, stride 224.
-_COMMON_CROP_OVERRIDES = {"cityscapes": (224, 224)}
-
 
 def imagenet_templates() -> tuple[str, ...]:
     """The 80 OpenAI ImageNet prompt templates as format strings ("... {} ...")."""
@@ -73,6 +69,11 @@ class ProtocolSettings:
     min_max: bool = False
     logit_scale: float | None = None
     prob_threshold: float | None = None
+    area_threshold: float | None = None
+    pamr_steps: int | None = None
+    pamr_dilations: tuple[int, ...] = (8, 16)
+    synonyms: bool = True
+    method: str = "gem"
 
     def __post_init__(self) -> None:
         if (self.short_side is None) == (self.fixed_size is None):
@@ -93,35 +94,37 @@ class ProtocolSettings:
             raise ValueError(f"logit_scale must be positive, got {self.logit_scale}")
         if self.prob_threshold is not None and not 0 <= self.prob_threshold <= 1:
             raise ValueError(f"prob_threshold must be in [0, 1], got {self.prob_threshold}")
+        if self.area_threshold is not None and not 0 <= self.area_threshold < 1:
+            raise ValueError(f"area_threshold must be in [0, 1), got {self.area_threshold}")
+        if self.pamr_steps is not None:
+            check_pamr_settings(self.pamr_steps, self.pamr_dilations)
 
     def to_dict(self) -> dict:
         """The settings as plain JSON-ready values."""
         values = dataclasses.asdict(self)
         values["templates"] = list(self.templates)
+        values["pamr_dilations"] = list(self.pamr_dilations)
         if self.fixed_size is not None:
             values["fixed_size"] = list(self.fixed_size)
         return values
 
 
-def protocol_for(dataset: str, setting: str = "common", **overrides) -> ProtocolSettings:
+def protocol_for(dataset: str, setting: str = "common", *, method: str = "gem",
+                 **overrides) -> ProtocolSettings:
     """The protocol settings of ``dataset`` under ``setting`` (``common`` or ``paper``).
 
-    ``overrides`` replace individual fields (e.g. ``prob_threshold=0.3``); a value of
-    ``None`` in ``overrides`` is ignored so command-line defaults can be passed as is.
+    ``common`` takes ``method``'s preset (:mod:`.presets`). ``overrides`` replace
+    individual fields (e.g. ``prob_threshold=0.3``); a value of ``None`` in
+    ``overrides`` is ignored so command-line defaults can be passed as is.
     """
     from .datasets import dataset_spec
+    from .presets import method_preset
 
     spec = dataset_spec(dataset)
     if setting == "common":
-        crop, stride = _COMMON_CROP_OVERRIDES.get(dataset, (448, 224))
         settings = ProtocolSettings(
-            setting="common",
-            templates=imagenet_templates(),
-            short_side=448,
-            crop=crop,
-            stride=stride,
-            logit_scale=50.0,
-            prob_threshold=_COMMON_BACKGROUND_THRESHOLDS.get(dataset) if spec.has_background else None,
+            setting="common", templates=imagenet_templates(), method=method,
+            **method_preset(method).settings_for(dataset),
         )
     elif setting == "paper":
         settings = ProtocolSettings(
@@ -131,6 +134,7 @@ def protocol_for(dataset: str, setting: str = "common", **overrides) -> Protocol
             interpolation="bicubic",
             antialias=True,
             min_max=True,
+            method=method,
         )
     else:
         raise ValueError(f"unknown setting {setting!r}; choose one of: {', '.join(SETTINGS)}")
@@ -252,6 +256,15 @@ def dense_logits(pixels: torch.Tensor, crop_logits: CropLogits, settings: Protoc
     return min_max_normalise(logits) if settings.min_max else logits
 
 
+def refine_logits(logits: torch.Tensor, pixels: torch.Tensor, settings: ProtocolSettings) -> torch.Tensor:
+    """PAMR on the raw logits ``[P, H, W]`` at their size, guided by the prepared image
+    resized to that size (bilinear), as NACLIP does; unchanged without ``pamr_steps``."""
+    if settings.pamr_steps is None:
+        return logits
+    guide = F.interpolate(pixels, size=tuple(logits.shape[-2:]), mode="bilinear", align_corners=False)
+    return pamr(logits, guide[0], settings.pamr_steps, settings.pamr_dilations)
+
+
 def resize_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize (``align_corners=False``) of ``[P, h, w]`` logits to ``size``."""
     if tuple(logits.shape[-2:]) == tuple(size):
@@ -287,13 +300,22 @@ def classify(
     logit_scale: float,
     prob_threshold: float | None = None,
     background_class: int = 0,
+    area_threshold: float | None = None,
 ) -> torch.Tensor:
     """Predicted class map ``[H, W]`` (int64) from per-prompt logits ``[P, H, W]``.
 
-    Ties go to the lower class index. With ``prob_threshold``, pixels whose best class
-    probability is below it become ``background_class``.
+    Ties go to the lower class index. With ``area_threshold`` (SCLIP, datasets whose
+    class 0 is background), a non-background class predicted on no more than that share
+    of the non-background pixels loses all its probability first. With
+    ``prob_threshold``, pixels whose best class probability is below it become
+    ``background_class``.
     """
     probabilities = class_probabilities(logits, prompt_class, num_classes, logit_scale)
+    if area_threshold is not None:
+        counts = torch.bincount(probabilities.argmax(dim=0).flatten(), minlength=num_classes)
+        counts = counts[1:].to(probabilities.dtype)  # background's own area does not count
+        keep = (counts > area_threshold * counts.sum()).to(probabilities.dtype)
+        probabilities[1:] *= keep[:, None, None]
     best, prediction = probabilities.max(dim=0)
     if prob_threshold is not None:
         prediction[best < prob_threshold] = background_class

@@ -23,6 +23,7 @@ from .protocol import (
     dense_logits,
     prepare_pixels,
     protocol_for,
+    refine_logits,
     resize_logits,
 )
 
@@ -88,9 +89,10 @@ def predict_label_map(
     """The predicted class map ``output_shape`` (int64) of an RGB uint8 image."""
     pixels = prepare_pixels(image, settings, scorer.device)
     logits = dense_logits(pixels, lambda crops: scorer.crop_similarity(crops, text), settings)
-    logits = resize_logits(logits, output_shape)
+    logits = refine_logits(resize_logits(logits, output_shape), pixels, settings)
     scale = settings.logit_scale if settings.logit_scale is not None else scorer.logit_scale
-    prediction = classify(logits, prompt_class, num_classes, scale, settings.prob_threshold)
+    prediction = classify(logits, prompt_class, num_classes, scale, settings.prob_threshold,
+                          area_threshold=settings.area_threshold)
     return prediction.cpu().numpy()
 
 
@@ -108,7 +110,7 @@ def evaluate(
 ) -> EvaluationResult:
     """Evaluate ``gem`` on the validation split of ``dataset`` stored under ``root``.
 
-    ``gem`` is a :class:`~napari_gem.engine.gem.GEM` (or any :class:`DenseScorer`).
+    ``gem`` is a :class:`~napari_gem.GroundingModel` (or any :class:`DenseScorer`).
     ``setting`` picks the protocol (``common`` or ``paper``, see
     :mod:`napari_gem.evaluation.protocol`); ``protocol`` replaces it entirely.
     ``limit`` scores only the first images. ``class_names`` replaces the shipped
@@ -122,7 +124,7 @@ def evaluate(
         raise ValueError(f"limit must be a positive number of images, got {limit}")
     data = open_dataset(dataset, root)
     settings = protocol if protocol is not None else protocol_for(dataset, setting)
-    names = resolve_class_names(data.spec, class_names)
+    names = resolve_class_names(data.spec, class_names, synonyms=settings.synonyms)
     scorer = as_scorer(gem)
     samples = data.samples[:limit] if limit is not None else data.samples
 
@@ -161,11 +163,14 @@ def evaluate(
     return result
 
 
-def resolve_class_names(spec: DatasetSpec, override: ClassNames | str | Path | None = None) -> ClassNames:
+def resolve_class_names(spec: DatasetSpec, override: ClassNames | str | Path | None = None, *,
+                        synonyms: bool = True) -> ClassNames:
     """The shipped class names of ``spec``, or ``override`` (names or a name-list file)
-    after checking it has one line per class."""
+    after checking it has one line per class. ``synonyms=False`` keeps one name per
+    shipped class, as ClearCLIP's name files (the background class named "background")."""
     if override is None:
-        return spec.class_names()
+        names = spec.class_names()
+        return names if synonyms else names.without_synonyms(background_first=spec.has_background)
     names = (
         override
         if isinstance(override, ClassNames)
