@@ -198,6 +198,13 @@ def load_model(
     on the CPU and bf16/fp16 on a GPU. Raises :class:`ModelLoadError` with a message
     fit for a user on any failure, and leaves nothing half-built behind.
     """
+    from .simzss import is_simzss_name, load_simzss
+
+    if is_simzss_name(name):  # not an open_clip model; GEM options that were changed are refused
+        changed = {k: v for k, v in (("depth", depth), ("iterations", iterations),
+                                     ("temperature", temperature)) if v != getattr(GemSettings(), k)}
+        return load_simzss(name, pretrained, device=device, precision=precision, cache_dir=cache_dir,
+                           **changed)
     settings = GemSettings(depth=depth, iterations=iterations, temperature=temperature)
     pretrained = os.fspath(pretrained) if pretrained is not None else None
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
