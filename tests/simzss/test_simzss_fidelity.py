@@ -12,9 +12,8 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from simzss_helpers import released_layout
+from torch import nn
 
 NAMES = ["cat", "traffic light", "background", "a mitochondrion"]
 

@@ -18,6 +18,7 @@ the message names what is missing or unexpected.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import warnings
@@ -155,15 +156,17 @@ def released_state_dict(network, *, include_vit: bool = True) -> dict[str, torch
     ``include_vit=False`` leaves the frozen DINOv2 weights out (a smaller file; loading
     it then takes them from timm's pretrained weights).
     """
-    model = network
+    def prefixed(prefix: str, module) -> dict[str, torch.Tensor]:
+        return {prefix + key: value.detach().clone() for key, value in module.state_dict().items()}
+
     state: dict[str, torch.Tensor] = {
-        LOGIT_SCALE: model.logit_scale.detach().clone(),
-        LOCAL_LOGIT_SCALE: torch.tensor([float(torch.log(torch.tensor(1 / 0.07)))]),
+        LOGIT_SCALE: network.logit_scale.detach().clone(),
+        LOCAL_LOGIT_SCALE: torch.tensor([math.log(1 / 0.07)]),
     }
-    if model.denoiser is not None:
-        state[DENOISER_POSITION] = model.denoiser_position.detach().clone()
-        state.update({DENOISER_PREFIX + k: v.detach().clone() for k, v in model.denoiser.state_dict().items()})
+    if network.denoiser is not None:
+        state[DENOISER_POSITION] = network.denoiser_position.detach().clone()
+        state.update(prefixed(DENOISER_PREFIX, network.denoiser))
     if include_vit:
-        state.update({VIT_PREFIX + k: v.detach().clone() for k, v in model.vit.state_dict().items()})
-    state.update({TEXT_PREFIX + k: v.detach().clone() for k, v in model.text.state_dict().items()})
+        state.update(prefixed(VIT_PREFIX, network.vit))
+    state.update(prefixed(TEXT_PREFIX, network.text))
     return state
