@@ -53,8 +53,8 @@ def _torch_load(path: Path) -> object:
         # The official README loads with weights_only=False; a file that needs it
         # (pickled non-tensor objects) is read that way, with a warning.
         warnings.warn(
-            f"{path.name} holds pickled Python objects besides tensors ({_first_line(error)}); "
-            "reading it with weights_only=False. Only do this with files you trust.",
+            f"{path.name} could not be read with weights_only=True ({_first_line(error)[:120]}); "
+            "retrying with weights_only=False, which runs pickled code: only use files you trust.",
             stacklevel=3,
         )
         return torch.load(path, map_location="cpu", weights_only=False)

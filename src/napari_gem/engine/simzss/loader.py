@@ -20,7 +20,7 @@ from .architecture import (
     get_tokenizer,
     initial_logit_scale,
 )
-from .checkpoint import VIT_PREFIX, read_state_dict, split_weights
+from .checkpoint import DENOISER_PREFIX, VIT_PREFIX, read_state_dict, split_weights
 from .model import SimZSSModel, SimZSSNetwork
 
 METHOD = "simzss"
@@ -108,22 +108,21 @@ def load_simzss(
     dtype = resolve_precision(precision, target_device)
     path = os.fspath(pretrained) if pretrained is not None else None
     state = read_state_dict(path) if path is not None else None
-    needs_timm_vit = state is not None and not any(key.startswith(VIT_PREFIX) for key in state)
-    with_denoiser = state is None or any(key.startswith("visual.denoiser.") for key in state)
-    try:
-        network = new_network(architecture, denoiser=with_denoiser, pretrained_vit=needs_timm_vit)
-    except Exception as error:
-        if not needs_timm_vit:
-            raise
-        raise ModelLoadError(_pretrained_vit_help(architecture, error)) from error
+    with_denoiser = state is None or any(key.startswith(DENOISER_PREFIX) for key in state)
+    network = new_network(architecture, denoiser=with_denoiser)
     if state is not None:
-        weights = split_weights(
+        weights = split_weights(  # checked before anything is downloaded
             state,
             text_keys=set(network.text.state_dict()),
             vit_keys=set(network.vit.state_dict()),
-            denoiser_keys=set(network.denoiser.state_dict()) if network.denoiser is not None else set(),
+            denoiser_keys=set(network.denoiser.state_dict()) if with_denoiser else set(),
             source=str(path),
         )
+        if weights.vit is None:
+            try:
+                network.vit = build_vit(architecture, pretrained=True)
+            except Exception as error:
+                raise ModelLoadError(_pretrained_vit_help(architecture, error)) from error
         _load_weights(network, weights, str(path), name)
     network.eval().requires_grad_(False)
     try:
