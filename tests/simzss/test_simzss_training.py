@@ -68,7 +68,8 @@ def test_concepts_are_found_singular_or_plural_at_their_token_positions():
     caption = "Two traffic lights, one light and many mitochondria near buses"
     tokens, matches = matcher.tokens_and_concepts(caption)
     assert tokens == tokenizer([caption])[0].tolist()  # the same ids open_clip gives
-    assert [matcher.vocabulary[m.label] for m in matches] == ["traffic light", "light", "mitochondrion", "bus"]
+    names = [matcher.vocabulary[m.label] for m in matches]
+    assert names == ["traffic light", "light", "mitochondrion", "bus"]
     found = [tokenizer.decode([tokens[p] for p in m.positions]).strip() for m in matches]
     assert found == ["traffic lights", "light", "mitochondria", "buses"]
     assert {"cell", "cells"} <= plural_forms("cell") and "nuclei" in plural_forms("nucleus")
@@ -145,3 +146,17 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(shapes_dataset, start_ch
         train(_config(shapes_dataset, tmp_path, start_checkpoint, epochs=3, lr=1e-3,
                       output=str(tmp_path / "resumed.pth"), dense_target="argmax"),
               resume=True, progress=False)
+
+
+def test_the_command_line_trains_and_reports(shapes_dataset, start_checkpoint, tmp_path, capsys):
+    from napari_gem.cli.main import main
+
+    out = tmp_path / "cli.pth"
+    code = main(["train-simzss", "--images", shapes_dataset["images"], "--captions",
+                 shapes_dataset["captions"], "--concepts", shapes_dataset["concepts"][0], "--out", str(out),
+                 "--checkpoint", str(start_checkpoint), "--model", TINY, "--epochs", "1", "--batch-size",
+                 "6", "--input-size", "56", "--device", "cpu", "--quiet"])
+    assert code == 0 and out.is_file() and "caption retrieval R@1" in capsys.readouterr().out
+    missing = main(["train-simzss", "--images", shapes_dataset["images"], "--captions",
+                    str(tmp_path / "none.csv"), "--concepts", "x.txt", "--out", str(out)])
+    assert missing == 2 and "caption file not found" in capsys.readouterr().err

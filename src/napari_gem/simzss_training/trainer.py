@@ -186,7 +186,8 @@ def caption_retrieval(network: SimZSSNetwork, data: TrainingData, batch_size: in
     described: dict[int, set[tuple]] = {}
     for tokens, image in zip(data.tokens.tolist(), data.image_of_caption.tolist(), strict=True):
         described.setdefault(image, set()).add(tuple(tokens))
-    hits = [tuple(tokens) in described[image] for tokens, image in zip(data.tokens.tolist(), best, strict=True)]
+    captions = data.tokens.tolist()
+    hits = [tuple(tokens) in described[image] for tokens, image in zip(captions, best, strict=True)]
     return sum(hits) / len(hits)
 
 
@@ -212,9 +213,8 @@ def starting_network(config: TrainingConfig) -> SimZSSNetwork:
     return network
 
 
-def prepare_data(network: SimZSSNetwork, config: TrainingConfig, *, progress: bool) -> TrainingData:
-    captioned = read_captions(config.captions, config.images)
-    vocabulary = read_vocabulary(config.concepts)
+def prepare_data(network: SimZSSNetwork, config: TrainingConfig, captioned, vocabulary,
+                 *, progress: bool) -> TrainingData:
     matcher = ConceptMatcher(vocabulary, get_tokenizer())
     tokens, matches = zip(*(matcher.tokens_and_concepts(c) for c in captioned.captions), strict=True)
     cache = config.cache_dir or str(Path(config.output).parent / "simzss-feature-cache")
@@ -235,8 +235,10 @@ def train(config: TrainingConfig, *, resume: bool = False, progress: bool = True
     params_path, state_path = _paths(output)
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
+    captioned = read_captions(config.captions, config.images)  # bad input fails before any model work
+    vocabulary = read_vocabulary(config.concepts)
     network = starting_network(config)
-    data = prepare_data(network, config, progress=progress)
+    data = prepare_data(network, config, captioned, vocabulary, progress=progress)
     network.to(device)
     steps = config.epochs * len(epoch_batches(len(data.tokens), config.batch_size, config.seed, 0))
     optimizer, scheduler = make_optimizer(network, config, steps)
