@@ -52,3 +52,29 @@ def tiny_gem(tiny_model_name, tiny_checkpoint):
     from napari_gem import load_model
 
     return load_model(tiny_model_name, tiny_checkpoint, device="cpu")
+
+
+# -- SimZSS: a tiny registered architecture and checkpoints in the released key layout -----
+# (No weights can be downloaded here, so every checkpoint holds random weights; the layout,
+# with its ``module.`` prefix and training-only buffers, is that of the released files.)
+@pytest.fixture(scope="session")
+def tiny_simzss_name() -> str:
+    from napari_gem.engine.simzss import register_architecture
+    from simzss_helpers import TINY, tiny_architecture
+
+    register_architecture(TINY, tiny_architecture())
+    return TINY
+
+
+@pytest.fixture(scope="session")
+def tiny_simzss_checkpoint(tiny_simzss_name, tmp_path_factory) -> Path:
+    from simzss_helpers import save_tiny_checkpoint
+
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("simzss") / "tiny.pth")
+
+
+@pytest.fixture(scope="session")
+def tiny_simzss(tiny_simzss_name, tiny_simzss_checkpoint):
+    from napari_gem import load_model
+
+    return load_model(tiny_simzss_name, tiny_simzss_checkpoint, device="cpu")

@@ -67,8 +67,12 @@ def _tokens(v, image, scale_factor_resampling):
     if (side, side) != (gh, gw):
         grid = pos[1:].T.reshape(1, -1, side, side)
         if scale_factor_resampling:  # DINO's +0.1 trick, no antialias
-            grid = F.interpolate(grid, scale_factor=((gh + 0.1) / side, (gw + 0.1) / side),
-                                 mode="bicubic", recompute_scale_factor=False)
+            grid = F.interpolate(
+                grid,
+                scale_factor=((gh + 0.1) / side, (gw + 0.1) / side),
+                mode="bicubic",
+                recompute_scale_factor=False,
+            )
         else:
             grid = F.interpolate(grid, size=(gh, gw), mode="bicubic", antialias=True)
         pos = torch.cat([pos[:1], grid[0].reshape(pos.shape[1], -1).T])
@@ -120,7 +124,9 @@ def reference_dense(model, image, method):
     x, maps = _trunk(v, x, len(blocks) - 1, record, cs)
     qs, ks, vs, s = _qkv(last, x)
     if method == "clip":
-        y = x + _out_proj(last, [_softmax_rows(qh @ kh.T * s) @ vh for qh, kh, vh in zip(qs, ks, vs, strict=True)])
+        y = x + _out_proj(
+            last, [_softmax_rows(qh @ kh.T * s) @ vh for qh, kh, vh in zip(qs, ks, vs, strict=True)]
+        )
         y = y + _mlp(last, y)
     elif method == "maskclip":
         y = x + _out_proj(last, vs)
@@ -128,14 +134,18 @@ def reference_dense(model, image, method):
     elif method == "maskclip-nores":
         y = _out_proj(last, vs)
     elif method == "sclip":
-        attention = [_softmax_rows(qh @ qh.T * s) + _softmax_rows(kh @ kh.T * s) for qh, kh in zip(qs, ks, strict=True)]
+        attention = [
+            _softmax_rows(qh @ qh.T * s) + _softmax_rows(kh @ kh.T * s) for qh, kh in zip(qs, ks, strict=True)
+        ]
         y = x + _out_proj(last, [a @ vh for a, vh in zip(attention, vs, strict=True)])
         y = y + _mlp(last, y)
     elif method == "clearclip":
         y = _out_proj(last, [_softmax_rows(qh @ qh.T * s) @ vh for qh, vh in zip(qs, vs, strict=True)])
     elif method == "naclip":
         omega = _gaussian_prior(grid, 5.0)
-        y = _out_proj(last, [_softmax_rows(kh @ kh.T * s + omega) @ vh for kh, vh in zip(ks, vs, strict=True)])
+        y = _out_proj(
+            last, [_softmax_rows(kh @ kh.T * s + omega) @ vh for kh, vh in zip(ks, vs, strict=True)]
+        )
     elif method == "gclip":
         heads_out = []
         for head, (qh, vh) in enumerate(zip(qs, vs, strict=True)):
@@ -212,8 +222,11 @@ def test_sclip_adds_two_softmaxes_rather_than_averaging(tiny_model_name):
     from napari_gem.engine import vision
 
     sclip = GroundingModel.from_open_clip(model, tokenizer, method="sclip")
-    x, _ = vision.run_trunk(model.visual, vision.embed(model.visual, pixels, "scale_factor"),
-                            len(model.visual.transformer.resblocks) - 1)
+    x, _ = vision.run_trunk(
+        model.visual,
+        vision.embed(model.visual, pixels, "scale_factor"),
+        len(model.visual.transformer.resblocks) - 1,
+    )
     q, k, v = vision.qkv(last, last.ln_1(x))
     summed = sclip.dense_method.last_block(last, x, q, k, v, (4, 4), None)
     torch.testing.assert_close(summed - x, torch.full_like(x, 2.0))
@@ -237,8 +250,9 @@ def test_gclip_channel_suppression_changes_the_features(tiny_model_name):
     tokenizer = open_clip.get_tokenizer(tiny_model_name)
     pixels = torch.randn(1, 3, 64, 64)
     with_cs = GroundingModel.from_open_clip(model, tokenizer, method="gclip").encode_image(pixels)
-    without = GroundingModel.from_open_clip(model, tokenizer, method="gclip",
-                                            channel_suppression=False).encode_image(pixels)
+    without = GroundingModel.from_open_clip(
+        model, tokenizer, method="gclip", channel_suppression=False
+    ).encode_image(pixels)
     assert not torch.allclose(with_cs.dense_features, without.dense_features)
 
 

@@ -29,7 +29,9 @@ def test_an_edge_in_the_guide_stops_the_spread():
     guide = torch.tensor([[[0.0, 1.0]]]).expand(3, 1, 2)
     refined = pamr(maps, guide, steps=1, dilations=(1,))
     across = math.exp(-20 / (1 + 1e-7))  # 1e-8 + 0.1 * 0.5 in the denominator
-    torch.testing.assert_close(refined, torch.tensor([[[5 / (5 + 3 * across), 3 * across / (5 + 3 * across)]]]))
+    torch.testing.assert_close(
+        refined, torch.tensor([[[5 / (5 + 3 * across), 3 * across / (5 + 3 * across)]]])
+    )
 
 
 def test_steps_repeat_the_same_propagation():
@@ -43,14 +45,21 @@ def test_tiles_with_a_halo_equal_the_whole_image():
     torch.manual_seed(1)
     maps, guide = torch.rand(3, 200, 230), torch.rand(3, 200, 230)
     whole = pamr(maps, guide, steps=3, dilations=(2, 4))
-    tiled = pamr_tiled(maps, lambda y0, y1, x0, x1: guide[:, y0:y1, x0:x1], steps=3,
-                       dilations=(2, 4), tile=64)
+    tiled = pamr_tiled(
+        maps, lambda y0, y1, x0, x1: guide[:, y0:y1, x0:x1], steps=3, dilations=(2, 4), tile=64
+    )
     torch.testing.assert_close(tiled, whole, atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize(("steps", "dilations", "message"), [
-    (0, (8, 16), "steps"), (10, (), "dilations"), (10, (8, -1), "dilations"), (2.5, (8,), "steps"),
-])
+@pytest.mark.parametrize(
+    ("steps", "dilations", "message"),
+    [
+        (0, (8, 16), "steps"),
+        (10, (), "dilations"),
+        (10, (8, -1), "dilations"),
+        (2.5, (8,), "steps"),
+    ],
+)
 def test_bad_pamr_settings_are_refused(steps, dilations, message):
     with pytest.raises(ValueError, match=message):
         pamr(torch.rand(1, 8, 8), torch.rand(3, 8, 8), steps=steps, dilations=dilations)
@@ -63,13 +72,21 @@ def test_refine_pamr_through_segment_follows_the_image(tiny_gem):
     image = np.zeros((96, 128), dtype=np.uint8)
     image[:, 64:] = 255
     plain = napari_gem.segment(image, ["cell", "dust"], model=tiny_gem, input_size=64)
-    refined = napari_gem.segment(image, ["cell", "dust"], model=tiny_gem, input_size=64,
-                                 refine="pamr", pamr_steps=5, pamr_dilations=(2, 4))
+    refined = napari_gem.segment(
+        image,
+        ["cell", "dust"],
+        model=tiny_gem,
+        input_size=64,
+        refine="pamr",
+        pamr_steps=5,
+        pamr_dilations=(2, 4),
+    )
     assert refined.heatmaps.shape == plain.heatmaps.shape == (2, 96, 128)
     assert not np.allclose(refined.heatmaps, plain.heatmaps)
     assert refined.parameters["options"]["refine"] == "pamr"
     # Within each flat half the refined map is smoother than the bilinear one.
     assert refined.heatmaps[:, :, :60].std(axis=2).mean() < plain.heatmaps[:, :, :60].std(axis=2).mean()
-    calibrated = napari_gem.segment(image, ["cell"], model=tiny_gem, input_size=64, refine="pamr",
-                                    score_mode="calibrated")
+    calibrated = napari_gem.segment(
+        image, ["cell"], model=tiny_gem, input_size=64, refine="pamr", score_mode="calibrated"
+    )
     assert 0 <= calibrated.heatmaps.min() and calibrated.heatmaps.max() <= 1

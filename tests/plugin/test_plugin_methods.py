@@ -81,3 +81,20 @@ def test_bad_method_options_are_a_notification_not_a_crash(viewer, widget, qtbot
     widget.pamr_dilations.value = "8, sixteen"
     assert widget.run() is None
     assert any("PAMR dilations" in m for m in notes("error"))
+
+
+def test_simzss_runs_from_the_widget_with_its_checkpoint(viewer, widget, qtbot, tiny_simzss_name,
+                                                         tiny_simzss_checkpoint):
+    assert "SimZSS-ViT-B-14" in widget.model.choices
+    widget.model.value = tiny_simzss_name
+    assert widget.weights.value == "file" and not widget.weights.enabled
+    assert not _shown(widget.method) and not _shown(widget.depth)
+    widget.checkpoint.value = tiny_simzss_checkpoint
+    widget.input_size.value = 56
+    viewer.add_image(camera()[::4, ::4], name="camera")
+    widget.prompts.value = "man"
+    run_and_wait(qtbot, widget)
+    model = viewer.layers["man heatmap (camera)"].metadata[META]["parameters"]["model"]
+    assert model["method"] == "simzss" and model["model"] == tiny_simzss_name
+    widget.model.value = "napari-gem-tiny"
+    assert widget.weights.enabled and _shown(widget.method)

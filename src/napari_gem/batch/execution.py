@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from ..engine import GroundingModel, ModelLoadError, SegmentOptions
+from ..engine import ModelLoadError, PromptableModel, SegmentOptions
 from .jobs import ImageJob
 from .models import LocalModel, ModelSpec, model_of
 from .out_of_core import ModelFacts
@@ -39,7 +39,7 @@ def model_facts_or_error(model) -> ModelFacts | ModelLoadError:
 class InProcess:
     """Everything runs here, one image after the other, with one GEM."""
 
-    def __init__(self, gem: GroundingModel, threads: int | None = None, progress: bool = False) -> None:
+    def __init__(self, gem: PromptableModel, threads: int | None = None, progress: bool = False) -> None:
         self.model = LocalModel(gem)
         self.threads = threads
         self.progress = progress
@@ -121,7 +121,7 @@ class OnCluster:
 
 
 @contextmanager
-def open_executor(model: GroundingModel | ModelSpec, scheduler=None, workers: int | None = None,
+def open_executor(model: PromptableModel | ModelSpec, scheduler=None, workers: int | None = None,
                   threads: int | None = None, progress: bool = False):
     """The executor for the arguments: in-process, an existing cluster, or a LocalCluster.
 
@@ -133,7 +133,7 @@ def open_executor(model: GroundingModel | ModelSpec, scheduler=None, workers: in
     if scheduler is not None and workers is not None:
         raise ValueError("give either a scheduler address or a number of workers, not both")
     if scheduler is None and workers is None:
-        gem = model if isinstance(model, GroundingModel) else model_of(model)
+        gem = model if isinstance(model, PromptableModel) else model_of(model)
         yield InProcess(gem, threads, progress)
         return
     spec = model if isinstance(model, ModelSpec) else ModelSpec.from_model(model)

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import threading
 
-from ..engine import GroundingModel
+from ..engine import PromptableModel
 from ..engine.spec import ModelSpec, register_model_configs
 
 __all__ = ["LocalModel", "ModelSpec", "loaded_model", "model_of", "model_identity", "register_model_configs",
            "use_torch_threads"]
 
-_loaded: dict[ModelSpec, GroundingModel] = {}
+_loaded: dict[ModelSpec, PromptableModel] = {}
 _loading = threading.Lock()  # worker threads share the cache: load each model once
 
 
-def loaded_model(spec: ModelSpec) -> GroundingModel:
+def loaded_model(spec: ModelSpec) -> PromptableModel:
     """This process's GEM for ``spec``, loaded on first use and kept."""
     with _loading:
         if spec not in _loaded:
@@ -31,9 +31,9 @@ def loaded_model(spec: ModelSpec) -> GroundingModel:
 IDENTITY_KEYS = ("model", "pretrained", "method", "method_options")
 
 
-def model_identity(model: GroundingModel | ModelSpec) -> dict:
+def model_identity(model: PromptableModel | ModelSpec) -> dict:
     """What a model's results depend on, as recorded in each image's parameters JSON."""
-    if isinstance(model, GroundingModel):
+    if isinstance(model, PromptableModel):
         description = model.describe()
         return {key: description[key] for key in IDENTITY_KEYS}
     description = model.describe()
@@ -49,14 +49,14 @@ class LocalModel:
     It refuses to be pickled, so it can never be shipped to workers by mistake.
     """
 
-    def __init__(self, gem: GroundingModel) -> None:
+    def __init__(self, gem: PromptableModel) -> None:
         self.gem = gem
 
     def __reduce__(self):
         raise TypeError("an in-process model cannot be sent to dask workers; use a ModelSpec")
 
 
-def model_of(handle: ModelSpec | LocalModel) -> GroundingModel:
+def model_of(handle: ModelSpec | LocalModel) -> PromptableModel:
     """The GEM behind a task's model handle: this process's copy for a spec."""
     return handle.gem if isinstance(handle, LocalModel) else loaded_model(handle)
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..engine import GroundingModel, SegmentOptions
+from ..engine import PromptableModel, SegmentOptions
 from ..io.images import TIFF_SUFFIXES, is_zarr_store, open_image
 from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
@@ -28,7 +28,7 @@ def segment_files(
     prompts: Sequence[str] | str,
     out_dir: str | os.PathLike,
     *,
-    model: GroundingModel | ModelSpec | None = None,
+    model: PromptableModel | ModelSpec | None = None,
     options: SegmentOptions | None = None,
     scheduler=None,
     workers: int | None = None,

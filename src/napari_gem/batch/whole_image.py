@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import GroundingModel, SegmentOptions, encode
+from ..engine import PromptableModel, SegmentOptions, encode
 from ..engine.masks import object_table
 from ..io.export import write_outputs
 from ..io.images import LoadedImage, open_image
@@ -20,7 +20,7 @@ from .models import model_of, use_torch_threads
 from .report import ImageOutcome, attempt
 
 
-def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: GroundingModel,
+def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: PromptableModel,
                         options: SegmentOptions) -> list[Path]:
     """Segment every plane of ``job.source`` and write all outputs; returns the paths.
 
@@ -76,7 +76,7 @@ def _plane_record(index: tuple[int, ...], parameters: dict) -> dict:
     }
 
 
-def _parameters(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts, gem: GroundingModel,
+def _parameters(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts, gem: PromptableModel,
                 options: SegmentOptions, plane_records: list[dict]) -> dict:
     return {
         **parameters_header(job, image, layout, "in-memory", prompts, gem.describe(), options),

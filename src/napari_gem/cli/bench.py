@@ -45,6 +45,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--rerun-image", type=int, default=1024, help="side of the re-run image")
     parser.add_argument("--tiled-image", type=int, default=4096, help="side of the tiled image (0: skip)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) to this file")
+    from .bench_simzss import add_simzss_bench_arguments
+
+    add_simzss_bench_arguments(parser)
     parser.set_defaults(handler=run_bench)
     return parser
 
@@ -205,6 +208,10 @@ def format_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 
 def run_bench(args) -> int:
+    if args.simzss:
+        from .bench_simzss import run_simzss_bench
+
+        return run_simzss_bench(args)
     torch.manual_seed(0)
     gem, plain = _build(args)
     print(f"model {args.model} ({args.pretrained}), device {gem.device}, {gem.dtype}, "

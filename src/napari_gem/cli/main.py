@@ -42,9 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_subcommand_parsers(subparsers) -> None:
     from ..batch.cli import add_segment_parser
     from ..evaluation.cli import add_evaluate_parser
+    from ..simzss_training.cli import add_train_simzss_parser
 
     add_segment_parser(subparsers)
     add_evaluate_parser(subparsers)
+    add_train_simzss_parser(subparsers)
 
 
 def launch(sample: str) -> int:

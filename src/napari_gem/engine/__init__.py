@@ -6,6 +6,7 @@ from .methods import GemOptions, create_method, find_global_blocks, method_class
 from .model import GEM, GroundingModel
 from .options import SegmentOptions
 from .pamr import pamr
+from .promptable import PromptableModel
 from .result import SegmentationResult
 from .vision import UnsupportedModelError, VisionOutput
 
@@ -16,6 +17,7 @@ __all__ = [
     "GemOptions",
     "GroundingModel",
     "ModelLoadError",
+    "PromptableModel",
     "SegmentOptions",
     "SegmentationResult",
     "UnsupportedModelError",

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
-from .model import GroundingModel
 from .options import SegmentOptions
 from .pamr import GuideReader, pamr_tiled
 from .preprocess import (
@@ -26,6 +25,7 @@ from .preprocess import (
     to_pixels,
     to_rgb,
 )
+from .promptable import PromptableModel
 from .result import SegmentationResult, build_result
 from .text import clean_prompts, resolve_templates
 from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window
@@ -43,7 +43,7 @@ class EncodedImage:
 
     def __init__(
         self,
-        model: GroundingModel,
+        model: PromptableModel,
         options: SegmentOptions,
         image_shape: tuple[int, int],
         features: torch.Tensor,
@@ -197,7 +197,7 @@ def _check_cancel(cancelled: CancelCheck | None) -> None:
         raise Cancelled("cancelled by the user")
 
 
-def overview_embedding(image, mapping, model: GroundingModel, options: SegmentOptions) -> torch.Tensor:
+def overview_embedding(image, mapping, model: PromptableModel, options: SegmentOptions) -> torch.Tensor:
     """CLIP embedding of the whole image, read with a stride so memory stays bounded."""
     height, width = image.shape[:2]
     step = max(1, math.floor(max(height, width) / (2 * options.input_size)))
@@ -207,7 +207,7 @@ def overview_embedding(image, mapping, model: GroundingModel, options: SegmentOp
     return output.clip_embedding[0].float()
 
 
-def _encode_whole(image, mapping, model: GroundingModel, options: SegmentOptions):
+def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOptions):
     rgb = to_rgb(np.asarray(image), mapping)
     size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
     try:
@@ -226,7 +226,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
-def _encode_batch(model: GroundingModel, pixels: torch.Tensor) -> torch.Tensor:
+def _encode_batch(model: PromptableModel, pixels: torch.Tensor) -> torch.Tensor:
     """Dense features of a window batch; on out-of-memory, retry in halves."""
     try:
         return model.encode_image(pixels, with_clip_embedding=False).dense_features
@@ -245,7 +245,7 @@ def _encode_batch(model: GroundingModel, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def _encode_windows(
-    image, mapping, model: GroundingModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled
+    image, mapping, model: PromptableModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled
 ) -> torch.Tensor:
     blender = FeatureBlender(plan, model.embed_dim, device=model.device)
     batches = list(plan.batches(options.window_batch))
@@ -264,7 +264,7 @@ def _encode_windows(
 
 def encode(
     image,
-    model: GroundingModel,
+    model: PromptableModel,
     options: SegmentOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
@@ -311,7 +311,7 @@ def _guide_reader(image, mapping) -> GuideReader:
 def segment(
     image,
     prompts: Sequence[str] | str,
-    model: GroundingModel | None = None,
+    model: PromptableModel | None = None,
     options: SegmentOptions | None = None,
     **overrides,
 ) -> SegmentationResult:

@@ -188,7 +188,7 @@ def load_model(
     device: str | torch.device = "auto",
     precision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
-    method: str = "gem",
+    method: str | None = None,
     **method_options: Any,
 ) -> GroundingModel:
     """Build a dense method (GEM by default) on an open_clip ViT CLIP.
@@ -197,13 +197,19 @@ def load_model(
     path of a local checkpoint file, or ``None`` for random weights (testing only).
     ``device="auto"`` picks CUDA, then MPS, then CPU; ``precision=None`` means fp32
     on the CPU and bf16/fp16 on a GPU. ``method`` is a name from
-    :func:`napari_gem.methods` and ``method_options`` its options (e.g. GEM's
+    :func:`napari_gem.methods` (``None``: GEM; SimZSS models have their own) and
+    ``method_options`` its options (e.g. GEM's
     ``depth``, ``iterations``, ``temperature``; NACLIP's ``sigma``), validated before
     anything is downloaded. Raises :class:`ModelLoadError` with a message fit for a user
     on any failure, and leaves nothing half-built behind.
     """
+    from .simzss import is_simzss_name, load_simzss
+
+    if is_simzss_name(name):  # not an open_clip model: no CLIP method applies
+        return load_simzss(name, pretrained, device=device, precision=precision, cache_dir=cache_dir,
+                           method=method, **method_options)
     try:
-        dense_method = create_method(method, **method_options)
+        dense_method = create_method(method or "gem", **method_options)
     except (TypeError, ValueError) as error:
         raise ModelLoadError(str(error)) from error
     pretrained = os.fspath(pretrained) if pretrained is not None else None

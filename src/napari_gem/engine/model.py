@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
 
-from .maps import min_max, similarity_grid, upsample
 from .methods import DenseMethod, create_method
-from .text import PAPER_TEMPLATES, TextEmbeddingCache, clean_prompts
+from .promptable import PromptableModel
+from .text import TextEmbeddingCache
 from .vision import VisionOutput, check_supported_visual
 
 
-class GroundingModel:
+class GroundingModel(PromptableModel):
     """A dense method (GEM by default) on top of an open_clip CLIP vision transformer.
 
     The wrapped model's weights are used as they are (never copied or changed).
     Text embeddings are cached per prompt; image features come from
     :meth:`encode_image` and can be asked any number of prompts.
     """
-
-    #: What the ``"paper"`` template set means for this model.
-    default_templates: tuple[str, ...] = PAPER_TEMPLATES
 
     def __init__(
         self,
@@ -123,28 +120,6 @@ class GroundingModel:
         with torch.inference_mode():
             pixels = pixels.to(device=self.device, dtype=self.dtype)
             return self.dense_method.forward(self.visual, pixels, with_clip_embedding=with_clip_embedding)
-
-    def encode_text(
-        self, prompts: Sequence[str] | str, templates: Sequence[str] | None = None
-    ) -> torch.Tensor:
-        """L2-normalised text embeddings ``[P, E]`` (float32), ensembled over templates."""
-        prompts = clean_prompts(prompts)
-        templates = self.default_templates if templates is None else tuple(templates)
-        with torch.inference_mode():
-            return self._text_cache.get(prompts, templates, self.device)
-
-    # -- the paper's output ---------------------------------------------------------------
-    def heatmaps(self, pixels: torch.Tensor, prompts: Sequence[str] | str) -> torch.Tensor:
-        """The paper's heatmaps ``[B, P, H, W]`` in [0, 1] for normalised ``pixels``.
-
-        Template "a photo of a {}.", bilinear upsampling to the input size and
-        per-prompt min-max normalisation, exactly as the GEM authors' code.
-        """
-        features = self.encode_image(pixels, with_clip_embedding=False)
-        text = self.encode_text(prompts)
-        with torch.inference_mode():
-            grid = similarity_grid(features.dense_features, text)
-            return min_max(upsample(grid, tuple(pixels.shape[-2:])), inplace=True)
 
     def __repr__(self) -> str:
         return (

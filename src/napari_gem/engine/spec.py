@@ -15,7 +15,8 @@ from typing import Any
 
 from .loading import ModelLoadError, load_model
 from .methods import DenseMethod, create_method
-from .model import GroundingModel
+from .promptable import PromptableModel
+from .simzss import is_simzss_name
 
 _PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 _registered_configs: set[str] = set()
@@ -58,22 +59,29 @@ class ModelSpec:
     pretrained: str | None = "openai"
     device: str = "auto"
     precision: str | None = None
-    method: str = "gem"
+    method: str | None = None  # None: GEM, or SimZSS for a SimZSS model
     method_options: tuple[tuple[str, Any], ...] = field(default=())
     cache_dir: str | None = None
     model_configs: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         options = self.method_options
-        pairs = options.items() if isinstance(options, Mapping) else options
-        object.__setattr__(self, "method_options", tuple(sorted(
-            (key, tuple(value) if isinstance(value, list) else value) for key, value in pairs
-        )))
-        object.__setattr__(self, "method", str(self.method).strip().lower())
-        try:
-            complete = self.dense_method().options.to_dict()
-        except (TypeError, ValueError) as error:
-            raise ModelLoadError(str(error)) from error
+        pairs = tuple(options.items() if isinstance(options, Mapping) else options)
+        own_method = "simzss" if is_simzss_name(self.name) else "gem"
+        method = own_method if self.method is None else str(self.method).strip().lower()
+        object.__setattr__(self, "method", method)
+        if own_method == "simzss" or method == "simzss":
+            if (method, own_method) != ("simzss", "simzss") or pairs:
+                raise ModelLoadError(
+                    f"method {method!r} with options {dict(pairs)} does not fit model {self.name!r}: "
+                    "SimZSS models take no CLIP method and no method options"
+                )
+            complete = {}
+        else:
+            try:
+                complete = self.dense_method().options.to_dict()
+            except (TypeError, ValueError) as error:
+                raise ModelLoadError(str(error)) from error
         # Every option spelled out, so equal settings make equal specs (and cache keys).
         object.__setattr__(self, "method_options", tuple(sorted(
             (key, tuple(value) if isinstance(value, list) else value) for key, value in complete.items()
@@ -90,9 +98,18 @@ class ModelSpec:
         weights = self.pretrained or ""
         return os.sep in weights or "/" in weights or Path(weights).expanduser().is_file()
 
+    @property
+    def uses_clip_method(self) -> bool:
+        """Whether the model is an open_clip CLIP run by a registered dense method."""
+        return self.method != "simzss"
+
     def dense_method(self) -> DenseMethod:
-        """The method with its options (validated)."""
+        """The CLIP method with its options (validated)."""
         return create_method(self.method, **dict(self.method_options))
+
+    def method_identity(self) -> tuple:
+        """What identifies how features are made from the weights (method and options)."""
+        return (self.method, self.method_options)
 
     def weights_key(self) -> tuple:
         """What identifies loaded weights (a rewritten checkpoint file counts as new)."""
@@ -106,16 +123,16 @@ class ModelSpec:
 
     def features_key(self) -> tuple:
         """What identifies the features a model computes (weights, method and its options)."""
-        return (*self.weights_key(), self.dense_method())
+        return (*self.weights_key(), *self.method_identity())
 
     def describe(self) -> dict:
         description = asdict(self)
         description["model_configs"] = list(self.model_configs)
-        description["method_options"] = self.dense_method().options.to_dict()
+        description["method_options"] = dict(self.method_options)
         return description
 
     @classmethod
-    def from_model(cls, model: GroundingModel) -> ModelSpec:
+    def from_model(cls, model: PromptableModel) -> ModelSpec:
         """The spec that rebuilds ``model`` (one loaded with :func:`load_model`)."""
         if model.name is None:
             raise ValueError(
@@ -129,10 +146,10 @@ class ModelSpec:
             device=model.device.type,
             precision=_PRECISION_NAMES.get(precision, precision),
             method=model.method,
-            method_options=model.method_options.to_dict(),
+            method_options=model.describe().get("method_options", {}),
         )
 
-    def load(self) -> GroundingModel:
+    def load(self) -> PromptableModel:
         """Build a new model (registering the extra model configs first)."""
         register_model_configs(self.model_configs)
         return load_model(

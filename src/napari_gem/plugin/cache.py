@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-from ..engine import GroundingModel, ModelLoadError, load_model
+from ..engine import ModelLoadError, PromptableModel, load_model
 from ..engine.spec import ModelSpec
 
 __all__ = ["EncodedCache", "ModelCache", "ModelSpec"]
@@ -23,20 +23,20 @@ class ModelCache:
     that needs the same model waits for the first load and then reuses it.
     """
 
-    def __init__(self, loader: Callable[..., GroundingModel] = load_model) -> None:
+    def __init__(self, loader: Callable[..., PromptableModel] = load_model) -> None:
         self._loader = loader
         self._lock = threading.Lock()
         self._key: tuple | None = None
-        self._gem: GroundingModel | None = None
+        self._gem: PromptableModel | None = None
 
     def is_loaded(self, spec: ModelSpec) -> bool:
         return self._key is not None and self._key == spec.weights_key()
 
-    def get(self, spec: ModelSpec) -> GroundingModel:
+    def get(self, spec: ModelSpec) -> PromptableModel:
         """The GEM for ``spec``, loading it when needed (raises ``ModelLoadError``)."""
         with self._lock:
             if self._gem is not None and self._key == spec.weights_key():
-                if self._gem.dense_method != spec.dense_method():
+                if spec.uses_clip_method and self._gem.dense_method != spec.dense_method():
                     self._gem = self._rewrap(self._gem, spec)
                 return self._gem
             self.clear_locked()  # free the old model before loading a new one
@@ -53,7 +53,7 @@ class ModelCache:
             return gem
 
     @staticmethod
-    def _rewrap(gem: GroundingModel, spec: ModelSpec) -> GroundingModel:
+    def _rewrap(gem: PromptableModel, spec: ModelSpec) -> PromptableModel:
         try:
             return gem.with_method(spec.dense_method())
         except ValueError as error:

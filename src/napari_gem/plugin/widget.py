@@ -119,8 +119,15 @@ def _block_list(text: str, label: str) -> tuple[int, ...] | None:
 
 def _supported_models() -> list[str]:
     from ..engine import supported_models
+    from ..engine.simzss import architecture_names
 
-    return list(supported_models())
+    return [*supported_models(), *architecture_names()]
+
+
+def _is_simzss(name: str | None) -> bool:
+    from ..engine.simzss import is_simzss_name
+
+    return bool(name) and is_simzss_name(name)
 
 
 class LayerPicker(ComboBox):
@@ -151,7 +158,7 @@ class ModelPicker(ComboBox):
         if value is not None and value not in self.choices:
             import open_clip
 
-            if value not in open_clip.list_models():
+            if value not in open_clip.list_models() and not _is_simzss(value):
                 raise ValueError(f"{value!r} is not an open_clip model")
             self.choices = (*self.choices, value)
         ComboBox.value.fset(self, value)
@@ -436,6 +443,8 @@ class GemWidget(QWidget):
         from ..engine import supported_models
 
         name = self.model.value if hasattr(self, "model") else DEFAULT_MODEL
+        if _is_simzss(name):
+            return []  # SimZSS weights come as a checkpoint file only
         tags = supported_models().get(name)
         if tags is None:
             import open_clip
@@ -445,6 +454,9 @@ class GemWidget(QWidget):
 
     def _on_model_changed(self, value=None) -> None:
         self.pretrained.reset_choices()
+        if _is_simzss(self.model.value):
+            self.weights.value = "file"
+        self._update_visibility()
 
     def _on_layer_changed(self, value=None) -> None:
         self.channel_axis.reset_choices()
@@ -463,12 +475,15 @@ class GemWidget(QWidget):
         self.channel.visible = mode == "gray"
         self.rgb_channels.visible = mode == "rgb"
         self.green_layer.visible = self.blue_layer.visible = mode == "layers"
+        simzss = _is_simzss(self.model.value)
+        self.weights.enabled = not simzss
+        self.method.visible = not simzss  # SimZSS makes its own dense features
         self.pretrained.visible = self.weights.value == "tag"
         self.checkpoint.visible = self.weights.value == "file"
         self.threshold.enabled = not self.auto_threshold.value
         self.temperature.enabled = not self.auto_temperature.value
         self.method.tooltip = _method_tooltip(self.method.value)
-        shown = set(self._option_readers())
+        shown = set() if simzss else set(self._option_readers())
         for option, fields in self._option_fields().items():
             for field in fields:
                 field.visible = option in shown
@@ -505,6 +520,8 @@ class GemWidget(QWidget):
 
     def method_options(self) -> dict:
         """The chosen method's options as the fields give them (raises ``ValueError`` if invalid)."""
+        if _is_simzss(self.model.value):
+            return {}
         return {name: read() for name, read in self._option_readers().items()}
 
     # -- building a run ----------------------------------------------------------------------------
@@ -522,7 +539,7 @@ class GemWidget(QWidget):
             pretrained=pretrained,
             device=self.device.value,
             precision=None if self.precision.value == "auto" else self.precision.value,
-            method=self.method.value,
+            method=None if _is_simzss(self.model.value) else self.method.value,
             method_options=self.method_options(),
         )
 
