@@ -89,4 +89,4 @@ def test_refine_pamr_through_segment_follows_the_image(tiny_gem):
     calibrated = napari_gem.segment(
         image, ["cell"], model=tiny_gem, input_size=64, refine="pamr", score_mode="calibrated"
     )
-    assert 0 <= calibrated.heatmaps.min() and calibrated.heatmaps.max() <= 1
+    assert calibrated.heatmaps.min() >= 0 and calibrated.heatmaps.max() <= 1

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 import torch
-from simzss_helpers import TINY, TINY_TEXT, TINY_VIT, released_layout, save_tiny_checkpoint
 
 from napari_gem import ModelLoadError, load_model
 from napari_gem.engine.simzss import SimZSSModel, load_simzss
+from simzss_helpers import TINY, TINY_TEXT, TINY_VIT, released_layout, save_tiny_checkpoint
 
 
 def test_a_released_layout_checkpoint_loads_with_its_ddp_prefix(tiny_simzss, tiny_simzss_checkpoint):
