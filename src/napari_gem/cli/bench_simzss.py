@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from .bench import format_table, interleaved_medians
+from .bench import emit_table, interleaved_medians
 
 TARGETS = {"simzss_vs_timm": 1.1}
 
@@ -127,9 +127,5 @@ def run_simzss_bench(args) -> int:
             (f"tiled {args.tiled_image}px ({peak['windows']} windows) (s)", f"{peak['seconds']:.1f}", "", ""),
             (f"tiled {args.tiled_image}px peak memory (MiB)", f"{peak['peak_mb']:.0f}", "", ""),
         ]
-    table = format_table(rows)
-    print(table)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
+    emit_table(rows, args.out)
     return 0

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .bench import add_bench_parser
+from .methods_list import add_methods_parser
 
 
 def _add_launch_options(parser: argparse.ArgumentParser) -> None:
@@ -26,8 +27,9 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gem",
-        description="Type what you are looking for, see where it is: GEM (training-free "
-        "open-vocabulary grounding) on open_clip vision transformers. Without a "
+        description="Type what you are looking for, see where it is: GEM and other "
+        "training-free dense methods (GCLIP, NACLIP, SCLIP, ClearCLIP, MaskCLIP) on open_clip "
+        "vision transformers, and SimZSS. Without a "
         "subcommand, opens napari with the napari-gem widget and a sample image.",
     )
     _add_launch_options(parser)
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     launch = subparsers.add_parser("launch", help="open napari with the widget (the default)")
     _add_launch_options(launch)
     add_bench_parser(subparsers)
+    add_methods_parser(subparsers)
     _add_subcommand_parsers(subparsers)
     return parser
 

@@ -1,0 +1,32 @@
+"""The small subcommands: the methods listing and the benchmark (on the tiny model)."""
+
+from __future__ import annotations
+
+from napari_gem.cli.main import main
+
+
+def test_methods_lists_every_method_with_its_options(capsys):
+    assert main(["methods"]) == 0
+    text = capsys.readouterr().out
+    for name in ("gem (GEM)", "naclip (NACLIP)", "gclip (GCLIP)", "maskclip-nores", "clearclip"):
+        assert name in text
+    assert "sigma=5.0" in text and "depth=7" in text and "reconstructed from the paper" in text
+
+
+def test_bench_prints_a_row_per_method_and_pamr(tiny_model_name, capsys, tmp_path):
+    out = tmp_path / "bench.md"
+    code = main(["bench", "--model", tiny_model_name, "--input-size", "64", "--repeats", "1",
+                 "--rerun-image", "64", "--tiled-image", "0", "--pamr-image", "96", "--out", str(out)])
+    assert code == 0
+    table = capsys.readouterr().out
+    for row in ("GEM / plain", "NACLIP / plain", "GCLIP / plain", "MaskCLIP (no-res) / plain",
+                "PAMR 96px, 5 prompts (s)", "5 new prompts on encoded 64px (ms)"):
+        assert row in table
+    assert out.read_text().strip() == table[table.index("| measurement"):].strip()
+
+
+def test_bench_refuses_an_unknown_method(tiny_model_name, capsys):
+    import pytest
+
+    with pytest.raises(SystemExit, match="unknown method"):
+        main(["bench", "--model", tiny_model_name, "--methods", "gem,segformer", "--tiled-image", "0"])
