@@ -47,9 +47,9 @@ def test_after_a_rerun_the_painted_mask_is_listed_marked_and_exported_by_default
     assert np.array_equal(painted_layer.data, painted)  # the run did not touch it
     native = widget.export_masks.native  # the QListWidget the user sees
     labels = [native.item(row).text() for row in range(native.count())]
-    assert sum(text.startswith("man:") for text in labels) == 2
-    assert f"man: {painted_layer.name} (edited)" in labels
-    assert f"man: {fresh_layer.name} (as computed)" in labels
+    assert f"{painted_layer.name}  [edited]" in labels
+    assert fresh_layer.name in labels and len(labels) == 3  # both of 'man', and 'sky'
+
     chosen = widget.export_masks.value
     assert choice_keys(widget, painted_layer)[0] in chosen  # last edited: the default
     assert choice_keys(widget, fresh_layer)[0] not in chosen

@@ -33,9 +33,11 @@ class MaskChoice:
 
     @property
     def label(self) -> str:
-        """What the export list shows."""
-        state = "edited" if self.edited else "as computed"
-        return f"{self.prompt}: {self.layer.name} ({state})"
+        """What the export list shows: the layer (and prompt of a semantic map), marked if edited."""
+        name = self.layer.name
+        if info(self.layer).get("role") == "semantic":
+            name = f"{name}: {self.prompt}"
+        return f"{name}  [edited]" if self.edited else name
 
 
 class TouchLog:

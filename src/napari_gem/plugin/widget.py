@@ -241,6 +241,11 @@ class GemWidget(QWidget):
             "to export them all (an edited mask is written as ..._edited_mask.tif).",
         )
         self.export_masks.native.setMaximumHeight(96)
+        # Long layer names are elided in the middle (the tooltip shows them whole), not
+        # hidden behind a horizontal scroll bar.
+        self.export_masks.native.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.export_masks.native.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.export_button = PushButton(text="Export...", enabled=False)
 
     def _build_layout(self) -> None:
@@ -530,6 +535,9 @@ class GemWidget(QWidget):
         self.export_masks.choices = [(choice.label, choice.key) for choice in choices]
         unchanged = state == getattr(self, "_export_state", None)
         self.export_masks.value = kept if unchanged and kept else defaults
+        for row in range(self.export_masks.native.count()):
+            item = self.export_masks.native.item(row)
+            item.setToolTip(item.text())
         self._export_state = state
         self.export_button.enabled = bool(choices)
 
