@@ -662,6 +662,7 @@ def _shutdown(controller: GemController, viewer, inserted, removed, refresh, *ar
     """The widget was destroyed (dock closed, viewer closed): stop work, disconnect."""
     controller.busy_changed.disconnect()
     controller.summary_changed.disconnect()
+    controller.masks_changed.disconnect()
     controller.close()
     try:
         viewer.layers.events.inserted.disconnect(inserted)
