@@ -89,17 +89,26 @@ def test_uncached_weights_with_no_network_fail_at_once_with_the_clear_message(tm
         load_model("ViT-B-32", "openai", cache_dir=tmp_path)
     message = str(caught.value)
     for needed in ("'ViT-B-32'", "'openai'", str(tmp_path), "local checkpoint file", "offline",
-                   "huggingface.co:443 could not be reached"):
+                   "https://huggingface.co/ did not answer"):
         assert needed in message, needed
     assert len(no_network) == 1  # one short probe, then no hub request and no retries
     assert not any(tmp_path.rglob("*.bin")) and not any(tmp_path.rglob("*.safetensors"))
 
 
-def test_the_probe_goes_through_the_https_proxy_when_one_is_set(monkeypatch):
+def test_the_probe_goes_through_the_https_proxy_when_one_is_set(no_network, monkeypatch):
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    assert hub._probe_address("https://huggingface.co") == ("proxy.example.org", 3128)
-    monkeypatch.delenv("HTTPS_PROXY")
-    monkeypatch.delenv("https_proxy", raising=False)
-    assert hub._probe_address("https://huggingface.co") == ("huggingface.co", 443)
+    for name in ("NO_PROXY", "no_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert not hub.reachable("https://huggingface.co")
+    assert no_network == [(("proxy.example.org", 3128),)]
+
+
+def test_a_server_that_accepts_connections_but_never_answers_is_unreachable():
+    """Intercepting firewalls accept TCP connections they never serve: wait 2 s, no more."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        started = time.monotonic()
+        assert not hub.reachable(f"http://127.0.0.1:{port}", timeout=0.5)
+        assert time.monotonic() - started < 2.0

@@ -7,16 +7,17 @@ runs:
 
 - weights already in the hub cache are loaded from their local file, with no network
   call at all (the file of a tag never changes);
-- otherwise one short connection attempt tells whether the download host (or the HTTPS
-  proxy) can be reached; if not, the caller fails at once with its offline message;
+- otherwise one short HTTP request (2 s at most, through the proxy if one is set)
+  tells whether the download host answers; if not, the caller fails at once with its
+  offline message;
 - otherwise open_clip downloads as usual.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import threading
+import urllib.error
 import urllib.request
 from urllib.parse import urlparse
 
@@ -49,31 +50,32 @@ def cached_hub_file(hf_hub: str, cache_dir: str | None = None) -> str | None:
     return None
 
 
-def _probe_address(url: str) -> tuple[str, int]:
-    """Host and port a download from ``url`` connects to first (the proxy, if one is set)."""
+def _origin(url: str) -> str:
     parsed = urlparse(url)
-    proxy = urllib.request.getproxies().get(parsed.scheme or "https")
-    if proxy and not urllib.request.proxy_bypass(parsed.hostname or ""):
-        parsed = urlparse(proxy if "://" in proxy else f"http://{proxy}")
-    default_port = 443 if parsed.scheme == "https" else 80
-    return parsed.hostname or "", parsed.port or default_port
+    return f"{parsed.scheme or 'https'}://{parsed.netloc}/"
 
 
 def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to ``url``'s host (or proxy) opens within ``timeout`` s.
+    """Whether ``url``'s server answers one HTTP request within ``timeout`` seconds.
 
-    Runs in a daemon thread because name lookup has no timeout of its own.
+    Any HTTP answer counts (even an error status); a refused or silent connection, a
+    failed name lookup or TLS handshake does not. A TCP connect alone is not enough:
+    captive portals and intercepting firewalls accept connections they never serve.
+    Goes through ``HTTPS_PROXY`` / ``HTTP_PROXY`` as urllib does, and runs in a daemon
+    thread because name lookup has no timeout of its own.
     """
-    host, port = _probe_address(url)
-    if not host:
-        return False
     result: list[bool] = []
 
     def probe() -> None:
+        request = urllib.request.Request(_origin(url), method="HEAD")
+        # A fresh opener reads the proxy settings now (urlopen's is built only once).
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler())
         try:
-            with socket.create_connection((host, port), timeout=timeout):
+            with opener.open(request, timeout=timeout):
                 result.append(True)
-        except OSError:
+        except urllib.error.HTTPError:
+            result.append(True)  # the server answered
+        except (OSError, ValueError):
             result.append(False)
 
     thread = threading.Thread(target=probe, name="napari-gem-hub-probe", daemon=True)
@@ -116,8 +118,7 @@ def weights_source(name: str, tag: str, cache_dir: str | None = None) -> str:
     else:
         return tag
     if not reachable(source):
-        host, port = _probe_address(source)
         raise HubUnreachable(
-            f"not cached, and {host}:{port} could not be reached within {PROBE_TIMEOUT_S:g} s"
+            f"not cached, and {_origin(source)} did not answer within {PROBE_TIMEOUT_S:g} s"
         )
     return tag
