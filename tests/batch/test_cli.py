@@ -127,15 +127,26 @@ def test_a_failed_image_exits_1(tmp_path, tiny_model_args, capsys):
     assert "1 written, 0 skipped, 1 failed" in err and "broken.png" in err
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["nothing-here/*.tif", "-p", "cell"], "no input images found"),
-        (["{image}", "-p", " , "], "no prompts given"),
-        (["{image}", "-p", "cell", "--model", "ViT-Nope-99"], "unknown open_clip model"),
-        (["{image}", "-p", "cell", "--window", "32", "--overlap", "64"], "overlap"),
-    ],
-)
+def test_a_complex_tiff_fails_with_one_line_naming_its_dtype(tmp_path, tiny_model_args, capsys):
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "fft.tif", np.ones((40, 40), np.complex64))
+    write_tiff(tmp_path / "fine.tif", blobs((40, 40)))
+    status = main(["segment", str(tmp_path), "-p", "cell", "-o", str(tmp_path / "out"),
+                   *tiny_model_args])
+    err = capsys.readouterr().err
+    assert status == 1 and "1 written, 0 skipped, 1 failed" in err
+    assert "fft.tif" in err and "complex64" in err and "Traceback" not in err
+    assert not list((tmp_path / "out").glob("fft_*"))
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["nothing-here/*.tif", "-p", "cell"], "no input images found"),
+    (["{image}", "-p", " , "], "no prompts given"),
+    (["{image}", "-p", "cell", "--model", "ViT-Nope-99"], "unknown open_clip model"),
+    (["{image}", "-p", "cell", "--window", "32", "--overlap", "64"], "overlap"),
+])
 def test_bad_arguments_give_one_error_line_and_exit_2(tmp_path, capsys, argv, message):
     image = write_tiff(tmp_path / "a.tif", blobs((32, 32)))
     argv = [part.format(image=image) for part in argv]

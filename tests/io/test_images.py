@@ -142,6 +142,14 @@ def test_unreadable_files_raise_a_clear_error(tmp_path):
         open_image(tmp_path / "missing.png")
 
 
+@pytest.mark.parametrize("lazy", [False, True])
+def test_images_without_intensities_are_refused_when_opened(tmp_path, lazy):
+    """A complex TIFF (an FFT, say) would otherwise be cast to real, window by window."""
+    tifffile.imwrite(tmp_path / "fft.tif", np.zeros((16, 16), np.complex64))
+    with pytest.raises(UnsupportedImageError, match="fft.tif: the image has dtype complex64"):
+        open_image(tmp_path / "fft.tif", lazy=lazy)
+
+
 def test_napari_gem_outputs_keep_their_geometry_as_inputs(tmp_path):
     from napari_gem.io import write_outputs
 

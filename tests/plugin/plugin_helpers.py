@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from read_log import ReadLog  # noqa: F401 (shared with the engine tests)
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -26,17 +26,3 @@ def run_and_wait(qtbot, gem_widget, timeout: int = RUN_TIMEOUT_MS):
         pass
     qtbot.waitUntil(lambda: not gem_widget.controller.busy, timeout=timeout)
     return worker
-
-
-class ReadLog:
-    """A real array that records the shape of every region read from it (lazy-read proof)."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
-        self.reads: list[tuple] = []
-
-    def __getitem__(self, key):
-        out = self.array[key]
-        self.reads.append(np.shape(out))
-        return out

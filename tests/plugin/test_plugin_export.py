@@ -34,9 +34,9 @@ def test_export_writes_edited_masks_heatmaps_objects_and_parameters(
     mask.refresh()
     paths = widget.export(tmp_path, ["man"])
     names = sorted(p.name for p in paths)
-    assert names == ["camera_man_heatmap.tif", "camera_man_mask.png", "camera_man_mask.tif",
-                     "camera_objects.csv", "camera_parameters.json"]
-    np.testing.assert_array_equal(tifffile.imread(tmp_path / "camera_man_mask.tif"),
+    assert names == ["camera_man_edited_mask.png", "camera_man_edited_mask.tif",
+                     "camera_man_heatmap.tif", "camera_objects.csv", "camera_parameters.json"]
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "camera_man_edited_mask.tif"),
                                   mask.data)
     heat = tifffile.imread(tmp_path / "camera_man_heatmap.tif")
     assert heat.dtype == np.float32
@@ -67,7 +67,7 @@ def test_export_never_overwrites_without_asking(viewer, widget, exported_run, tm
     assert {p: p.stat().st_mtime_ns for p in first} == stamps
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     assert len(widget.export(tmp_path, ask=True)) == len(first)
-    assert not tifffile.imread(tmp_path / "camera_sky_mask.tif").any()
+    assert not tifffile.imread(tmp_path / "camera_sky_edited_mask.tif").any()
 
 
 def test_exported_files_reopen_exactly_over_the_image(viewer, widget, exported_run, tmp_path):

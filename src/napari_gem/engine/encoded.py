@@ -278,6 +278,9 @@ def encode(
     called as work completes; ``cancelled()`` is polled between steps and makes
     ``encode`` raise :class:`Cancelled`.
     """
+    from .arrays import as_image_array
+
+    image = as_image_array(image)  # torch, lists, PIL, xarray...: see docs/api.md
     options = options or SegmentOptions()
     height, width, _ = image_layout(tuple(image.shape))
     if height < 1 or width < 1:

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .hub import weights_source
 from .methods import create_method
 from .model import GroundingModel
 from .vision import UnsupportedModelError
@@ -172,7 +173,10 @@ def _build_clip(name: str, pretrained: str | None, cache_dir) -> tuple:
             ) from error
     else:
         try:
-            model = open_clip.create_model(name, pretrained=pretrained, cache_dir=cache_dir)
+            # Cached weights load from their file with no network call; uncached ones
+            # with no network fail here in seconds rather than after a minute of retries.
+            source = weights_source(name, pretrained, cache_dir) if pretrained else pretrained
+            model = open_clip.create_model(name, pretrained=source, cache_dir=cache_dir)
         except Exception as error:
             raise ModelLoadError(
                 f"{_offline_help(name, pretrained, cache_dir)} "

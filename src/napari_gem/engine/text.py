@@ -7,7 +7,7 @@ transformer. The output is the same as a full-length pass, at a fraction of the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,15 +44,38 @@ def resolve_templates(
 
 
 def clean_prompts(prompts: Sequence[str] | str) -> list[str]:
-    """Strip prompts and reject empty ones with a clear message."""
+    """Strip prompts; refuse non-strings (``TypeError``) and empty ones (``ValueError``).
+
+    Nothing is turned into text silently: ``None`` or ``3`` as a prompt is a mistake,
+    not a request to look for the word "None" or "3".
+    """
     if isinstance(prompts, str):
         prompts = [prompts]
-    cleaned = [str(prompt).strip() for prompt in prompts]
+    elif prompts is None or isinstance(prompts, (bytes, bytearray, Mapping)) or not isinstance(
+        prompts, Iterable
+    ):
+        raise TypeError(
+            f"prompts must be a string or a list of strings; got {type(prompts).__name__} "
+            f"{_short_repr(prompts)}"
+        )
+    prompts = list(prompts)
+    for index, prompt in enumerate(prompts):
+        if not isinstance(prompt, str):
+            raise TypeError(
+                f"prompt {index} is {type(prompt).__name__} {_short_repr(prompt)}, not a "
+                "string: every prompt must be text"
+            )
+    cleaned = [prompt.strip() for prompt in prompts]
     if not cleaned:
         raise ValueError("no prompts given: type at least one thing to look for")
     if any(not prompt for prompt in cleaned):
         raise ValueError("a prompt is empty or only whitespace")
     return cleaned
+
+
+def _short_repr(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _pooled_positions(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor | None:

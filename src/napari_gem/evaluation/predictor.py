@@ -1,7 +1,7 @@
 """The model side of an evaluation: prompt embeddings and per-crop prompt logits.
 
 :class:`DenseScorer` is the small interface the protocol needs; :class:`GemScorer`
-implements it with the engine's :class:`~napari_gem.engine.gem.GEM`. Tests (or other
+implements it with the engine's models (:class:`~napari_gem.PromptableModel`). Tests (or other
 models) can pass any object with the same four members.
 """
 
@@ -49,7 +49,7 @@ def centred_padding(height: int, width: int, multiple: int) -> tuple[int, int, i
 
 
 class GemScorer:
-    """:class:`DenseScorer` over a GEM model (``napari_gem.engine.gem.GEM``).
+    """:class:`DenseScorer` over an engine model (any :class:`~napari_gem.PromptableModel`).
 
     A crop whose sides are not multiples of the patch size is padded around its
     centre with zeros (the mean colour after normalisation), scored, and the logits

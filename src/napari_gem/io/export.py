@@ -5,6 +5,8 @@ the same files:
 
 - ``{stem}_{slug}_mask.tif``: the mask as integer labels (uint8, uint16 or int32),
 - ``{stem}_{slug}_mask.png``: the same for 2D masks whose values fit in uint16,
+- ``{stem}_{slug}_{variant}_mask.tif`` (and ``.png``): one of several masks of a prompt,
+  e.g. ``edited`` for a mask painted by hand next to the fresh one,
 - ``{stem}_{slug}_heatmap.tif``: the heatmap (float32),
 - ``{stem}_objects.csv``: one row per object,
 - ``{stem}_parameters.json``: everything needed to reproduce the run, written last.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +43,9 @@ class OutputFiles:
     stem: str
     slugs: dict[str, str]  # prompt -> slug
 
-    def mask(self, prompt: str, suffix: str = ".tif") -> Path:
-        return self.out_dir / f"{self.stem}_{self.slugs[prompt]}_mask{suffix}"
+    def mask(self, prompt: str, suffix: str = ".tif", variant: str = "") -> Path:
+        infix = f"_{variant}" if variant else ""
+        return self.out_dir / f"{self.stem}_{self.slugs[prompt]}{infix}_mask{suffix}"
 
     def heatmap(self, prompt: str, suffix: str = ".tif") -> Path:
         return self.out_dir / f"{self.stem}_{self.slugs[prompt]}_heatmap{suffix}"
@@ -69,7 +73,7 @@ def write_outputs(
     out_dir: str | os.PathLike,
     stem: str,
     *,
-    masks: Mapping[str, np.ndarray],
+    masks: Mapping[str | tuple[str, str], np.ndarray],
     heatmaps: Mapping[str, np.ndarray],
     parameters: dict,
     objects: list[dict] | None = None,
@@ -80,31 +84,34 @@ def write_outputs(
     """Write masks, heatmaps, the objects CSV and the parameters JSON of one image.
 
     ``masks`` and ``heatmaps`` map prompts to arrays of the image's shape (2D or
-    more); masks are binary or integer labels and are written as they are. When
-    ``objects`` is None the table is measured from the masks and heatmaps.
+    more); masks are binary or integer labels and are written as they are. A prompt
+    with several masks keys them ``(prompt, variant)``, e.g. ``("cell", "edited")``:
+    the variant (lowercase letters, digits, ``-``) goes into the file name and the
+    objects table. When ``objects`` is None the table is measured from the masks and
+    heatmaps.
     ``scale``/``translate`` (one number per axis) go into every file's metadata.
 
     Every file is written atomically. With ``overwrite=False`` nothing is written when
     any target exists: :class:`FileExistsError` lists the existing files. Returns the
     written paths, the parameters JSON last.
     """
-    masks = {prompt: _as_labels(mask) for prompt, mask in masks.items()}
+    masks = {_mask_key(key): _as_labels(mask) for key, mask in masks.items()}
     heatmaps = {prompt: np.asarray(h, dtype=np.float32) for prompt, h in heatmaps.items()}
     ndim = _common_ndim([*masks.values(), *heatmaps.values()])
     scale = _per_axis("scale", scale, ndim, default=1.0)
     translate = _per_axis("translate", translate, ndim, default=0.0)
-    files = output_files(out_dir, stem, [*masks, *heatmaps])
+    files = output_files(out_dir, stem, [*(prompt for prompt, _ in masks), *heatmaps])
     plan = _plan(files, masks, heatmaps)
     if not overwrite:
         _refuse_existing([path for path, _ in plan] + [files.objects, files.parameters])
     files.out_dir.mkdir(parents=True, exist_ok=True)
 
     written = []
-    for path, (kind, prompt, array) in plan:
-        metadata = layer_metadata(stem, prompt, kind, scale, translate)
+    for path, (kind, (prompt, variant), array) in plan:
+        metadata = layer_metadata(stem, prompt, kind, scale, translate, variant)
         written.append(_write_image(path, array, metadata))
     if objects is None:
-        objects = measure_objects(masks, heatmaps)
+        objects = _measure(masks, heatmaps)
     written.append(write_text_atomically(files.objects, objects_csv(objects, ndim)))
     record = _parameters_record(parameters, files, masks, heatmaps, scale, translate)
     written.append(write_text_atomically(files.parameters, to_json(record)))
@@ -145,15 +152,36 @@ def read_output(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
 
 
 # -- planning -------------------------------------------------------------------------------
+def _mask_key(key) -> tuple[str, str]:
+    """``(prompt, variant)`` of a ``masks`` key: a prompt, or a (prompt, variant) pair."""
+    prompt, variant = (key, "") if isinstance(key, str) else key
+    if variant and not re.fullmatch(r"[a-z0-9-]+", variant):
+        raise ValueError(f"mask variant {variant!r} must be lowercase letters, digits or '-'")
+    return prompt, variant
+
+
+def _measure(masks: dict, heatmaps: dict) -> list[dict]:
+    """The objects table; with variants, a ``variant`` column says which mask a row is from."""
+    variants = list(dict.fromkeys(variant for _, variant in masks))
+    if variants == [""]:
+        return measure_objects({prompt: mask for (prompt, _), mask in masks.items()}, heatmaps)
+    rows = []
+    for variant in variants:
+        chosen = {prompt: mask for (prompt, v), mask in masks.items() if v == variant}
+        rows += [{**row, "variant": variant} for row in measure_objects(chosen, heatmaps)]
+    return rows
+
+
 def _plan(files: OutputFiles, masks: dict, heatmaps: dict) -> list[tuple[Path, tuple]]:
-    """(path, (kind, prompt, array)) of every image file, masks first."""
+    """(path, (kind, (prompt, variant), array)) of every image file, masks first."""
     plan = []
-    for prompt, mask in masks.items():
-        plan.append((files.mask(prompt), ("mask", prompt, mask)))
+    for (prompt, variant), mask in masks.items():
+        plan.append((files.mask(prompt, variant=variant), ("mask", (prompt, variant), mask)))
         if mask.ndim == 2 and _fits_png(mask):
-            plan.append((files.mask(prompt, ".png"), ("mask", prompt, mask)))
+            plan.append((files.mask(prompt, ".png", variant),
+                         ("mask", (prompt, variant), mask)))
     for prompt, heatmap in heatmaps.items():
-        plan.append((files.heatmap(prompt), ("heatmap", prompt, heatmap)))
+        plan.append((files.heatmap(prompt), ("heatmap", (prompt, ""), heatmap)))
     return plan
 
 
@@ -208,13 +236,16 @@ def _per_axis(name: str, values, ndim: int, default: float) -> list[float]:
 
 # -- writing ---------------------------------------------------------------------------------
 def layer_metadata(
-    stem: str, prompt: str, kind: str, scale: Sequence[float], translate: Sequence[float]
+    stem: str, prompt: str, kind: str, scale: Sequence[float], translate: Sequence[float],
+    variant: str = "",
 ) -> dict:
     """The metadata stored in each output image (TIFF, PNG and zarr alike)."""
+    label = f"{prompt} {variant} {kind}" if variant else f"{prompt} {kind}"
     return {
-        "name": f"{prompt} {kind} ({stem})",
+        "name": f"{label} ({stem})",
         "kind": kind,
         "prompt": prompt,
+        **({"variant": variant} if variant else {}),
         "scale": list(scale),
         "translate": list(translate),
         "software": "napari-gem",
@@ -251,11 +282,17 @@ def _write_png(path: Path, array: np.ndarray, metadata: dict) -> None:
 def _parameters_record(parameters, files, masks, heatmaps, scale, translate) -> dict:
     outputs: dict[str, dict] = {}
     for prompt in files.slugs:
-        entry: dict[str, str] = {"slug": files.slugs[prompt]}
-        if prompt in masks:
-            entry["mask"] = files.mask(prompt).name
-            if masks[prompt].ndim == 2 and _fits_png(masks[prompt]):
-                entry["mask_png"] = files.mask(prompt, ".png").name
+        entry: dict = {"slug": files.slugs[prompt]}
+        for (owner, variant), mask in masks.items():
+            if owner != prompt:
+                continue
+            names = {"mask": files.mask(prompt, variant=variant).name}
+            if mask.ndim == 2 and _fits_png(mask):
+                names["mask_png"] = files.mask(prompt, ".png", variant).name
+            if variant:  # more masks of one prompt, e.g. the painted one next to the fresh
+                entry.setdefault("variants", {})[variant] = names
+            else:
+                entry.update(names)
         if prompt in heatmaps:
             entry["heatmap"] = files.heatmap(prompt).name
         outputs[prompt] = entry

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.arrays import check_intensity_dtype
+
 TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -76,7 +78,15 @@ def open_image(path: str | os.PathLike, *, lazy: bool | None = None) -> LoadedIm
 
     Raises :class:`UnsupportedImageError` for files napari-gem cannot read.
     """
-    path = Path(path)
+    loaded = _open_any(Path(path), lazy)
+    try:  # a complex or record-typed TIFF would otherwise be cast silently, window by window
+        check_intensity_dtype(loaded.dtype)
+    except TypeError as error:
+        raise UnsupportedImageError(f"{loaded.path.name}: {error}") from None
+    return loaded
+
+
+def _open_any(path: Path, lazy: bool | None) -> LoadedImage:
     if is_zarr_store(path):
         return _open_zarr(path)
     if not path.is_file():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 MAX_SLUG_LENGTH = 60
 
@@ -42,3 +42,23 @@ def check_stem(stem: str) -> str:
     if not stem or stem in {".", ".."} or "/" in stem or "\\" in stem or "\0" in stem:
         raise ValueError(f"invalid output file stem {stem!r}: it must be a plain file name")
     return stem
+
+
+def mask_variants(edited: Sequence[bool]) -> list[str]:
+    """File-name variants for several masks of one prompt, given which are edited by hand.
+
+    An unedited mask is plain (``""``), an edited one ``"edited"``; repeats are numbered
+    (``"2"``, ``"edited-2"``). Variants use the slug alphabet, so with the ``_``
+    separator they can never be mistaken for part of a prompt's slug.
+    """
+    counts = {True: 0, False: 0}
+    variants = []
+    for flag in edited:
+        counts[bool(flag)] += 1
+        number = counts[bool(flag)]
+        base = "edited" if flag else ""
+        if number == 1:
+            variants.append(base)
+        else:
+            variants.append(f"{base}-{number}" if base else str(number))
+    return variants

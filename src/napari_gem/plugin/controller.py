@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from napari.layers import Image
+from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
 from scipy import ndimage
@@ -29,11 +29,11 @@ from .layers import (
     OutputWriter,
     computed_planes,
     info,
-    is_edited,
     masks_from_heatmaps,
     outputs_of,
     source_id,
 )
+from .mask_choice import MaskChoice, TouchLog, default_choices, file_variants, mask_choices
 from .planes import ChannelChoice, PlaneError, build_job
 from .runner import MASK_MODES, CancelToken, Progress, RunOutput, RunRequest, run_gem
 
@@ -113,6 +113,7 @@ class GemController:
 
     busy_changed = Signal(bool)
     summary_changed = Signal(object)  # RunSummary | None
+    masks_changed = Signal()  # mask layers added, removed, edited or selected
 
     def __init__(self, viewer) -> None:
         self.viewer = viewer
@@ -125,8 +126,10 @@ class GemController:
         self._versions: dict[str, int] = {}
         self._pbar = None
         self._told_edited: set[str] = set()
+        self.touches = TouchLog()  # which mask layer the user edited or selected last
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
+        viewer.layers.selection.events.changed.connect(self._on_selection)
         for layer in viewer.layers:
             self._watch(layer)
 
@@ -134,15 +137,38 @@ class GemController:
     def _watch(self, layer) -> None:
         if isinstance(layer, Image):
             layer.events.data.connect(self._on_data_changed)
+        elif isinstance(layer, Labels):
+            layer.events.paint.connect(self._on_mask_edited)
+            layer.events.data.connect(self._on_mask_edited)
 
     def _on_inserted(self, event) -> None:
         self._watch(event.value)
+        if _is_mask(event.value):
+            self.masks_changed.emit()
 
     def _on_removed(self, event) -> None:
         layer = event.value
         if isinstance(layer, Image):
             layer.events.data.disconnect(self._on_data_changed)
             self.encoded.drop_source(source_id(layer))
+        elif isinstance(layer, Labels):
+            layer.events.paint.disconnect(self._on_mask_edited)
+            layer.events.data.disconnect(self._on_mask_edited)
+        if _is_mask(layer):
+            self.masks_changed.emit()
+
+    def _on_mask_edited(self, event) -> None:
+        if _is_mask(event.source) and not self.touches.paused:
+            self.touches.touch(event.source)
+            self.masks_changed.emit()
+
+    def _on_selection(self, event) -> None:
+        # napari selects every layer it adds: the plugin's own writes are paused.
+        picked = [layer for layer in (event.added or ()) if _is_mask(layer)]
+        if picked and not self.touches.paused:
+            for layer in picked:
+                self.touches.touch(layer)
+            self.masks_changed.emit()
 
     def _on_data_changed(self, event) -> None:
         sid = source_id(event.source)
@@ -252,9 +278,13 @@ class GemController:
         try:
             self.viewer.layers.events.inserted.disconnect(self._on_inserted)
             self.viewer.layers.events.removed.disconnect(self._on_removed)
+            self.viewer.layers.selection.events.changed.disconnect(self._on_selection)
             for layer in self.viewer.layers:
                 if isinstance(layer, Image):
                     layer.events.data.disconnect(self._on_data_changed)
+                elif isinstance(layer, Labels):
+                    layer.events.paint.disconnect(self._on_mask_edited)
+                    layer.events.data.disconnect(self._on_mask_edited)
         except (RuntimeError, AttributeError):  # viewer already torn down
             pass
 
@@ -317,10 +347,11 @@ class GemController:
             return None
         prompts = request.prompts
         writer = OutputWriter(self.viewer, layer, request.job.geometry)
-        writer.write_heatmaps(prompts, output.planes, output.parameters)
-        report = writer.write_masks(prompts, request.mask_mode,
-                                    [(p.index, p.labels) for p in output.planes],
-                                    output.parameters, edited="divert")
+        with self.touches.pause():  # layers napari selects as they are added: not the user's pick
+            writer.write_heatmaps(prompts, output.planes, output.parameters)
+            report = writer.write_masks(prompts, request.mask_mode,
+                                        [(p.index, p.labels) for p in output.planes],
+                                        output.parameters, edited="divert")
         for old, new in report.diverted:
             show_info(f"'{old}' was edited by hand, so it was left as it is; the new mask "
                       f"is in '{new}'.")
@@ -357,6 +388,7 @@ class GemController:
     def _set_summary(self, summary: RunSummary | None) -> None:
         self.summary = summary
         self.summary_changed.emit(summary)
+        self.masks_changed.emit()
 
     # -- live re-draw --------------------------------------------------------------------------------
     def redraw(self, threshold: float | None, mode: str) -> RunSummary | None:
@@ -394,7 +426,9 @@ class GemController:
         parameters["mask_mode"] = mode
         parameters["options"] = {**parameters.get("options", {}), "threshold": threshold}
         writer = OutputWriter(self.viewer, last.source, last.geometry)
-        report = writer.write_masks(last.prompts, mode, plane_labels, parameters, edited="skip")
+        with self.touches.pause():
+            report = writer.write_masks(last.prompts, mode, plane_labels, parameters,
+                                        edited="skip")
         for name in report.skipped_edited:
             if name not in self._told_edited:
                 self._told_edited.add(name)
@@ -416,8 +450,26 @@ class GemController:
         return summary
 
     # -- export ------------------------------------------------------------------------------------------
-    def export_layers(self, prompts: Sequence[str] | None = None) -> dict:
-        """The arrays an export writes, taken from the layers as they are now (edits included)."""
+    def mask_choices(self) -> list[MaskChoice]:
+        """Every mask layer of each prompt of the latest run, edited ones marked."""
+        last = self.last
+        if last is None or last.source not in self.viewer.layers:
+            return []
+        return mask_choices(self.viewer.layers, source_id(last.source), last.prompts)
+
+    def default_mask_choices(self, prompts: Sequence[str] | None = None) -> list[MaskChoice]:
+        """Per prompt, the mask layer the user last edited or selected (else the newest)."""
+        choices = [c for c in self.mask_choices() if not prompts or c.prompt in prompts]
+        return default_choices(choices, self.touches)
+
+    def export_layers(self, prompts: Sequence[str] | None = None,
+                      masks: Sequence[str] | None = None) -> dict:
+        """The arrays an export writes, taken from the layers as they are now (edits included).
+
+        ``masks``: keys of :meth:`mask_choices` (several layers of one prompt are all
+        written, under names that never collide); otherwise the default layer of each
+        of ``prompts`` (all prompts of the latest run when None).
+        """
         last = self.last
         if last is None:
             raise ValueError("Nothing to export yet: run GEM on an image first.")
@@ -427,66 +479,72 @@ class GemController:
                 "use File > Save Selected Layers... > napari-gem export (folder), or run again."
             )
         sid = source_id(last.source)
-        prompts = list(prompts) if prompts else list(last.prompts)
-        selected = set(self.viewer.layers.selection)
-        masks, heatmaps, edited, used = {}, {}, [], {}
-        parameters = None
+        if masks:
+            available = {choice.key: choice for choice in self.mask_choices()}
+            missing = [key for key in masks if key not in available]
+            if missing:
+                raise ValueError("A chosen mask layer is gone; choose again or run again.")
+            chosen = [available[key] for key in masks]
+        else:
+            wanted = list(prompts) if prompts else list(last.prompts)
+            chosen = self.default_mask_choices(wanted)
+            gone = [p for p in wanted if p not in {choice.prompt for choice in chosen}]
+            if gone:
+                raise ValueError(f"The mask layer of '{gone[0]}' is gone; run again to export.")
+        prompts = list(dict.fromkeys(choice.prompt for choice in chosen))
+        heatmaps, parameters = {}, {}
         for prompt in prompts:
             heat = outputs_of(self.viewer.layers, sid, "heatmap", prompt)
             if not heat:
                 raise ValueError(f"The heatmap layer of '{prompt}' is gone; run again to export.")
             heatmaps[prompt] = np.asarray(heat[-1].data, dtype=np.float32)
             parameters = parameters or dict(info(heat[-1]).get("parameters", {}))
-            mask_layer, labels = self._mask_for(sid, prompt, selected)
-            if mask_layer is None:
-                raise ValueError(f"The mask layer of '{prompt}' is gone; run again to export.")
-            masks[prompt] = labels
-            used[prompt] = mask_layer.name
-            if is_edited(mask_layer):
-                edited.append(prompt)
+        mask_arrays, layers_used = {}, []
+        for choice, variant in zip(chosen, file_variants(chosen), strict=True):
+            mask_arrays[(choice.prompt, variant)] = _labels_of(choice)
+            layers_used.append({"prompt": choice.prompt, "layer": choice.layer.name,
+                                "edited": choice.edited, "variant": variant})
         reference = outputs_of(self.viewer.layers, sid, "heatmap", prompts[0])[-1]
         parameters = {
-            **(parameters or {}),
+            **parameters,
             "exported_prompts": prompts,
-            "edited_by_hand": edited,
-            "mask_layers": used,
+            "edited_by_hand": list(dict.fromkeys(c.prompt for c in chosen if c.edited)),
+            "mask_layers": layers_used,
         }
         return {
             "stem": safe_stem(last.source.name),
-            "masks": masks,
+            "masks": mask_arrays,
             "heatmaps": heatmaps,
             "parameters": parameters,
             "scale": tuple(reference.scale),
             "translate": tuple(reference.translate),
         }
 
-    def _mask_for(self, sid: str, prompt: str, selected: set):
-        """The mask of ``prompt``: a selected layer first, else the topmost one."""
-        candidates = outputs_of(self.viewer.layers, sid, "mask", prompt)
-        semantic = [layer for layer in outputs_of(self.viewer.layers, sid, "semantic")
-                    if prompt in info(layer).get("prompts", [])]
-        ranked = ([x for x in candidates + semantic if x in selected]
-                  or sorted(candidates + semantic, key=self.viewer.layers.index))
-        if not ranked:
-            return None, None
-        layer = ranked[-1]
-        data = np.asarray(layer.data)
-        if info(layer).get("role") == "semantic":
-            index = info(layer)["prompts"].index(prompt) + 1
-            data = (data == index).astype(np.uint8)
-        return layer, data
-
     def export(self, out_dir, prompts: Sequence[str] | None = None,
-               overwrite: bool = False) -> list[Path]:
+               overwrite: bool = False, *, masks: Sequence[str] | None = None) -> list[Path]:
         """Write masks (TIFF, PNG for 2D), heatmaps, objects CSV and parameters JSON.
 
+        ``masks`` / ``prompts`` choose the mask layers as in :meth:`export_layers`.
         Raises ``FileExistsError`` (nothing written) when files exist and ``overwrite``
         is False, ``ValueError`` when there is nothing to export.
         """
         from ..io.export import write_outputs
 
-        arrays = self.export_layers(prompts)
+        arrays = self.export_layers(prompts, masks)
         return write_outputs(out_dir, arrays.pop("stem"), overwrite=overwrite, **arrays)
+
+
+def _is_mask(layer) -> bool:
+    return isinstance(layer, Labels) and info(layer).get("role") in ("mask", "semantic")
+
+
+def _labels_of(choice: MaskChoice) -> np.ndarray:
+    """The labels of a chosen layer for its prompt (a semantic map: that prompt's class)."""
+    data = np.asarray(choice.layer.data)
+    meta = info(choice.layer)
+    if meta.get("role") == "semantic":
+        data = (data == meta["prompts"].index(choice.prompt) + 1).astype(np.uint8)
+    return data
 
 
 def _threshold_text(values: Sequence[float]) -> str:

@@ -98,8 +98,9 @@ def read_export(path: str | os.PathLike) -> LayerData:
     record = json.loads(path.read_text(encoding="utf-8"))
     heatmaps, masks = [], []
     for entry in record["outputs"].values():
-        for key, bucket in (("heatmap", heatmaps), ("mask", masks)):
-            name = entry.get(key)
+        files = [(heatmaps, entry.get("heatmap")), (masks, entry.get("mask"))]
+        files += [(masks, names.get("mask")) for names in (entry.get("variants") or {}).values()]
+        for bucket, name in files:
             if not name:
                 continue
             file = path.parent / name

@@ -301,9 +301,18 @@ class GemWidget(QWidget):
         self.fill_holes = SpinBox(label="fill holes (px)", min=0, max=100_000_000, value=0)
 
         # export
-        self.export_prompts = Select(label="export", choices=[], allow_multiple=True,
-                                     tooltip="The prompts whose masks and heatmaps to export")
-        self.export_prompts.native.setMaximumHeight(72)
+        self.export_masks = Select(
+            label="export masks", choices=[], allow_multiple=True,
+            tooltip="Every mask layer of each prompt; an edited one is marked. Chosen by "
+            "default: the one you last edited or selected. Choose several of one prompt "
+            "to export them all (an edited mask is written as ..._edited_mask.tif).",
+        )
+        self.export_masks.native.setMaximumHeight(96)
+        # Long layer names are elided in the middle (the tooltip shows them whole), not
+        # hidden behind a horizontal scroll bar.
+        self.export_masks.native.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.export_masks.native.setHorizontalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.export_button = PushButton(text="Export...", enabled=False)
 
     def _build_layout(self) -> None:
@@ -343,7 +352,7 @@ class GemWidget(QWidget):
             self.window, self.overlap, self.window_batch, self.templates, self.score_mode,
             self.background_prompts, self.min_size, self.fill_holes,
         ])
-        export = Container(widgets=[self.export_prompts, self.export_button])
+        export = Container(widgets=[self.export_masks, self.export_button])
         self.model_section = QCollapsible("Model", content)
         self.model_section.addWidget(model.native)
         self.advanced_section = QCollapsible("Advanced", content)
@@ -368,6 +377,11 @@ class GemWidget(QWidget):
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.export_button.changed.connect(self._export_clicked)
+        self._export_list_timer = QTimer(self)
+        self._export_list_timer.setSingleShot(True)
+        self._export_list_timer.setInterval(150)  # brush strokes come in bursts
+        self._export_list_timer.timeout.connect(self.refresh_export_list)
+        self.controller.masks_changed.connect(self._schedule_export_refresh)
         self._ctrl_enter = _CtrlEnter(self.run)
         self.prompts.native.installEventFilter(self._ctrl_enter)
 
@@ -624,28 +638,56 @@ class GemWidget(QWidget):
             last.options = last.options.replace(threshold=threshold)
 
     # -- export -------------------------------------------------------------------------------------------
-    def export(self, out_dir, prompts=None, *, overwrite: bool = False,
-               ask: bool = False) -> list[Path]:
-        """Export the chosen prompts' masks (as edited), heatmaps, objects and parameters.
+    def _schedule_export_refresh(self) -> None:
+        self._export_list_timer.start()
 
-        Existing files are only replaced with ``overwrite=True`` or when ``ask`` is set
-        and the user agrees. Returns the written paths (empty when nothing was written).
+    def refresh_export_list(self) -> None:
+        """List every mask layer of each prompt; choose, per prompt, the one last touched.
+
+        The user's own choice in the list stands until the layers change or another
+        mask is edited or selected.
         """
-        prompts = list(prompts) if prompts else list(self.export_prompts.value)
-        if not prompts:
-            show_error("Choose at least one prompt to export.")
-            return []
+        self._export_list_timer.stop()
+        choices = self.controller.mask_choices()
+        keys = [choice.key for choice in choices]
+        defaults = [c.key for c in self.controller.default_mask_choices()]
+        state = (frozenset(keys), frozenset(defaults))
+        kept = [key for key in self.export_masks.value if key in keys]
+        self.export_masks.choices = [(choice.label, choice.key) for choice in choices]
+        unchanged = state == getattr(self, "_export_state", None)
+        self.export_masks.value = kept if unchanged and kept else defaults
+        for row in range(self.export_masks.native.count()):
+            item = self.export_masks.native.item(row)
+            item.setToolTip(item.text())
+        self._export_state = state
+        self.export_button.enabled = bool(choices)
+
+    def export(self, out_dir, prompts=None, *, overwrite: bool = False,
+               ask: bool = False, masks=None) -> list[Path]:
+        """Export masks (as edited), heatmaps, objects and parameters.
+
+        Which masks: ``masks`` (keys of ``controller.mask_choices()``), else the default
+        layer of each of ``prompts``, else what the export list shows chosen. Existing
+        files are only replaced with ``overwrite=True`` or when ``ask`` is set and the
+        user agrees. Returns the written paths (empty when nothing was written).
+        """
+        if masks is None and not prompts:
+            self.refresh_export_list()  # edits made since the last refresh count
+            masks = list(self.export_masks.value)
+            if not masks:
+                show_error("Choose at least one mask layer to export.")
+                return []
         try:
-            paths = self.controller.export(out_dir, prompts, overwrite=overwrite)
+            paths = self.controller.export(out_dir, prompts, overwrite=overwrite, masks=masks)
         except FileExistsError as error:
             if ask and self._confirm_overwrite(error):
-                return self.export(out_dir, prompts, overwrite=True)
+                return self.export(out_dir, prompts, overwrite=True, masks=masks)
             show_warning(f"Nothing was exported: {error}")
             return []
         except (ValueError, OSError) as error:
             show_error(f"Export failed: {error}")
             return []
-        show_info(f"Exported {len(paths)} files for {len(prompts)} prompt(s) to {out_dir}.")
+        show_info(f"Exported {len(paths)} files to {out_dir}.")
         return paths
 
     def _confirm_overwrite(self, error: FileExistsError) -> bool:
@@ -682,7 +724,7 @@ class GemWidget(QWidget):
         row_height = self.results.verticalHeader().defaultSectionSize()
         self.results.setFixedHeight(header + row_height * min(max(rows, 1), 6) + 4)
         if summary is None:
-            self.export_prompts.choices = []
+            self.export_masks.choices = []
             self.export_button.enabled = False
             return
         for row, item in enumerate(summary.rows):
@@ -693,9 +735,7 @@ class GemWidget(QWidget):
                 if column:
                     cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.results.setItem(row, column, cell)
-        self.export_prompts.choices = list(summary.prompts)
-        self.export_prompts.value = list(summary.prompts)
-        self.export_button.enabled = True
+        self.refresh_export_list()
         planes = f"{summary.planes} planes" if summary.planes > 1 else "1 plane"
         timing = f" in {summary.seconds:.1f} s" if summary.seconds else ""
         reused = " (encoding reused)" if summary.reused else ""
@@ -743,6 +783,7 @@ def _shutdown(controller: GemController, viewer, inserted, removed, refresh, *ar
     """The widget was destroyed (dock closed, viewer closed): stop work, disconnect."""
     controller.busy_changed.disconnect()
     controller.summary_changed.disconnect()
+    controller.masks_changed.disconnect()
     controller.close()
     try:
         viewer.layers.events.inserted.disconnect(inserted)

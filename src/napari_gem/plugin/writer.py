@@ -13,15 +13,16 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..io.naming import mask_variants
 from .controller import safe_stem
-from .layers import META
+from .layers import META, digest
 
 
 def write_outputs(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]:
     """The npe2 multi-layer writer hook; returns the written paths."""
     from ..io.export import write_outputs as write
 
-    masks: dict[str, np.ndarray] = {}
+    masks: dict[str, list[tuple[np.ndarray, bool]]] = defaultdict(list)  # prompt -> (labels, edited)
     heatmaps: dict[str, np.ndarray] = {}
     parameters: dict = {}
     placement: dict[str, tuple] = {}
@@ -38,19 +39,27 @@ def write_outputs(path: str | os.PathLike, layer_data: list[tuple]) -> list[str]
         array = np.asarray(data)
         if role == "heatmap":
             heatmaps[record["prompt"]] = array
-        elif role == "mask":
-            masks[record["prompt"]] = array
         else:
-            for index, prompt in enumerate(record.get("prompts", []), start=1):
-                masks[prompt] = (array == index).astype(np.uint8)
+            edited = record.get("digest") not in (None, digest(array))
+            if role == "mask":
+                masks[record["prompt"]].append((array, edited))
+            else:
+                for index, prompt in enumerate(record.get("prompts", []), start=1):
+                    masks[prompt].append(((array == index).astype(np.uint8), edited))
     if not masks and not heatmaps:
         raise ValueError(
             "none of the selected layers is a napari-gem heatmap or mask; select the layers "
             "made by the GEM widget (or use its Export button)"
         )
+    # Two selected masks of one prompt (painted and fresh) are both written, never one
+    # silently over the other.
+    named = {}
+    for prompt, entries in masks.items():
+        variants = mask_variants([edited for _, edited in entries])
+        named.update({(prompt, v): labels for (labels, _), v in zip(entries, variants, strict=True)})
     stem = safe_stem(max(sources, key=sources.get))
     written = write(
-        path, stem, masks=masks, heatmaps=heatmaps, parameters=parameters,
+        path, stem, masks=named, heatmaps=heatmaps, parameters=parameters,
         scale=placement.get("scale") or None, translate=placement.get("translate") or None,
     )
     return [str(p) for p in written]

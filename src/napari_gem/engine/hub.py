@@ -1,0 +1,124 @@
+"""Where a pretrained tag's weights come from: the local cache first, the network if reachable.
+
+open_clip asks the Hugging Face hub about a tag's file even when it is cached, and with
+no network huggingface_hub retries each request with back-off (5 tries, ~30 s) for two
+candidate files: about a minute before the user learns anything. So, before open_clip
+runs:
+
+- weights already in the hub cache are loaded from their local file, with no network
+  call at all (the file of a tag never changes);
+- otherwise one short HTTP request (2 s at most, through the proxy if one is set)
+  tells whether the download host answers; if not, the caller fails at once with its
+  offline message;
+- otherwise open_clip downloads as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import urllib.error
+import urllib.request
+from urllib.parse import urlparse
+
+#: Seconds one reachability probe may take (name lookup and TCP connect).
+PROBE_TIMEOUT_S = 2.0
+
+
+class HubUnreachable(OSError):
+    """The tag's weights are not cached and their download host cannot be reached."""
+
+
+def _hf_candidates(hf_hub: str) -> tuple[str, list[str]]:
+    """Repo id and the files open_clip would try, in its order (safetensors first)."""
+    from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
+
+    repo_id, filename = os.path.split(hf_hub)
+    filename = filename or HF_WEIGHTS_NAME
+    return repo_id, [*_get_safe_alternatives(filename), filename]
+
+
+def cached_hub_file(hf_hub: str, cache_dir: str | None = None) -> str | None:
+    """The local path of a hub tag's weights when they are in the cache, else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    repo_id, filenames = _hf_candidates(hf_hub)
+    for filename in filenames:
+        found = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    return None
+
+
+def _origin(url: str) -> str:
+    parsed = urlparse(url)
+    return f"{parsed.scheme or 'https'}://{parsed.netloc}/"
+
+
+def reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether ``url``'s server answers one HTTP request within ``timeout`` seconds.
+
+    Any HTTP answer counts (even an error status); a refused or silent connection, a
+    failed name lookup or TLS handshake does not. A TCP connect alone is not enough:
+    captive portals and intercepting firewalls accept connections they never serve.
+    Goes through ``HTTPS_PROXY`` / ``HTTP_PROXY`` as urllib does, and runs in a daemon
+    thread because name lookup has no timeout of its own.
+    """
+    result: list[bool] = []
+
+    def probe() -> None:
+        request = urllib.request.Request(_origin(url), method="HEAD")
+        # A fresh opener reads the proxy settings now (urlopen's is built only once).
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler())
+        try:
+            with opener.open(request, timeout=timeout):
+                result.append(True)
+        except urllib.error.HTTPError:
+            result.append(True)  # the server answered
+        except (OSError, ValueError):
+            result.append(False)
+
+    thread = threading.Thread(target=probe, name="napari-gem-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def weights_source(name: str, tag: str, cache_dir: str | None = None) -> str:
+    """What to pass open_clip as ``pretrained``: a cached file's path, or the tag to download.
+
+    Raises :class:`HubUnreachable` when the weights are not cached and the host they
+    would come from cannot be reached (or ``HF_HUB_OFFLINE`` is set).
+    """
+    import open_clip
+    from open_clip.pretrained import has_hf_hub
+
+    config = open_clip.get_pretrained_cfg(name, tag) or {}
+    hf_hub, url = config.get("hf_hub", ""), config.get("url", "")
+    if hf_hub and has_hf_hub():  # open_clip prefers the hub when both are listed
+        cached = cached_hub_file(hf_hub, cache_dir)
+        if cached:
+            return cached
+        from huggingface_hub import constants
+
+        source = constants.ENDPOINT
+        if _hub_offline():
+            raise HubUnreachable("HF_HUB_OFFLINE is set and the weights are not cached")
+    elif url:
+        folder = cache_dir or os.path.expanduser("~/.cache/clip")
+        if os.path.isfile(os.path.join(folder, os.path.basename(url))):
+            return tag  # open_clip checks the cached file's checksum with no network
+        source = url
+    else:
+        return tag
+    if not reachable(source):
+        raise HubUnreachable(
+            f"not cached, and {_origin(source)} did not answer within {PROBE_TIMEOUT_S:g} s"
+        )
+    return tag
