@@ -20,7 +20,9 @@ def test_bench_prints_a_row_per_method_and_pamr(tiny_model_name, capsys, tmp_pat
     assert code == 0
     table = capsys.readouterr().out
     for row in ("GEM / plain", "NACLIP / plain", "GCLIP / plain", "MaskCLIP (no-res) / plain",
-                "PAMR 96px, 5 prompts (s)", "5 new prompts on encoded 64px (ms)"):
+                "PAMR 96px, 5 prompts (s)", "5 new prompts on encoded 64px (ms)",
+                "GEM / plain, worst of 1 interleaved pairs", "GEM fp32 / GEM bf16 (speed-up)",
+                "bf16 vs fp32 heatmaps: lowest correlation"):
         assert row in table
     assert out.read_text().strip() == table[table.index("| measurement"):].strip()
 

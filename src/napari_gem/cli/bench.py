@@ -21,6 +21,8 @@ TARGETS = {
     "prompt_rerun_ms": 100.0,
     "tiled_vs_windows": 1.1,
     "pamr_s": 0.5,
+    "bf16_speedup": 2.0,
+    "bf16_correlation": 0.999,
 }
 #: Encode time of each method as a ratio of a plain open_clip encode (issue 7).
 METHOD_TARGETS = {"gem": 1.4, "gclip": 1.2}
@@ -52,6 +54,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--methods", default="all",
                         help="comma-separated methods to time against the plain encode (default: all)")
     parser.add_argument("--pamr-image", type=int, default=1024, help="side of the PAMR image (0: skip)")
+    parser.add_argument("--no-bf16", dest="bf16", action="store_false",
+                        help="skip the bf16-vs-fp32 rows (measured when the model runs in fp32)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) to this file")
     from .bench_simzss import add_simzss_bench_arguments
 
@@ -73,15 +77,48 @@ def _timed(run: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int, device) -> dict[str, float]:
-    """Median seconds of each run, alternating between them so noise hits all alike."""
+def interleaved_samples(runs: dict[str, Callable[[], object]], repeats: int,
+                        device) -> dict[str, list[float]]:
+    """Seconds of every timed run, alternating between them so noise hits all alike."""
     for run in runs.values():  # warm-up: allocator, kernels, caches
         run()
     samples: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
             samples[name].append(_timed(run, device))
+    return samples
+
+
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int, device) -> dict[str, float]:
+    """Median seconds of each run (see :func:`interleaved_samples`)."""
+    samples = interleaved_samples(runs, repeats, device)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def worst_ratio(samples: dict[str, list[float]], slow: str, fast: str) -> float:
+    """The largest ``slow / fast`` over the interleaved pairs (not only the median)."""
+    return max(a / b for a, b in zip(samples[slow], samples[fast], strict=True))
+
+
+def measure_bf16(gem, input_size: int, repeats: int) -> dict[str, float]:
+    """GEM in bf16 against GEM in fp32 on the same weights: speed-up and heatmap agreement."""
+    from ..engine import GroundingModel
+
+    fp32 = GroundingModel(gem.clip_model, gem.tokenizer, gem.dense_method)
+    bf16 = GroundingModel(copy.deepcopy(gem.clip_model).to(torch.bfloat16), gem.tokenizer,
+                          gem.dense_method)
+    pixels = torch.randn(1, 3, input_size, input_size, device=gem.device)
+    times = interleaved_medians({
+        "fp32": lambda: fp32.encode_image(pixels, with_clip_embedding=False),
+        "bf16": lambda: bf16.encode_image(pixels, with_clip_embedding=False),
+    }, repeats, gem.device)
+    prompts = ["cell", "nucleus", "background", "a scratch on the lens", "cat"]
+    reference = fp32.heatmaps(pixels, prompts).flatten(1).double()
+    lowered = bf16.heatmaps(pixels, prompts).flatten(1).double()
+    correlation = min(float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+                      for a, b in zip(reference, lowered, strict=True))
+    return {"speedup": times["fp32"] / times["bf16"], "fp32": times["fp32"], "bf16": times["bf16"],
+            "correlation": correlation}
 
 
 class PeakMemory:
@@ -141,7 +178,10 @@ def measure_encode(gem, plain, input_size: int, repeats: int,
         model = gem.with_method(name)
         runs[name] = lambda model=model: model.encode_image(pixels, with_clip_embedding=False)
     runs["gem_with_clip_embedding"] = lambda: gem.encode_image(pixels)
-    return interleaved_medians(runs, repeats, gem.device)
+    samples = interleaved_samples(runs, repeats, gem.device)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    medians["gem_worst_ratio"] = worst_ratio(samples, "gem", "plain")
+    return medians
 
 
 def measure_pamr(side: int, prompts: int, repeats: int, device) -> float:
@@ -265,8 +305,21 @@ def run_bench(args) -> int:
         ("plain open_clip encode (s)", f"{encode_times['plain']:.3f}", "baseline", ""),
         ("GEM encode (s)", f"{encode_times['gem']:.3f}", "", ""),
         *method_rows(encode_times, methods),
+        (f"GEM / plain, worst of {args.repeats} interleaved pairs", f"{encode_times['gem_worst_ratio']:.2f}x",
+         f"<= {TARGETS['gem_vs_plain']}x",
+         "yes" if encode_times["gem_worst_ratio"] <= TARGETS["gem_vs_plain"] else "NO"),
         ("GEM + CLIP embedding / plain", f"{ratio_with:.2f}x", "", ""),
     ]
+    if args.bf16 and gem.dtype == torch.float32:
+        bf16 = measure_bf16(gem, args.input_size, args.repeats)
+        rows += [
+            ("GEM bf16 encode (s)", f"{bf16['bf16']:.3f}", "", ""),
+            ("GEM fp32 / GEM bf16 (speed-up)", f"{bf16['speedup']:.2f}x",
+             f">= {TARGETS['bf16_speedup']}x", "yes" if bf16["speedup"] >= TARGETS["bf16_speedup"] else "NO"),
+            ("bf16 vs fp32 heatmaps: lowest correlation", f"{bf16['correlation']:.5f}",
+             f">= {TARGETS['bf16_correlation']}",
+             "yes" if bf16["correlation"] >= TARGETS["bf16_correlation"] else "NO"),
+        ]
     if args.pamr_image:
         seconds = measure_pamr(args.pamr_image, 5, args.repeats, gem.device)
         rows.append((f"PAMR {args.pamr_image}px, 5 prompts (s)", f"{seconds:.3f}",
