@@ -24,23 +24,9 @@ def main(argv: list[str]) -> int:
 
 @pytest.fixture
 def tiny_model_args(tiny_spec) -> list[str]:
-    return [
-        "--model",
-        tiny_spec.name,
-        "--pretrained",
-        tiny_spec.pretrained,
-        "--model-config",
-        tiny_spec.model_configs[0],
-        "--device",
-        "cpu",
-        "--input-size",
-        "64",
-        "--window",
-        "64",
-        "--overlap",
-        "16",
-        "--quiet",
-    ]
+    return ["--model", tiny_spec.name, "--pretrained", tiny_spec.pretrained,
+            "--model-config", tiny_spec.model_configs[0], "--device", "cpu",
+            "--input-size", "64", "--window", "64", "--overlap", "16", "--quiet"]
 
 
 def test_help_explains_every_option():
@@ -48,44 +34,16 @@ def test_help_explains_every_option():
     for action in segment._actions:
         assert action.help, f"{action.option_strings or action.dest} has no help"
     text = segment.format_help()
-    for option in (
-        "--prompts",
-        "--out",
-        "--pretrained",
-        "--scheduler",
-        "--workers",
-        "--redo",
-        "--recursive",
-        "--threshold",
-        "--score-mode",
-        "--tiling",
-        "exit status",
-    ):
+    for option in ("--prompts", "--out", "--pretrained", "--scheduler", "--workers", "--redo",
+                   "--recursive", "--threshold", "--score-mode", "--tiling", "exit status"):
         assert option in text
 
 
 def test_options_map_onto_segment_options():
-    args = parser().parse_args(
-        [
-            "segment",
-            "x.tif",
-            "-p",
-            "a",
-            "-o",
-            "out",
-            "--input-size",
-            "224",
-            "--threshold",
-            "0.3",
-            "--background",
-            "sky, ground",
-            "--percentiles",
-            "2",
-            "98",
-            "--min-size",
-            "5",
-        ]
-    )
+    args = parser().parse_args([
+        "segment", "x.tif", "-p", "a", "-o", "out", "--input-size", "224", "--threshold",
+        "0.3", "--background", "sky, ground", "--percentiles", "2", "98", "--min-size", "5",
+    ])
     options = options_from_args(args)
     assert options.input_size == 224 and options.threshold == 0.3 and options.min_size == 5
     assert options.background_prompts == ("sky", "ground") and options.percentiles == (2, 98)
@@ -96,23 +54,13 @@ def test_options_map_onto_segment_options():
 
 def test_success_writes_outputs_and_exits_0(tmp_path, tiny_model_args, capsys):
     image = write_tiff(tmp_path / "cells.tif", blobs((48, 56)))
-    argv = [
-        "segment",
-        str(image),
-        "-p",
-        "nucleus,membrane",
-        "-o",
-        str(tmp_path / "out"),
-        "--threshold",
-        "0.5",
-        "--depth",
-        "3",
-        *tiny_model_args,
-    ]
+    argv = ["segment", str(image), "-p", "nucleus,membrane", "-o", str(tmp_path / "out"),
+            "--threshold", "0.5", "--depth", "3", *tiny_model_args]
     assert main(argv) == 0
     assert "1 written, 0 skipped, 0 failed" in capsys.readouterr().err
     parameters = json.loads((tmp_path / "out" / "cells_parameters.json").read_text())
-    assert parameters["model"]["method_options"]["depth"] == 3 and parameters["options"]["threshold"] == 0.5
+    assert parameters["model"]["method_options"]["depth"] == 3
+    assert parameters["options"]["threshold"] == 0.5
 
     assert main(argv) == 0
     assert "0 written, 1 skipped" in capsys.readouterr().err
@@ -121,7 +69,8 @@ def test_success_writes_outputs_and_exits_0(tmp_path, tiny_model_args, capsys):
 def test_a_failed_image_exits_1(tmp_path, tiny_model_args, capsys):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG but not really")
     write_tiff(tmp_path / "fine.tif", blobs((40, 40)))
-    status = main(["segment", str(tmp_path), "-p", "cell", "-o", str(tmp_path / "out"), *tiny_model_args])
+    status = main(["segment", str(tmp_path), "-p", "cell", "-o", str(tmp_path / "out"),
+                   *tiny_model_args])
     err = capsys.readouterr().err
     assert status == 1
     assert "1 written, 0 skipped, 1 failed" in err and "broken.png" in err
@@ -159,48 +108,21 @@ def test_bad_arguments_give_one_error_line_and_exit_2(tmp_path, capsys, argv, me
 
 def test_method_option_and_refine_reach_the_outputs(tmp_path, tiny_model_args):
     image = write_tiff(tmp_path / "cells.tif", blobs((48, 56)))
-    argv = [
-        "segment",
-        str(image),
-        "-p",
-        "cell",
-        "-o",
-        str(tmp_path / "out"),
-        "--method",
-        "naclip",
-        "--option",
-        "sigma=2.5",
-        "--refine",
-        "pamr",
-        "--pamr-steps",
-        "2",
-        "--pamr-dilations",
-        "1",
-        "2",
-        *tiny_model_args,
-    ]
+    argv = ["segment", str(image), "-p", "cell", "-o", str(tmp_path / "out"), "--method", "naclip",
+            "--option", "sigma=2.5", "--refine", "pamr", "--pamr-steps", "2",
+            "--pamr-dilations", "1", "2", *tiny_model_args]
     assert main(argv) == 0
     parameters = json.loads((tmp_path / "out" / "cells_parameters.json").read_text())
     assert parameters["model"]["method"] == "naclip"
     assert parameters["model"]["method_options"] == {"sigma": 2.5}
-    assert parameters["options"]["refine"] == "pamr" and parameters["options"]["pamr_dilations"] == [1, 2]
+    assert parameters["options"]["refine"] == "pamr"
+    assert parameters["options"]["pamr_dilations"] == [1, 2]
 
 
 def test_an_option_the_method_does_not_have_is_one_error_line(tmp_path, tiny_model_args, capsys):
     image = write_tiff(tmp_path / "cells.tif", blobs((48, 56)))
-    argv = [
-        "segment",
-        str(image),
-        "-p",
-        "cell",
-        "-o",
-        str(tmp_path / "out"),
-        "--method",
-        "clearclip",
-        "--depth",
-        "3",
-        *tiny_model_args,
-    ]
+    argv = ["segment", str(image), "-p", "cell", "-o", str(tmp_path / "out"), "--method", "clearclip",
+            "--depth", "3", *tiny_model_args]
     assert main(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "method 'clearclip' has no option 'depth'" in error[0]

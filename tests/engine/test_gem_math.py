@@ -16,29 +16,7 @@ import torch.nn.functional as F
 
 from napari_gem import GEM, UnsupportedModelError
 from napari_gem.engine.text import encode_tokens
-
-
-def _layer_norm(module, x):
-    return F.layer_norm(x, module.normalized_shape, module.weight, module.bias, module.eps)
-
-
-def _layer_scale(module, x):
-    return x * module.gamma if hasattr(module, "gamma") else x
-
-
-def _heads(t, h):
-    n, width = t.shape
-    return [t[:, i * (width // h) : (i + 1) * (width // h)] for i in range(h)]
-
-
-def _softmax_rows(logits):
-    logits = logits - logits.max(dim=-1, keepdim=True).values
-    weights = logits.exp()
-    return weights / weights.sum(dim=-1, keepdim=True)
-
-
-def _unit(t):
-    return t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+from reference_ops import heads, layer_norm, layer_scale, softmax_rows, unit
 
 
 def reference_dense(model, image, depth, iterations, temperature):
@@ -55,12 +33,12 @@ def reference_dense(model, image, depth, iterations, temperature):
         grid = F.interpolate(grid, size=(gh, gw), mode="bicubic", antialias=True)
         pos = torch.cat([pos[:1], grid[0].reshape(pos.shape[1], -1).T])
     x = torch.cat([v.class_embedding[None], tokens]) + pos
-    x = _layer_norm(v.ln_pre, x)
+    x = layer_norm(v.ln_pre, x)
     blocks = list(v.transformer.resblocks)
     first_gem = len(blocks) - (depth - 1)
     g = None
     for index, block in enumerate(blocks):
-        u = _layer_norm(block.ln_1, x)
+        u = layer_norm(block.ln_1, x)
         qkv = u @ block.attn.in_proj_weight.T + block.attn.in_proj_bias
         q, k, val = qkv.chunk(3, dim=-1)
         h = block.attn.num_heads
@@ -70,33 +48,33 @@ def reference_dense(model, image, depth, iterations, temperature):
             tau_inv = temperature if temperature is not None else u.norm(dim=-1).mean() / math.sqrt(d)
             merged = []
             for head in range(h):
-                v_head = _heads(val, h)[head]
+                v_head = heads(val, h)[head]
                 outs = []
-                for z in (_heads(q, h)[head], _heads(k, h)[head], v_head):
+                for z in (heads(q, h)[head], heads(k, h)[head], v_head):
                     for _ in range(iterations):
-                        z_hat = _unit(z)
-                        z = _softmax_rows(z_hat @ z_hat.T * tau_inv) @ z_hat
-                    z_hat = _unit(z)
-                    outs.append(_softmax_rows(z_hat @ z_hat.T * tau_inv) @ v_head)
+                        z_hat = unit(z)
+                        z = softmax_rows(z_hat @ z_hat.T * tau_inv) @ z_hat
+                    z_hat = unit(z)
+                    outs.append(softmax_rows(z_hat @ z_hat.T * tau_inv) @ v_head)
                 merged.append((outs[0] + outs[1] + outs[2]) / 3)
             attn_out = torch.cat(merged, dim=-1) @ block.attn.out_proj.weight.T + block.attn.out_proj.bias
-            g = g + _layer_scale(block.ls_1, attn_out)
+            g = g + layer_scale(block.ls_1, attn_out)
         heads_out = [
-            _softmax_rows(qh @ kh.T / math.sqrt(d)) @ vh
-            for qh, kh, vh in zip(_heads(q, h), _heads(k, h), _heads(val, h), strict=True)
+            softmax_rows(qh @ kh.T / math.sqrt(d)) @ vh
+            for qh, kh, vh in zip(heads(q, h), heads(k, h), heads(val, h), strict=True)
         ]
         attn_out = torch.cat(heads_out, dim=-1) @ block.attn.out_proj.weight.T + block.attn.out_proj.bias
-        x = x + _layer_scale(block.ls_1, attn_out)
-        x = x + _layer_scale(block.ls_2, block.mlp(_layer_norm(block.ln_2, x)))
+        x = x + layer_scale(block.ls_1, attn_out)
+        x = x + layer_scale(block.ls_2, block.mlp(layer_norm(block.ln_2, x)))
     g = x if g is None else g
-    dense = _unit(_layer_norm(v.ln_post, g) @ v.proj)[1:].reshape(gh, gw, -1)
-    embedding = _unit(_layer_norm(v.ln_post, x)[0] @ v.proj)
+    dense = unit(layer_norm(v.ln_post, g) @ v.proj)[1:].reshape(gh, gw, -1)
+    embedding = unit(layer_norm(v.ln_post, x)[0] @ v.proj)
     return dense, embedding
 
 
 def reference_heatmaps(model, tokenizer, pixels, prompts, depth=7, iterations=1, temperature=None):
     """Spec section 5: ``[B, P, H, W]`` min-max heatmaps, all in float64."""
-    text = _unit(model.encode_text(tokenizer([f"a photo of a {p}." for p in prompts])))
+    text = unit(model.encode_text(tokenizer([f"a photo of a {p}." for p in prompts])))
     maps = []
     for image in pixels:
         dense, _ = reference_dense(model, image, depth, iterations, temperature)

@@ -19,25 +19,7 @@ import torch.nn.functional as F
 
 from napari_gem import GroundingModel, find_global_blocks, method_names
 from napari_gem.engine.methods.naclip import neighbourhood_prior
-
-
-def _layer_norm(module, x):
-    return F.layer_norm(x, module.normalized_shape, module.weight, module.bias, module.eps)
-
-
-def _softmax_rows(logits):
-    logits = logits - logits.max(dim=-1, keepdim=True).values
-    weights = logits.exp()
-    return weights / weights.sum(dim=-1, keepdim=True)
-
-
-def _unit(t):
-    return t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def _heads(t, h):
-    width = t.shape[1] // h
-    return [t[:, i * width : (i + 1) * width] for i in range(h)]
+from reference_ops import heads, layer_norm, softmax_rows, unit
 
 
 def _out_proj(block, heads_out):
@@ -45,16 +27,16 @@ def _out_proj(block, heads_out):
 
 
 def _mlp(block, x, c_proj_weight=None):
-    hidden = block.mlp.gelu(_layer_norm(block.ln_2, x) @ block.mlp.c_fc.weight.T + block.mlp.c_fc.bias)
+    hidden = block.mlp.gelu(layer_norm(block.ln_2, x) @ block.mlp.c_fc.weight.T + block.mlp.c_fc.bias)
     weight = block.mlp.c_proj.weight if c_proj_weight is None else c_proj_weight
     return hidden @ weight.T + block.mlp.c_proj.bias
 
 
 def _qkv(block, x):
-    u = _layer_norm(block.ln_1, x)
+    u = layer_norm(block.ln_1, x)
     q, k, val = (u @ block.attn.in_proj_weight.T + block.attn.in_proj_bias).chunk(3, dim=-1)
     h = block.attn.num_heads
-    return _heads(q, h), _heads(k, h), _heads(val, h), (q.shape[1] // h) ** -0.5
+    return heads(q, h), heads(k, h), heads(val, h), (q.shape[1] // h) ** -0.5
 
 
 def _tokens(v, image, scale_factor_resampling):
@@ -77,7 +59,7 @@ def _tokens(v, image, scale_factor_resampling):
             grid = F.interpolate(grid, size=(gh, gw), mode="bicubic", antialias=True)
         pos = torch.cat([pos[:1], grid[0].reshape(pos.shape[1], -1).T])
     x = torch.cat([v.class_embedding[None], patches.reshape(patches.shape[0], -1).T]) + pos
-    return _layer_norm(v.ln_pre, x), (gh, gw)
+    return layer_norm(v.ln_pre, x), (gh, gw)
 
 
 def _suppressed(weight):
@@ -94,7 +76,7 @@ def _trunk(v, x, stop, record=(), cs_blocks=()):
     maps = {}
     for index, block in enumerate(list(v.transformer.resblocks)[:stop]):
         qs, ks, vs, s = _qkv(block, x)
-        probabilities = [_softmax_rows(qh @ kh.T * s) for qh, kh in zip(qs, ks, strict=True)]
+        probabilities = [softmax_rows(qh @ kh.T * s) for qh, kh in zip(qs, ks, strict=True)]
         if index in record:
             maps[index] = probabilities
         x = x + _out_proj(block, [a @ vh for a, vh in zip(probabilities, vs, strict=True)])
@@ -125,7 +107,7 @@ def reference_dense(model, image, method):
     qs, ks, vs, s = _qkv(last, x)
     if method == "clip":
         y = x + _out_proj(
-            last, [_softmax_rows(qh @ kh.T * s) @ vh for qh, kh, vh in zip(qs, ks, vs, strict=True)]
+            last, [softmax_rows(qh @ kh.T * s) @ vh for qh, kh, vh in zip(qs, ks, vs, strict=True)]
         )
         y = y + _mlp(last, y)
     elif method == "maskclip":
@@ -135,26 +117,26 @@ def reference_dense(model, image, method):
         y = _out_proj(last, vs)
     elif method == "sclip":
         attention = [
-            _softmax_rows(qh @ qh.T * s) + _softmax_rows(kh @ kh.T * s) for qh, kh in zip(qs, ks, strict=True)
+            softmax_rows(qh @ qh.T * s) + softmax_rows(kh @ kh.T * s) for qh, kh in zip(qs, ks, strict=True)
         ]
         y = x + _out_proj(last, [a @ vh for a, vh in zip(attention, vs, strict=True)])
         y = y + _mlp(last, y)
     elif method == "clearclip":
-        y = _out_proj(last, [_softmax_rows(qh @ qh.T * s) @ vh for qh, vh in zip(qs, vs, strict=True)])
+        y = _out_proj(last, [softmax_rows(qh @ qh.T * s) @ vh for qh, vh in zip(qs, vs, strict=True)])
     elif method == "naclip":
         omega = _gaussian_prior(grid, 5.0)
         y = _out_proj(
-            last, [_softmax_rows(kh @ kh.T * s + omega) @ vh for kh, vh in zip(ks, vs, strict=True)]
+            last, [softmax_rows(kh @ kh.T * s + omega) @ vh for kh, vh in zip(ks, vs, strict=True)]
         )
     elif method == "gclip":
         heads_out = []
         for head, (qh, vh) in enumerate(zip(qs, vs, strict=True)):
-            fused = (_softmax_rows(qh @ qh.T * s) + maps[6][head] + maps[7][head]) / 3
+            fused = (softmax_rows(qh @ qh.T * s) + maps[6][head] + maps[7][head]) / 3
             heads_out.append(fused @ vh)
         y = _out_proj(last, heads_out)
     else:
         raise AssertionError(method)
-    dense = _unit(_layer_norm(v.ln_post, y) @ v.proj)[1:]
+    dense = unit(layer_norm(v.ln_post, y) @ v.proj)[1:]
     return dense.reshape(grid[0], grid[1], -1)
 
 
