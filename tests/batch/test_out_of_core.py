@@ -92,3 +92,12 @@ def test_auto_sends_only_large_lazy_planes_out_of_core(tmp_path, tiny_gem):
     modes = {o.source.name: {p.suffix for p in o.outputs} for o in report.outcomes}
     assert ".zarr" in modes["large.zarr"]
     assert ".zarr" not in modes["small.zarr"] and ".zarr" not in modes["photo.png"]
+
+
+def test_refinement_out_of_core_is_recorded_as_not_applied(tmp_path, tiny_gem):
+    source = write_zarr(tmp_path / "big.zarr", blobs((60, 70)), chunks=(32, 32))
+    report = segment_files([source], PROMPTS, tmp_path / "out", model=tiny_gem,
+                           options=SMALL.replace(refine="pamr"), out_of_core="always", progress=False)
+    assert report.ok
+    parameters = json.loads((tmp_path / "out" / "big_parameters.json").read_text())
+    assert "refine" in parameters["not_applied"] and parameters["options"]["refine"] == "pamr"

@@ -445,7 +445,8 @@ def _parameters(job, image, layout, prompts, options, facts, planes, setups, nor
     return {
         **parameters_header(job, image, layout, "out-of-core", prompts, facts.description,
                             options),
-        "not_applied": ["min_size", "fill_holes", "instances", "objects"],
+        "not_applied": ["min_size", "fill_holes", "instances", "objects",
+                        *(["refine"] if options.refine != "none" else [])],
         "chunk": chunk,
         "planes": plane_records,
         "scale": list(layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)),
