@@ -47,6 +47,7 @@ from superqt import QCollapsible
 
 from ..engine import SegmentOptions
 from ..engine.options import CONTRAST_MODES, RESIZE_MODES, TILING_MODES
+from . import demo_model
 from .cache import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
 from .controller import GemController, RunSettings, RunSummary, split_prompts
@@ -80,10 +81,10 @@ REMEMBERED = (
 )
 
 
-def _supported_models() -> list[str]:
+def _supported_models() -> list:
     from ..engine import supported_models
 
-    return list(supported_models())
+    return demo_model.model_choices(list(supported_models()))  # + the demo model, clearly labelled
 
 
 class LayerPicker(ComboBox):
@@ -383,6 +384,8 @@ class GemWidget(QWidget):
 
     def _on_model_changed(self, value=None) -> None:
         self.pretrained.reset_choices()
+        if demo_model.is_demo(self.model.value):
+            demo_model.apply_defaults(self)
 
     def _on_layer_changed(self, value=None) -> None:
         self.channel_axis.reset_choices()
@@ -409,6 +412,8 @@ class GemWidget(QWidget):
     # -- building a run ----------------------------------------------------------------------------
     def model_spec(self) -> ModelSpec | None:
         """The model the fields describe (None when a checkpoint file is wanted but not set)."""
+        if demo_model.is_demo(self.model.value):
+            return demo_model.spec_for(self)  # packaged weights, whatever the weights fields say
         if self.weights.value == "file":
             path = str(self.checkpoint.value or "").strip()
             if not path or path == ".":
