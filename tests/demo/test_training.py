@@ -16,10 +16,14 @@ def sampler():
 
 
 def test_crop_batches_have_distinct_concept_sets_and_matching_captions(sampler):
-    pixels, captions = sampler.batch(12)
+    pixels, captions, labels = sampler.batch(12)
     assert pixels.shape == (len(captions), 3, 64, 64) and 2 <= len(captions) <= 12
     named = [frozenset(c for c in VOCABULARY if c in text) for text in captions]
     assert len(set(named)) == len(named)  # ClipLoss never sees a duplicate as a negative
+    assert labels.shape == (len(captions), 8, 8)
+    for concepts, label in zip(named, labels, strict=True):
+        # A patch labelled with a concept lies in a crop whose caption names it.
+        assert {VOCABULARY[i - 1] for i in label.unique().tolist() if i} <= concepts
 
 
 def test_a_few_steps_lower_the_contrastive_loss(sampler):
@@ -27,8 +31,8 @@ def test_a_few_steps_lower_the_contrastive_loss(sampler):
 
     model, tokenizer = training.build_model(seed=0)
     optimizer = training.make_optimizer(model, training.TrainingConfig())
-    pixels, captions = sampler.batch(16)
-    losses = [training.training_step(model, tokenizer, optimizer, ClipLoss(), pixels, captions)
+    pixels, captions, labels = sampler.batch(16)
+    losses = [training.training_step(model, tokenizer, optimizer, ClipLoss(), pixels, captions, labels)
               for _ in range(6)]
     assert losses[-1] < losses[0] - 0.2, losses
 

@@ -10,6 +10,12 @@ The recipe (why each part is there is in docs/demo-model.md):
 - **Average-pooled vision tower** (``pool_type: avg`` in the open_clip config): the image
   embedding is the mean of the patch tokens, so each patch token is trained in the same
   space as the text.
+- **Single-patch regions.** The limit of region-caption pairs: each patch token of a
+  crop (read the way the engine reads plain CLIP patches: ``ln_post`` then the
+  projection) is contrasted against the captions of every concept and of background in
+  the paper's template ("a photo of a ring."), with the concept under that patch as the
+  match. Without it (``dense_weight=0``) the model learned presence weakly and its patch
+  maps lit up the background (docs/demo-model.md).
 - **No duplicate captions in a batch.** Crops are drawn until the batch holds one crop
   per distinct set of concepts, so open_clip's ``ClipLoss`` never treats a matching
   caption as a negative.
@@ -34,23 +40,26 @@ import torch
 import torch.nn.functional as F
 
 from .model import CONFIG_PATH, MODEL_NAME, WEIGHTS_PATH, register_config
-from .scenes import SCENE_SIZE, VOCABULARY, caption, scene
+from .scenes import BACKGROUND, SCENE_SIZE, VOCABULARY, caption, scene
 
 #: Training scenes use seeds ``0 .. scenes - 1``; evaluation starts far above.
 TRAIN_SEED_START = 0
 #: Share of a concept's pixels (at model resolution) a crop must hold to name it.
 MIN_VISIBLE_PIXELS = 3.0
+#: Weight of background patches in the single-patch region loss (about 9 in 10 patches).
+BACKGROUND_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """Every knob of a training run (stored next to the weights)."""
 
-    steps: int = 520
+    steps: int = 300
     batch_size: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 0.1
-    warmup: int = 50
+    warmup: int = 30
+    dense_weight: float = 1.0
     scenes: int = 1000
     min_crop: float = 1 / 6
     seed: int = 0
@@ -88,8 +97,25 @@ class CropSampler:
         visible = counts * (self.native / size) ** 2 >= MIN_VISIBLE_PIXELS
         return {VOCABULARY[i]: 1 for i in np.flatnonzero(visible)}
 
-    def batch(self, size: int) -> tuple[torch.Tensor, list[str]]:
-        """``size`` crops (uint8 ``[B, 3, native, native]``) with distinct concept sets."""
+    def _patch_labels(self, index: int, top: int, left: int, size: int, grid: int) -> np.ndarray:
+        """The concept covering most of each patch of a crop, ``[grid, grid]``.
+
+        A concept needs a fifth of the patch (thin fibres and small spots rarely fill
+        half of one); a patch without one is background (0).
+        """
+        window = self.labels[index, top : top + size, left : left + size]
+        pick = (np.arange(self.native) + 0.5) * size / self.native
+        sampled = window[pick.astype(int)][:, pick.astype(int)]  # nearest, at model resolution
+        cell = self.native // grid
+        votes = np.eye(len(VOCABULARY) + 1, dtype=np.int16)[sampled]
+        votes = votes.reshape(grid, cell, grid, cell, -1).sum(axis=(1, 3))[..., 1:]
+        best = votes.argmax(axis=-1)
+        covered = np.take_along_axis(votes, best[..., None], axis=-1)[..., 0] >= cell * cell / 5
+        return np.where(covered, best + 1, 0)
+
+    def batch(self, size: int, grid: int = 8) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+        """``size`` crops (uint8 ``[B, 3, native, native]``) with distinct concept sets, their
+        captions and the concept label of each patch (``[B, grid, grid]``, 0 for background)."""
         chosen: dict[frozenset, tuple] = {}
         for _ in range(50 * size):
             if len(chosen) >= size:
@@ -99,7 +125,7 @@ class CropSampler:
             key = frozenset(concepts)  # one empty crop at most: its captions all mean the same
             if key not in chosen:
                 chosen[key] = (crop, concepts)
-        pixels, captions = [], []
+        pixels, captions, labels = [], [], []
         for (index, top, left, size_), concepts in chosen.values():
             patch = self.images[index : index + 1, :, top : top + size_, left : left + size_].float()
             patch = F.interpolate(patch, size=(self.native, self.native), mode="bilinear",
@@ -108,7 +134,9 @@ class CropSampler:
             patch = torch.rot90(patch, turns, dims=(2, 3))
             pixels.append(patch.flip(3) if flip else patch)
             captions.append(caption(concepts, self.rng))
-        return torch.cat(pixels), captions
+            label = np.rot90(self._patch_labels(index, top, left, size_, grid), turns)
+            labels.append(torch.from_numpy(np.ascontiguousarray(label[:, ::-1] if flip else label)))
+        return torch.cat(pixels), captions, torch.stack(labels).long()
 
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
@@ -146,10 +174,42 @@ def make_optimizer(model, config: TrainingConfig) -> torch.optim.Optimizer:
     )
 
 
-def training_step(model, tokenizer, optimizer, loss_fn, pixels: torch.Tensor, captions: list[str]) -> float:
-    """One optimisation step on a batch of uint8 crops and their captions; returns the loss."""
-    image_features, text_features, logit_scale = model(normalise(pixels), tokenizer(captions))
+def class_prompts() -> list[str]:
+    """Background and each concept in the paper's template, as the engine asks them."""
+    from ..engine.text import PAPER_TEMPLATES
+
+    return [PAPER_TEMPLATES[0].format(name) for name in (BACKGROUND, *VOCABULARY)]
+
+
+def dense_loss(model, tokenizer, pixels: torch.Tensor, patch_labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each patch token against the class prompts (single-patch regions)."""
+    visual = model.visual
+    visual.output_tokens = True
+    try:
+        _, tokens = visual(pixels)
+    finally:
+        visual.output_tokens = False
+    if visual.final_ln_after_pool:  # otherwise open_clip has applied ln_post to the tokens already
+        tokens = visual.ln_post(tokens)
+    dense = F.normalize(tokens @ visual.proj, dim=-1)  # the plain CLIP patch path (ln_post, proj)
+    classes = F.normalize(model.encode_text(tokenizer(class_prompts())), dim=-1)
+    logits = model.logit_scale.exp() * dense @ classes.T  # [B, gh*gw, classes]
+    # Background fills most patches; down-weighted so that it does not drown the objects.
+    weights = torch.ones(classes.shape[0])
+    weights[0] = BACKGROUND_WEIGHT
+    return F.cross_entropy(logits.flatten(0, 1), patch_labels.flatten(), weight=weights)
+
+
+def training_step(
+    model, tokenizer, optimizer, loss_fn, pixels: torch.Tensor, captions: list[str],
+    patch_labels: torch.Tensor | None = None, dense_weight: float = 1.0,
+) -> float:
+    """One optimisation step on uint8 crops, their captions and (optionally) patch labels."""
+    normalised = normalise(pixels)
+    image_features, text_features, logit_scale = model(normalised, tokenizer(captions))
     loss = loss_fn(image_features, text_features, logit_scale)
+    if patch_labels is not None and dense_weight:
+        loss = loss + dense_weight * dense_loss(model, tokenizer, normalised, patch_labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -175,8 +235,9 @@ def train(
     model.train()
     losses = []
     for step in range(config.steps):
-        pixels, captions = sampler.batch(config.batch_size)
-        losses.append(training_step(model, tokenizer, optimizer, loss_fn, pixels, captions))
+        pixels, captions, patch_labels = sampler.batch(config.batch_size)
+        losses.append(training_step(model, tokenizer, optimizer, loss_fn, pixels, captions,
+                                    patch_labels, config.dense_weight))
         scheduler.step()
         if output is not None and (step % log_every == 0 or step == config.steps - 1):
             print(f"step {step:5d}  loss {np.mean(losses[-log_every:]):.3f}  "
@@ -212,11 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=defaults.scenes)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--dense-weight", type=float, default=defaults.dense_weight,
+                        help="weight of the single-patch region loss (0: captions only)")
     parser.add_argument("--output", type=Path, default=WEIGHTS_PATH,
                         help="weights file to write (default: the packaged weights)")
     args = parser.parse_args(argv)
     config = TrainingConfig(steps=args.steps, batch_size=args.batch_size, scenes=args.scenes,
-                            learning_rate=args.learning_rate, seed=args.seed)
+                            learning_rate=args.learning_rate, seed=args.seed,
+                            dense_weight=args.dense_weight)
     model, log = train(config, output=sys.stdout)
     save_weights(model, args.output)
     args.output.with_suffix(".json").write_text(json.dumps(log, indent=1))

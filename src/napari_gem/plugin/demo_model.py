@@ -14,10 +14,13 @@ from .cache import ModelSpec
 MODEL_CHOICE = (DISPLAY_NAME, MODEL_NAME)
 
 
-def model_choices(names: list[str]) -> list:
-    """The supported models followed by the demo model (its config registered with open_clip)."""
+def model_choices(names: list[str]) -> list[tuple[str, str]]:
+    """``(label, name)`` of the supported models, then the demo model (its config registered).
+
+    All entries are pairs: magicgui reads a list of pairs as labels and values.
+    """
     register_config()
-    return [*names, MODEL_CHOICE]
+    return [*((name, name) for name in names), MODEL_CHOICE]
 
 
 def is_demo(name: str | None) -> bool:
