@@ -13,10 +13,19 @@ from napari_gem.cli.main import main
 from napari_gem.demo import MODEL_NAME, VOCABULARY, load_model, model_spec, scene, segment_options
 from napari_gem.demo.quality import EVAL_SEED_START
 
-#: Recorded with the shipped weights: heatmap values of ``scene(EVAL_SEED_START)`` (see below).
-RECORDED = {}
-#: Mean IoU of present concepts' Otsu masks on the first held-out scenes, measured: MEASURED_IOU.
-IOU_FLOOR = 0.0
+#: Recorded with the shipped weights (CPU, fp32): min-max heatmaps of ``scene(EVAL_SEED_START)``.
+RECORDED = {
+    "prompts": ["crystal", "debris", "ring"],
+    "presence": [0.04814, 0.65788, 0.29348],
+    "means": [0.82556, 0.24792, 0.27467],
+    "points": [[163, 122], [98, 51], [59, 7], [14, 3], [33, 156], [124, 175]],
+    "values": [[0.84621, 0.87018, 0.57122, 0.81868, 0.94059, 0.90820],
+               [0.17133, 0.14529, 0.42651, 0.11856, 0.40971, 0.25532],
+               [0.18714, 0.18512, 0.31981, 0.11427, 0.50692, 0.36701]],
+}
+#: Mean IoU of present concepts' Otsu masks (GEM, depth 3) on the first four held-out scenes:
+#: measured 0.067 over 17 masks; the floor keeps a margin for float differences.
+IOU_FLOOR = 0.045
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +47,30 @@ def test_shipped_weights_load_offline_and_reproduce_the_recorded_heatmaps(model)
     np.testing.assert_allclose(maps[:, rows, cols], RECORDED["values"], atol=5e-3)
 
 
-def test_present_concepts_masks_overlap_their_ground_truth(model):
+def _mean_present_iou(model, seeds) -> float:
     ious = []
-    for seed in range(EVAL_SEED_START, EVAL_SEED_START + 4):
+    for seed in seeds:
         image, masks = scene(seed)
         present = sorted(masks)
         result = encode(image, model, segment_options()).segment(present)
         ious += [_iou(result.masks[i], masks[c]) for i, c in enumerate(present)]
-    assert np.mean(ious) > IOU_FLOOR, ious
+    return float(np.mean(ious))
+
+
+def test_present_concepts_masks_overlap_their_ground_truth(model):
+    import open_clip
+    import torch
+
+    from napari_gem import GEM
+
+    seeds = range(EVAL_SEED_START, EVAL_SEED_START + 4)
+    trained = _mean_present_iou(model, seeds)
+    assert trained > IOU_FLOOR
+    # The same architecture untrained finds far less: the overlap is learned, not salience.
+    torch.manual_seed(0)
+    random_weights = open_clip.create_model(MODEL_NAME).eval().requires_grad_(False)
+    untrained = GEM.from_open_clip(random_weights, model.tokenizer, depth=3)
+    assert trained > 1.5 * _mean_present_iou(untrained, seeds)
 
 
 def test_an_absent_concept_stays_dark_in_calibrated_mode(model):
@@ -53,7 +78,10 @@ def test_an_absent_concept_stays_dark_in_calibrated_mode(model):
     absent = "crystal"
     encoded = encode(image, model, segment_options())
     calibrated = encoded.segment([*sorted(masks), absent], score_mode="calibrated")
-    assert calibrated.heatmaps[-1].max() < 0.5 and not calibrated.masks[-1].any()
+    assert calibrated.heatmaps[-1].max() < 0.05 and not calibrated.masks[-1].any()
+    # Measured: present concepts peak at 0.13-0.32, the absent one at 0.003.
+    assert calibrated.heatmaps[:-1].max() > 10 * calibrated.heatmaps[-1].max()
+    assert calibrated.presence[:-1].max() > 10 * calibrated.presence[-1]
     # Min-max stretches every map to [0, 1]: the same absent prompt gets a mask there.
     minmax = encoded.segment([*sorted(masks), absent], score_mode="minmax")
     assert minmax.masks[-1].mean() > 0.01

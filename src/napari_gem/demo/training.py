@@ -54,7 +54,7 @@ BACKGROUND_WEIGHT = 0.25
 class TrainingConfig:
     """Every knob of a training run (stored next to the weights)."""
 
-    steps: int = 300
+    steps: int = 500
     batch_size: int = 64
     learning_rate: float = 1e-3
     weight_decay: float = 0.1
