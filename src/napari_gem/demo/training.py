@@ -7,15 +7,15 @@ The recipe (why each part is there is in docs/demo-model.md):
   resized to the model's native input and captioned with exactly the concepts visible
   inside it ("a photo of a background." when there are none). The text must then match
   local content at every scale, which is what dense maps read.
-- **Average-pooled vision tower** (``pool_type: avg`` in the open_clip config): the image
-  embedding is the mean of the patch tokens, so each patch token is trained in the same
-  space as the text.
+- **Class-token pooling.** With average pooling the image embedding is the mean of the
+  patch tokens, which the patch loss below pulls towards "background": presence then
+  failed (docs/demo-model.md, run 2).
 - **Single-patch regions.** The limit of region-caption pairs: each patch token of a
   crop (read the way the engine reads plain CLIP patches: ``ln_post`` then the
   projection) is contrasted against the captions of every concept and of background in
   the paper's template ("a photo of a ring."), with the concept under that patch as the
-  match. Without it (``dense_weight=0``) the model learned presence weakly and its patch
-  maps lit up the background (docs/demo-model.md).
+  match. Without it (``dense_weight=0``) the patch maps lit up the background
+  (docs/demo-model.md, run 1).
 - **No duplicate captions in a batch.** Crops are drawn until the batch holds one crop
   per distinct set of concepts, so open_clip's ``ClipLoss`` never treats a matching
   caption as a negative.
