@@ -130,3 +130,10 @@ def test_demo_eval_prints_the_quality_table(capsys):
     assert main(["demo-eval", "--scenes", "1", "--methods", "nonsense"]) == 2
     assert "napari-gem: error:" in capsys.readouterr().err
     assert len(VOCABULARY) == 10
+
+
+def test_command_line_offers_the_demo_first_run():
+    from napari_gem.cli.main import build_parser
+
+    assert build_parser().parse_args(["--demo"]).demo is True
+    assert build_parser().parse_args([]).demo is False

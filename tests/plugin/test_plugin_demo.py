@@ -22,28 +22,31 @@ def test_generated_micrograph_is_a_sample_of_the_manifest():
 
 
 @pytest.mark.gui
-def test_demo_launch_opens_the_micrograph_with_the_demo_model_and_prompts(qtbot):
+def test_demo_launch_opens_the_micrograph_with_the_demo_model_and_prompts(
+    qtbot, make_napari_viewer, monkeypatch
+):
+    import napari
+
     from napari_gem.plugin.launch import launch_viewer
 
+    # napari's fixture makes (and cleans up) the viewer that launch_viewer asks for.
+    monkeypatch.setattr(napari, "Viewer", lambda **kwargs: make_napari_viewer(**kwargs))
     viewer = launch_viewer(demo=True)
-    try:
-        assert [layer.name for layer in viewer.layers] == ["demo micrograph"]
-        widget = viewer.window.dock_widgets["GEM (napari-gem)"]
-        assert widget.model.value == MODEL_NAME
-        assert widget.model.native.currentText() == DISPLAY_NAME  # not mistaken for a general CLIP
-        assert "demo" in DISPLAY_NAME and "micrograph" in DISPLAY_NAME
-        assert widget.prompts.value and set(widget.prompts.value.split(", ")) <= set(VOCABULARY)
-        spec = widget.model_spec()
-        assert spec.name == MODEL_NAME and spec.pretrained.endswith(".pt") and spec.depth == 3
-        assert widget.input_size.value == 192
-        widget.device.value = "cpu"
-        run_and_wait(qtbot, widget)
-        first = widget.prompts.value.split(", ")[0]
-        heat = viewer.layers[f"{first} heatmap (demo micrograph)"]
-        assert heat.data.shape == viewer.layers["demo micrograph"].data.shape[:2]
-        assert heat.metadata["napari_gem"]["parameters"]["model"]["model"] == MODEL_NAME
-    finally:
-        viewer.close()
+    assert [layer.name for layer in viewer.layers] == ["demo micrograph"]
+    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    assert widget.model.value == MODEL_NAME
+    assert widget.model.native.currentText() == DISPLAY_NAME  # not mistaken for a general CLIP
+    assert "demo" in DISPLAY_NAME and "micrograph" in DISPLAY_NAME
+    assert widget.prompts.value and set(widget.prompts.value.split(", ")) <= set(VOCABULARY)
+    spec = widget.model_spec()
+    assert spec.name == MODEL_NAME and spec.pretrained.endswith(".pt") and spec.depth == 3
+    assert widget.input_size.value == 192
+    widget.device.value = "cpu"
+    run_and_wait(qtbot, widget)
+    first = widget.prompts.value.split(", ")[0]
+    heat = viewer.layers[f"{first} heatmap (demo micrograph)"]
+    assert heat.data.shape == viewer.layers["demo micrograph"].data.shape[:2]
+    assert heat.metadata["napari_gem"]["parameters"]["model"]["model"] == MODEL_NAME
 
 
 @pytest.mark.gui
