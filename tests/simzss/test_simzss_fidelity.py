@@ -12,8 +12,9 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from simzss_helpers import released_layout
 from torch import nn
+
+from simzss_helpers import released_layout
 
 NAMES = ["cat", "traffic light", "background", "a mitochondrion"]
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from simzss_helpers import TINY, TINY_TEXT, TINY_VIT, released_layout
 
 from napari_gem import load_model
 from napari_gem.engine.simzss.architecture import get_tokenizer
 from napari_gem.simzss_training import TrainingConfig, train
 from napari_gem.simzss_training import trainer as trainer_module
 from napari_gem.simzss_training.concepts import ConceptMatcher, plural_forms
+from simzss_helpers import TINY, TINY_TEXT, TINY_VIT, released_layout
 
 COLOURS = {"red": (230, 30, 30), "green": (30, 200, 40), "blue": (40, 60, 230)}
 SHAPES = ("circle", "square", "triangle")

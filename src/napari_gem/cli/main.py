@@ -20,7 +20,13 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
         "--sample",
         default="chelsea",
         help="sample image to open (chelsea, astronaut, coffee, rocket, "
-        "immunohistochemistry, retina, ...); 'none' opens no image",
+        "immunohistochemistry, retina, demo_micrograph, ...); 'none' opens no image",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="offline first run: a generated micrograph with the small demo model trained by "
+        "napari-gem (knows only its generated concepts; no download)",
     )
 
 
@@ -44,21 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_subcommand_parsers(subparsers) -> None:
     from ..batch.cli import add_segment_parser
+    from ..demo.quality import add_demo_eval_parser
     from ..evaluation.cli import add_evaluate_parser
     from ..simzss_training.cli import add_train_simzss_parser
 
     add_segment_parser(subparsers)
     add_evaluate_parser(subparsers)
     add_train_simzss_parser(subparsers)
+    add_demo_eval_parser(subparsers)
 
 
-def launch(sample: str) -> int:
+def launch(sample: str, demo: bool = False) -> int:
     """Open napari with the widget docked and ``sample`` loaded; returns when napari closes."""
     import napari
 
     from ..plugin.launch import launch_viewer
 
-    launch_viewer(sample=None if sample == "none" else sample)
+    launch_viewer(sample=None if sample == "none" else sample, demo=demo)
     napari.run()
     return 0
 
@@ -68,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command in (None, "launch"):
-            return launch(args.sample)
+            return launch(args.sample, args.demo)
         return int(args.handler(args))
     except KeyboardInterrupt:
         print("napari-gem: interrupted", file=sys.stderr)

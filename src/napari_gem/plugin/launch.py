@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .samples import SAMPLES, suggested_prompts
+from .samples import EXTRA_SAMPLES, SAMPLES, suggested_prompts
 
 if TYPE_CHECKING:
     import napari
@@ -13,9 +13,12 @@ PLUGIN = "napari-gem"
 WIDGET = "GEM"
 
 
-def launch_viewer(sample: str | None = "chelsea") -> napari.Viewer:
+def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napari.Viewer:
     """Create a napari viewer, open ``sample`` (a napari-gem sample key, or None for none)
     and dock the GEM widget with the sample's suggested prompts typed in.
+
+    ``demo``: open the generated micrograph instead, with the demo model (trained by the
+    project, packaged, no download) selected.
 
     The caller runs the event loop (``napari.run()``).
     """
@@ -24,13 +27,19 @@ def launch_viewer(sample: str | None = "chelsea") -> napari.Viewer:
     import napari
     import open_clip  # noqa: F401
 
-    if sample is not None and sample not in SAMPLES and sample != "ihc_channels":
-        known = ", ".join([*SAMPLES, "ihc_channels"])
+    if demo:
+        sample = "demo_micrograph"
+    if sample is not None and sample not in SAMPLES and sample not in EXTRA_SAMPLES:
+        known = ", ".join([*SAMPLES, *EXTRA_SAMPLES])
         raise ValueError(f"unknown sample {sample!r}; choose one of: {known}")
     viewer = napari.Viewer(title="napari-gem")
     if sample is not None:
         viewer.open_sample(PLUGIN, sample)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
+    if demo:
+        from .demo_model import MODEL_NAME
+
+        widget.model.value = MODEL_NAME
     layer = widget.image_layer.value
     prompts = suggested_prompts(layer) if layer is not None else None
     if prompts and not widget.prompts.value.strip():

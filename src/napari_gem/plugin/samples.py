@@ -91,3 +91,29 @@ def suggested_prompts(layer) -> str | None:
     """The prompts a sample suggests, when the layer is one of our samples."""
     meta = getattr(layer, "metadata", {}).get("napari_gem_sample")
     return meta.get("suggested_prompts") if isinstance(meta, dict) else None
+
+
+#: The generated micrograph of the demo (``napari-gem --demo``): seed and side in pixels.
+DEMO_SAMPLE_SEED = 7
+DEMO_SAMPLE_SIZE = 384
+
+
+def demo_micrograph() -> LayerData:
+    """A generated micrograph that the demo model was made for (offline, exact ground truth)."""
+    from ..demo import scene
+
+    image, masks = scene(DEMO_SAMPLE_SEED, DEMO_SAMPLE_SIZE)
+    meta = {
+        "name": "demo micrograph",
+        "rgb": True,
+        "metadata": {"napari_gem_sample": {
+            "source": f"napari_gem.demo.scene({DEMO_SAMPLE_SEED}, {DEMO_SAMPLE_SIZE})",
+            "suggested_prompts": ", ".join(sorted(masks)[:4]),
+            "model": "demo",
+        }},
+    }
+    return [(image, meta, "image")]
+
+
+#: Samples beyond the scikit-image ones of :data:`SAMPLES`.
+EXTRA_SAMPLES = ("ihc_channels", "demo_micrograph")

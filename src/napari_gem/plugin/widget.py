@@ -48,6 +48,7 @@ from superqt import QCollapsible
 
 from ..engine import ModelLoadError, SegmentOptions
 from ..engine.options import CONTRAST_MODES, RESIZE_MODES, TILING_MODES
+from . import demo_model
 from .cache import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
 from .controller import GemController, RunSettings, RunSummary, split_prompts
@@ -117,11 +118,12 @@ def _block_list(text: str, label: str) -> tuple[int, ...] | None:
         raise ValueError(f"{label} must be 'auto' or block numbers such as 6, 7; got {text!r}") from None
 
 
-def _supported_models() -> list[str]:
+def _supported_models() -> list:
     from ..engine import supported_models
     from ..engine.simzss import architecture_names
 
-    return [*supported_models(), *architecture_names()]
+    # + SimZSS and the demo model (clearly labelled); all entries are (label, name) pairs
+    return demo_model.model_choices([*supported_models(), *architecture_names()])
 
 
 def _is_simzss(name: str | None) -> bool:
@@ -470,6 +472,8 @@ class GemWidget(QWidget):
         self.pretrained.reset_choices()
         if _is_simzss(self.model.value):
             self.weights.value = "file"
+        if demo_model.is_demo(self.model.value):
+            demo_model.apply_defaults(self)
         self._update_visibility()
 
     def _on_layer_changed(self, value=None) -> None:
@@ -541,6 +545,8 @@ class GemWidget(QWidget):
     # -- building a run ----------------------------------------------------------------------------
     def model_spec(self) -> ModelSpec | None:
         """The model the fields describe (None when a checkpoint file is wanted but not set)."""
+        if demo_model.is_demo(self.model.value):
+            return demo_model.spec_for(self)  # packaged weights, whatever the weights fields say
         if self.weights.value == "file":
             path = str(self.checkpoint.value or "").strip()
             if not path or path == ".":
