@@ -95,15 +95,23 @@ def _gaussian_prior(grid, sigma):
     return omega
 
 
+_TRUNKS: dict = {}
+
+
 def reference_dense(model, image, method):
     """methods-spec §3 for one image ``[3, H, W]``: L2-normalised patch features ``[gh, gw, E]``."""
     v = model.visual
     blocks = list(v.transformer.resblocks)
     last = blocks[-1]
-    x, grid = _tokens(v, image, scale_factor_resampling=method not in ("clip",))
+    scale_factor = method != "clip"
     record = (6, 7) if method == "gclip" else ()
     cs = (7, 8, 9, 10) if method == "gclip" else ()
-    x, maps = _trunk(v, x, len(blocks) - 1, record, cs)
+    # Blocks 0 .. L-2 are the same for most methods: computed once per image and trunk kind.
+    key = (id(model), image.shape, float(image.sum()), scale_factor, record, cs)
+    if key not in _TRUNKS:
+        tokens, grid = _tokens(v, image, scale_factor_resampling=scale_factor)
+        _TRUNKS[key] = (*_trunk(v, tokens, len(blocks) - 1, record, cs), grid)
+    x, maps, grid = _TRUNKS[key]
     qs, ks, vs, s = _qkv(last, x)
     if method == "clip":
         y = x + _out_proj(

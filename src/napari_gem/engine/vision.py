@@ -217,9 +217,19 @@ def run_trunk(visual: nn.Module, x: torch.Tensor, stop: int, *, start: int = 0,
 
 
 def project(visual: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """``ln_post`` then the visual projection (into the joint embedding space)."""
-    tokens = visual.ln_post(tokens)
-    return tokens @ visual.proj if visual.proj is not None else tokens
+    """``ln_post`` then the visual projection (into the joint embedding space), in float32.
+
+    A half-precision model's features would otherwise keep only about three significant
+    digits, enough to move Otsu thresholds; this last step costs next to nothing.
+    """
+    norm = visual.ln_post
+    tokens = F.layer_norm(tokens.float(), norm.normalized_shape, _float(norm.weight),
+                          _float(norm.bias), norm.eps)
+    return tokens @ visual.proj.float() if visual.proj is not None else tokens
+
+
+def _float(parameter: torch.Tensor | None) -> torch.Tensor | None:
+    return None if parameter is None else parameter.float()
 
 
 def dense_output(visual: nn.Module, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
