@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import napari_gem
-from napari_gem.engine.pamr import pamr, pamr_tiled
+from napari_gem.engine.refinement import pamr, pamr_tiled
 
 
 def test_a_flat_guide_averages_the_eight_replicated_neighbours():

@@ -186,7 +186,7 @@ def measure_encode(gem, plain, input_size: int, repeats: int,
 
 def measure_pamr(side: int, prompts: int, repeats: int, device) -> float:
     """Median seconds of PAMR (10 steps, dilations 8 and 16) on ``prompts`` maps of ``side``²."""
-    from ..engine.pamr import pamr_tiled
+    from ..engine.refinement import pamr_tiled
 
     generator = torch.Generator().manual_seed(2)
     maps = torch.rand(prompts, side, side, generator=generator)

@@ -5,8 +5,8 @@ from .loading import ModelLoadError, load_model, supported_models
 from .methods import GemOptions, create_method, find_global_blocks, method_class, method_names, methods
 from .model import GEM, GroundingModel
 from .options import SegmentOptions
-from .pamr import pamr
 from .promptable import PromptableModel
+from .refinement import pamr
 from .result import SegmentationResult
 from .vision import UnsupportedModelError, VisionOutput
 

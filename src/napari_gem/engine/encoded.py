@@ -16,7 +16,6 @@ import torch
 
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
 from .options import SegmentOptions
-from .pamr import GuideReader, pamr_tiled
 from .preprocess import (
     image_layout,
     intensity_map,
@@ -26,6 +25,7 @@ from .preprocess import (
     to_rgb,
 )
 from .promptable import PromptableModel
+from .refinement import GuideReader, pamr_tiled
 from .result import SegmentationResult, build_result
 from .text import clean_prompts, resolve_templates
 from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window

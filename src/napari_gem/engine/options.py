@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .pamr import check_pamr_settings
+from .refinement import check_pamr_settings
 
 RESIZE_MODES = ("square", "keep_aspect")
 CONTRAST_MODES = ("auto", "percentile", "minmax", "none")

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engine.pamr import check_pamr_settings, pamr
+from ..engine.refinement import check_pamr_settings, pamr
 
 # OpenAI CLIP normalisation (RGB, for pixels scaled to [0, 1]).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
