@@ -2,6 +2,7 @@
 
     xvfb-run -a python docs/make_screenshots.py                       # random-weight model
     xvfb-run -a python docs/make_screenshots.py --model ViT-B-16 --pretrained openai
+    xvfb-run -a python docs/make_screenshots.py --demo                # demo.png: the demo model
 
 Without ``--pretrained`` the pictures use a tiny open_clip ViT with *random weights*
 (no download needed): they show the workflow (widget, layers, masks, table, edits),
@@ -88,8 +89,33 @@ def configure(widget, args, checkpoint: Path | None) -> None:
     widget.device.value = args.device
 
 
+def demo_screenshot() -> None:
+    """The demo CLIP (trained by the project) on a held-out generated micrograph."""
+    from napari_gem.plugin.launch import launch_viewer
+
+    viewer = launch_viewer(demo=True)
+    viewer.window.resize(1500, 950)
+    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    widget.device.value = "cpu"
+    widget.run()
+    wait(widget)
+    prompts = [p.strip() for p in widget.prompts.value.split(",")]
+    for layer in viewer.layers:  # show the first prompt: its heatmap, its mask as outlines
+        layer.visible = layer.name == "demo micrograph" or layer.name.startswith(prompts[0])
+    mask = viewer.layers[f"{prompts[0]} mask (demo micrograph)"]
+    mask.contour = 2
+    viewer.layers.selection.active = mask
+    note = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
+    note.visible, note.font_size, note.color, note.position = True, 10, "yellow", "top_left"
+    note.text = "demo model: toy CLIP, generated micrographs only"
+    shoot(viewer, "demo.png")
+    viewer.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--demo", action="store_true",
+                        help="only demo.png: the packaged demo model on a generated micrograph")
     parser.add_argument("--model", default="ViT-B-16")
     parser.add_argument("--pretrained", default=None,
                         help="open_clip tag or checkpoint file (default: random tiny model)")
@@ -100,6 +126,10 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="napari-gem-shots-"))
     os.environ["NAPARI_GEM_CONFIG_DIR"] = str(scratch / "config")  # leave user settings be
+    if args.demo:
+        OUT.mkdir(parents=True, exist_ok=True)
+        demo_screenshot()
+        return
     checkpoint = tiny_checkpoint(scratch) if args.pretrained is None else None
     OUT.mkdir(parents=True, exist_ok=True)
 

@@ -98,3 +98,13 @@ def test_simzss_runs_from_the_widget_with_its_checkpoint(viewer, widget, qtbot, 
     assert model["method"] == "simzss" and model["model"] == tiny_simzss_name
     widget.model.value = "napari-gem-tiny"
     assert widget.weights.enabled and _shown(widget.method)
+
+
+def test_the_demo_models_packaged_weights_need_no_weights_fields(widget):
+    from napari_gem.demo.model import MODEL_NAME
+
+    widget.model.value = MODEL_NAME
+    assert not _shown(widget.weights) and not _shown(widget.pretrained) and not _shown(widget.checkpoint)
+    assert widget.model_spec().pretrained.endswith(".pt")
+    widget.model.value = "napari-gem-tiny"
+    assert _shown(widget.weights)

@@ -496,8 +496,10 @@ class GemWidget(QWidget):
         simzss = _is_simzss(self.model.value)
         self.weights.enabled = not simzss
         self.method.visible = not simzss  # SimZSS makes its own dense features
-        self.pretrained.visible = self.weights.value == "tag"
-        self.checkpoint.visible = self.weights.value == "file"
+        packaged = demo_model.is_demo(self.model.value)  # its weights ship with napari-gem
+        self.weights.visible = not packaged
+        self.pretrained.visible = self.weights.value == "tag" and not packaged
+        self.checkpoint.visible = self.weights.value == "file" and not packaged
         self.threshold.enabled = not self.auto_threshold.value
         self.temperature.enabled = not self.auto_temperature.value
         self.method.tooltip = _method_tooltip(self.method.value)
