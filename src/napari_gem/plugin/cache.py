@@ -27,20 +27,20 @@ class ModelCache:
         self._loader = loader
         self._lock = threading.Lock()
         self._key: tuple | None = None
-        self._gem: PromptableModel | None = None
+        self._model: PromptableModel | None = None
 
     def is_loaded(self, spec: ModelSpec) -> bool:
         return self._key is not None and self._key == spec.weights_key()
 
     def get(self, spec: ModelSpec) -> PromptableModel:
-        """The GEM for ``spec``, loading it when needed (raises ``ModelLoadError``)."""
+        """The model for ``spec``, loading it when needed (raises ``ModelLoadError``)."""
         with self._lock:
-            if self._gem is not None and self._key == spec.weights_key():
-                if spec.uses_clip_method and self._gem.dense_method != spec.dense_method():
-                    self._gem = self._rewrap(self._gem, spec)
-                return self._gem
+            if self._model is not None and self._key == spec.weights_key():
+                if spec.uses_clip_method and self._model.dense_method != spec.dense_method():
+                    self._model = self._rewrap(self._model, spec)
+                return self._model
             self.clear_locked()  # free the old model before loading a new one
-            gem = self._loader(
+            model = self._loader(
                 spec.name,
                 spec.pretrained,
                 device=spec.device,
@@ -49,18 +49,18 @@ class ModelCache:
                 method=spec.method,
                 **dict(spec.method_options),
             )
-            self._key, self._gem = spec.weights_key(), gem
-            return gem
+            self._key, self._model = spec.weights_key(), model
+            return model
 
     @staticmethod
-    def _rewrap(gem: PromptableModel, spec: ModelSpec) -> PromptableModel:
+    def _rewrap(model: PromptableModel, spec: ModelSpec) -> PromptableModel:
         try:
-            return gem.with_method(spec.dense_method())
+            return model.with_method(spec.dense_method())
         except ValueError as error:
             raise ModelLoadError(f"{spec.name}: {error}") from error
 
     def clear_locked(self) -> None:
-        self._key, self._gem = None, None
+        self._key, self._model = None, None
         _empty_gpu_cache()
 
     def clear(self) -> None:
