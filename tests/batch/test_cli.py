@@ -126,3 +126,12 @@ def test_an_option_the_method_does_not_have_is_one_error_line(tmp_path, tiny_mod
     assert main(argv) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "method 'clearclip' has no option 'depth'" in error[0]
+
+
+def test_a_simzss_model_needs_no_method_flag(tmp_path, tiny_simzss_name, tiny_simzss_checkpoint):
+    from napari_gem.batch.cli import model_from_args
+
+    args = parser().parse_args(["segment", "x.tif", "-p", "cell", "-o", str(tmp_path), "--model",
+                                tiny_simzss_name, "--pretrained", str(tiny_simzss_checkpoint)])
+    spec = model_from_args(args)
+    assert spec.method == "simzss" and not spec.uses_clip_method

@@ -62,7 +62,7 @@ def test_run_prints_the_table_and_writes_the_files(make_dataset, scorers, tmp_pa
 
     def load(name, pretrained, *, device, precision, method, **options):
         asked.update(name=name, pretrained=pretrained, device=device, precision=precision)
-        assert (method, options) == ("gem", {})
+        assert (method, options) == (None, {})  # the model's own method: GEM
         return scorers.Constant(logits)
 
     out = tmp_path / "scores.json"

@@ -16,8 +16,8 @@ from napari_gem.evaluation.run import resolve_class_names
 
 
 def test_every_method_has_a_preset():
-    assert set(PRESETS) == set(method_names())
-    assert [name for name, preset in PRESETS.items() if preset.inferred] == ["gclip"]
+    assert set(PRESETS) == {*method_names(), "simzss"}
+    assert [name for name, preset in PRESETS.items() if preset.inferred] == ["gclip", "simzss"]
 
 
 @pytest.mark.parametrize(("method", "dataset", "expected"), [
@@ -41,6 +41,12 @@ def test_presets_follow_the_official_code(method, dataset, expected):
     for name, value in expected.items():
         assert getattr(settings, name) == value, name
     assert len(settings.templates) == 80
+
+
+def test_simzss_uses_bare_names_and_its_dense_scale():
+    settings = protocol_for("ade20k", "common", method="simzss")
+    assert settings.templates == ("{}",) and settings.logit_scale == pytest.approx(14.2857, abs=1e-3)
+    assert (settings.short_side, settings.crop, settings.stride) == (448, 448, 224)
 
 
 def test_clearclip_names_have_no_synonyms(make_dataset):
@@ -96,3 +102,21 @@ def test_evaluate_takes_the_method_and_its_options(make_dataset, scorers, capsys
                               "--option", "sigma=3", "--pamr", "off", "--short-side", "32"])
     assert run_evaluate(args, load_model=load) == 0
     assert asked == {"method": "naclip", "options": {"sigma": 3}}
+    args = parser.parse_args(["evaluate", "--dataset", "voc20", "--root", str(root), "--model",
+                              "SimZSS-ViT-B-14", "--pretrained", "x.pth", "--short-side", "32"])
+    assert run_evaluate(args, load_model=load) == 0
+    assert asked == {"method": None, "options": {}}  # SimZSS brings its own method
+
+
+def test_a_simzss_model_is_evaluated_under_the_common_protocol(make_dataset, tiny_simzss):
+    import numpy as np
+
+    from napari_gem.evaluation import evaluate
+
+    label = np.zeros((40, 50), dtype=np.int64)
+    label[10:30, 10:40] = 12
+    root, _ = make_dataset("voc20", [label, label[::-1].copy()])
+    protocol = protocol_for("voc20", "common", short_side=56, crop=56, stride=28)
+    result = evaluate("voc20", root, tiny_simzss, protocol=protocol)
+    assert result.num_images == 2 and 0 <= result.miou <= 100
+    assert result.model["method"] == "simzss"

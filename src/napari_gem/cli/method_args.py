@@ -12,11 +12,11 @@ from ..engine.methods import method_names
 GEM_FLAGS = ("depth", "iterations", "temperature")
 
 
-def add_method_arguments(group, default: str | None = "gem") -> None:
+def add_method_arguments(group) -> None:
     """``--method``, ``--option KEY=VALUE`` and GEM's ``--depth/--iterations/--temperature``."""
-    group.add_argument("--method", default=default, type=str.lower, choices=method_names(),
-                       help="dense method (see `napari-gem methods`; default: "
-                       f"{default or 'the protocol preset'})")
+    group.add_argument("--method", default=None, type=str.lower, choices=method_names(),
+                       help="dense method (see `napari-gem methods`; default: gem, or SimZSS's "
+                       "own for a SimZSS model)")
     group.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        type=_option, dest="method_option",
                        help="a method option, e.g. sigma=3 (NACLIP) or global_blocks=5,6 (GCLIP); "

@@ -27,6 +27,7 @@ class MethodPreset:
     area_threshold: dict[str, float] = field(default_factory=dict)
     pamr_steps: int | None = None
     synonyms: bool = True
+    templates: str = "imagenet80"  # or "bare": the class names as they are
     inferred: bool = False
     per_dataset: dict[str, dict] = field(default_factory=dict)
 
@@ -38,6 +39,7 @@ class MethodPreset:
             "prob_threshold": self.prob_thresholds.get(dataset) if dataset in BACKGROUND_DATASETS else None,
             "area_threshold": self.area_threshold.get(dataset),
             "pamr_steps": self.pamr_steps, "synonyms": self.synonyms,
+            "templates": self.templates,
         }
         values.update(self.per_dataset.get(dataset, {}))
         return values
@@ -88,6 +90,13 @@ PRESETS: dict[str, MethodPreset] = {
         source="inferred: ClearCLIP's protocol, which GCLIP compares against (methods-spec §3.5)",
         prob_thresholds=_CLEARCLIP.prob_thresholds, synonyms=False, inferred=True,
         per_dataset=_CLEARCLIP.per_dataset),
+    # SimZSS's segmentation protocol is not published (simzss-spec §1.6, §4): the common
+    # windows, bare class names as its embed_words uses, and its dense-loss scale 1/0.07.
+    "simzss": MethodPreset(
+        source="inferred: SimZSS's protocol is unpublished; the common protocol with bare "
+        "names and the dense-loss logit scale 1/0.07 (simzss-spec §1.5-1.6)",
+        logit_scale=1 / 0.07, prob_thresholds=_CLEARCLIP.prob_thresholds, templates="bare",
+        inferred=True, per_dataset=_CLEARCLIP.per_dataset),
 }
 
 

@@ -122,10 +122,9 @@ def protocol_for(dataset: str, setting: str = "common", *, method: str = "gem",
 
     spec = dataset_spec(dataset)
     if setting == "common":
-        settings = ProtocolSettings(
-            setting="common", templates=imagenet_templates(), method=method,
-            **method_preset(method).settings_for(dataset),
-        )
+        values = method_preset(method).settings_for(dataset)
+        templates = imagenet_templates() if values.pop("templates") == "imagenet80" else ("{}",)
+        settings = ProtocolSettings(setting="common", templates=templates, method=method, **values)
     elif setting == "paper":
         settings = ProtocolSettings(
             setting="paper",
