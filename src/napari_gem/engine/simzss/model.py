@@ -58,12 +58,24 @@ class SimZSSNetwork(nn.Module):
         cls = tokens[:, 0]
         patches = tokens[:, self.vit.num_prefix_tokens :]
         if self.denoiser is not None:
-            from timm.layers import resample_abs_pos_embed
-
             # The denoiser's own table is added after the ViT's LayerNorm; no norm follows.
-            table = resample_abs_pos_embed(self.denoiser_position, list(grid), num_prefix_tokens=0)
-            patches = self.denoiser(patches + table.to(patches.dtype))
+            patches = self.denoiser(patches + self.denoiser_table(grid).to(patches.dtype))
         return patches.reshape(patches.shape[0], grid[0], grid[1], -1), cls
+
+    def denoiser_table(self, grid: tuple[int, int]) -> torch.Tensor:
+        """The denoiser's position table resampled to ``grid`` (bicubic, antialiased, as
+        timm does), computed once per grid: every window of a tiled image shares it."""
+        from timm.layers import resample_abs_pos_embed
+
+        table = self.denoiser_position
+        key = (tuple(grid), table.dtype, table.device, table._version)
+        cache = self.__dict__.setdefault("_denoiser_tables", {})
+        if key not in cache:
+            if len(cache) >= 8:
+                cache.clear()
+            with torch.no_grad():
+                cache[key] = resample_abs_pos_embed(table, list(grid), num_prefix_tokens=0)
+        return cache[key]
 
     def text_tokens(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected outputs of every token ``[B, L, D]`` and the EOT embedding ``[B, D]``.
