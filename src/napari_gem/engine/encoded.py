@@ -78,7 +78,11 @@ class EncodedImage:
         return resolve_templates(self.options.templates, self.model.default_templates)
 
     def _full_size(self, grid_maps: torch.Tensor) -> torch.Tensor:
-        """``[P, gh, gw]`` grid maps upsampled to ``[P, H, W]`` float32 (one prompt at a time)."""
+        """``[P, gh, gw]`` grid maps upsampled to float32 ``[P, H, W]`` on the CPU.
+
+        Working per prompt into one preallocated array keeps the peak memory at the
+        output plus a single full-size map, whatever the number of prompts.
+        """
         height, width = self.image_shape
         out = torch.empty((grid_maps.shape[0], height, width), dtype=torch.float32)
         for index, grid_map in enumerate(grid_maps):
@@ -91,21 +95,6 @@ class EncodedImage:
             raise ValueError("PAMR needs the image: this encoded image was made without it")
         return pamr_tiled(self._full_size(grid_maps), self.read_guide, options.pamr_steps,
                           options.pamr_dilations)
-
-    def _to_image(self, grid_maps: torch.Tensor, normalise: bool) -> np.ndarray:
-        """``[P, gh, gw]`` grid maps as float32 ``[P, H, W]``, one prompt at a time.
-
-        Working per prompt into one preallocated array keeps the peak memory at
-        the output plus a single full-size map, whatever the number of prompts.
-        """
-        height, width = self.image_shape
-        out = np.empty((grid_maps.shape[0], height, width), dtype=np.float32)
-        for index, grid_map in enumerate(grid_maps):
-            full = upsample(grid_map[None, None], self.covered_shape)[0, 0, :height, :width]
-            if normalise:
-                full = min_max(full, inplace=True)
-            out[index] = full.cpu().numpy()
-        return out
 
     def presence(self, prompts: Sequence[str], background_prompts: Sequence[str] = ()) -> np.ndarray:
         """Image-level presence ``[P]``: softmax of CLIP logits over prompts and background."""
@@ -138,23 +127,21 @@ class EncodedImage:
         templates = self._templates()
         presence = self.presence(prompts, background)
         with torch.inference_mode():
-            if mode == "minmax" and refine == "none":
-                maps = self._to_image(self.similarity(prompts, templates), normalise=True)
-            elif mode == "minmax":
-                maps = min_max(self._refined(self.similarity(prompts, templates), options),
-                               inplace=True).numpy()
+            if mode == "minmax":
+                grid = self.similarity(prompts, templates)
+                raw = self._refined(grid, options) if refine == "pamr" else self._full_size(grid)
+                maps = min_max(raw, inplace=True)
             else:
                 _, competitors = with_background(prompts, background)
                 grid = self.similarity(competitors, templates)
-                gate = torch.from_numpy(presence).to(grid.device)[:, None, None]
-                if refine == "none":
-                    probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
-                    maps = self._to_image(probabilities * gate, normalise=False)
-                else:
-                    refined = self._refined(grid, options)
-                    probabilities = prompt_softmax(refined, self.model.logit_scale, dim=0)[: len(prompts)]
-                    maps = (probabilities * gate.cpu()).numpy()
-        return maps, presence.astype(np.float32)
+                # Unrefined scores are softmaxed on the grid and then upsampled (cheap);
+                # PAMR needs the raw full-size similarity first, as its reference does.
+                if refine == "pamr":
+                    grid = self._refined(grid, options)
+                probabilities = prompt_softmax(grid, self.model.logit_scale, dim=0)[: len(prompts)]
+                gated = probabilities * torch.from_numpy(presence).to(grid.device)[:, None, None]
+                maps = gated if refine == "pamr" else self._full_size(gated)
+        return maps.numpy(), presence.astype(np.float32)
 
     def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
         """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""

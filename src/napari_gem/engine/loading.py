@@ -185,6 +185,13 @@ def _build_clip(name: str, pretrained: str | None, cache_dir) -> tuple:
     return model, open_clip.get_tokenizer(name, cache_dir=cache_dir)
 
 
+def default_method(name: str) -> str:
+    """The method a model runs when none is named: SimZSS's own for SimZSS models, else GEM."""
+    from .simzss import is_simzss_name
+
+    return "simzss" if is_simzss_name(name) else "gem"
+
+
 def load_model(
     name: str = "ViT-B-16",
     pretrained: str | os.PathLike | None = "openai",

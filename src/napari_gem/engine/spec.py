@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .loading import ModelLoadError, load_model
+from .loading import ModelLoadError, default_method, load_model
 from .methods import DenseMethod, create_method
 from .promptable import PromptableModel
-from .simzss import is_simzss_name
 
 _PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 _registered_configs: set[str] = set()
@@ -67,7 +66,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         options = self.method_options
         pairs = tuple(options.items() if isinstance(options, Mapping) else options)
-        own_method = "simzss" if is_simzss_name(self.name) else "gem"
+        own_method = default_method(self.name)
         method = own_method if self.method is None else str(self.method).strip().lower()
         object.__setattr__(self, "method", method)
         if own_method == "simzss" or method == "simzss":

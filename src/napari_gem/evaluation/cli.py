@@ -8,9 +8,8 @@ import sys
 from collections.abc import Callable
 
 from ..cli.method_args import add_method_arguments, method_options_from_args
-from ..engine.loading import ModelLoadError
+from ..engine.loading import ModelLoadError, default_method
 from ..engine.loading import load_model as load_gem_model
-from ..engine.simzss import is_simzss_name
 from .datasets import DATASETS, DatasetLayoutError, open_dataset
 from .protocol import SETTINGS, protocol_for
 from .run import evaluate, format_table, resolve_class_names, result_paths
@@ -112,7 +111,7 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
             raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
         if args.short_side is not None and args.setting == "paper":
             raise ValueError("--short-side applies to the common setting only")
-        method = args.method or ("simzss" if is_simzss_name(args.model) else "gem")
+        method = args.method or default_method(args.model)
         protocol = protocol_for(args.dataset, args.setting, method=method, **_overrides(args))
         if args.pamr == "off":
             protocol = dataclasses.replace(protocol, pamr_steps=None)

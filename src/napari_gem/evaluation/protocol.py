@@ -29,20 +29,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.preprocess import CLIP_MEAN, CLIP_STD
 from ..engine.refinement import check_pamr_settings, pamr
-
-# OpenAI CLIP normalisation (RGB, for pixels scaled to [0, 1]).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+from ..engine.text import PAPER_TEMPLATES, imagenet_templates
 
 SETTINGS = ("common", "paper")
-PAPER_TEMPLATES: tuple[str, ...] = ("a photo of a {}.",)
-
-def imagenet_templates() -> tuple[str, ...]:
-    """The 80 OpenAI ImageNet prompt templates as format strings ("... {} ...")."""
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
-
-    return tuple(template("{}") for template in OPENAI_IMAGENET_TEMPLATES)
 
 
 @dataclass(frozen=True)

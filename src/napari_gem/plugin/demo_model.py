@@ -1,14 +1,20 @@
 """The demo CLIP in the widget: its entry in the model list and the spec it stands for.
 
 Kept apart from ``widget.py`` so the widget needs only three calls: the extra model
-choice, the spec of the demo model, and its defaults when it is picked.
+choice, the spec of the demo model (:func:`model_spec`, with the widget's device,
+precision, method and options), and its defaults when it is picked.
 """
 
 from __future__ import annotations
 
-from ..demo.model import DEFAULT_DEPTH, DISPLAY_NAME, INPUT_SIZE, MODEL_NAME, register_config
-from ..demo.model import model_spec as demo_model_spec
-from .cache import ModelSpec
+from ..demo.model import (  # noqa: F401  (model_spec: the widget's spec of the demo model)
+    DEFAULT_DEPTH,
+    DISPLAY_NAME,
+    INPUT_SIZE,
+    MODEL_NAME,
+    model_spec,
+    register_config,
+)
 
 #: ``(label, value)`` for the widget's model list: labelled so nobody takes it for a general CLIP.
 MODEL_CHOICE = (DISPLAY_NAME, MODEL_NAME)
@@ -25,16 +31,6 @@ def model_choices(names: list[str]) -> list[tuple[str, str]]:
 
 def is_demo(name: str | None) -> bool:
     return name == MODEL_NAME
-
-
-def spec_for(widget) -> ModelSpec:
-    """The demo model with the widget's device, precision, method and options (packaged weights)."""
-    return demo_model_spec(
-        device=widget.device.value,
-        precision=None if widget.precision.value == "auto" else widget.precision.value,
-        method=widget.method.value,
-        method_options=widget.method_options(),
-    )
 
 
 def apply_defaults(widget) -> None:

@@ -547,8 +547,14 @@ class GemWidget(QWidget):
     # -- building a run ----------------------------------------------------------------------------
     def model_spec(self) -> ModelSpec | None:
         """The model the fields describe (None when a checkpoint file is wanted but not set)."""
+        run = {
+            "device": self.device.value,
+            "precision": None if self.precision.value == "auto" else self.precision.value,
+            "method": None if _is_simzss(self.model.value) else self.method.value,
+            "method_options": self.method_options(),
+        }
         if demo_model.is_demo(self.model.value):
-            return demo_model.spec_for(self)  # packaged weights, whatever the weights fields say
+            return demo_model.model_spec(**run)  # packaged weights, whatever the weights fields say
         if self.weights.value == "file":
             path = str(self.checkpoint.value or "").strip()
             if not path or path == ".":
@@ -556,14 +562,7 @@ class GemWidget(QWidget):
             pretrained = str(Path(path).expanduser())
         else:
             pretrained = self.pretrained.value or DEFAULT_TAG
-        return ModelSpec(
-            name=self.model.value,
-            pretrained=pretrained,
-            device=self.device.value,
-            precision=None if self.precision.value == "auto" else self.precision.value,
-            method=None if _is_simzss(self.model.value) else self.method.value,
-            method_options=self.method_options(),
-        )
+        return ModelSpec(name=self.model.value, pretrained=pretrained, **run)
 
     def options(self) -> SegmentOptions:
         """The :class:`SegmentOptions` the fields describe (raises ``ValueError`` if invalid)."""
