@@ -27,6 +27,16 @@ def test_bench_prints_a_row_per_method_and_pamr(tiny_model_name, capsys, tmp_pat
     assert out.read_text().strip() == table[table.index("| measurement"):].strip()
 
 
+def test_bench_skips_the_rows_given_a_zero_side(tiny_model_name, capsys):
+    code = main(["bench", "--model", tiny_model_name, "--input-size", "64", "--repeats", "1",
+                 "--methods", "gem", "--no-bf16", "--rerun-image", "0", "--tiled-image", "0",
+                 "--pamr-image", "0"])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "GEM / plain" in table
+    assert "new prompts" not in table and "PAMR" not in table and "tiled" not in table
+
+
 def test_bench_refuses_an_unknown_method(tiny_model_name, capsys):
     import pytest
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from .cpu_precision import slow_precision_advice, store_weights_transposed, wants_transposed_weights
 from .hub import weights_source
 from .methods import create_method
 from .model import GroundingModel
@@ -235,10 +238,21 @@ def load_model(
     except (UnsupportedModelError, ValueError) as error:
         raise ModelLoadError(f"{name}: {error}") from error
     model.eval().requires_grad_(False)
-    try:
-        model.to(device=target_device, dtype=dtype)
-    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
-        raise ModelLoadError(
-            f"could not move {name} to {target_device} in {dtype}: {error}"
-        ) from error
+    place_model(model, target_device, dtype, name)
     return grounding
+
+
+def place_model(module: nn.Module, device: torch.device, dtype: torch.dtype, name: str) -> None:
+    """Move ``module`` to ``device`` in ``dtype``, with the weight layout fastest there.
+
+    Raises :class:`ModelLoadError` (naming ``name``) when the move fails, e.g. out of memory.
+    """
+    advice = slow_precision_advice(device, dtype)
+    if advice:
+        warnings.warn(advice, RuntimeWarning, stacklevel=3)
+    try:
+        module.to(device=device, dtype=dtype)
+    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
+        raise ModelLoadError(f"could not move {name} to {device} in {dtype}: {error}") from error
+    if wants_transposed_weights(device, dtype):
+        store_weights_transposed(module)

@@ -174,9 +174,36 @@ def feed_forward(block: nn.Module, x: torch.Tensor,
     return x + block.ls_2(F.linear(hidden, c_proj_weight, mlp.c_proj.bias))
 
 
+#: CPU flash attention in bf16 runs on AMX only for key blocks of even length; an odd
+#: tail (785 tokens at 448² leaves 273 after a 512 block) falls back to a kernel about
+#: half as fast. Padding the keys to a multiple of 16 and masking the padding restores
+#: the fast path with the same result (the masked keys get probability exactly 0).
+_PADDED_KEY_MULTIPLE = 16
+
+
+def attention(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *,
+              scale: float | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``softmax(queries keysᵀ · scale (+ bias)) values`` ``[..., N, d]``, never materialised.
+
+    ``scale`` defaults to ``1/√d``; ``bias`` is an additive ``[N, N]`` (or broadcastable)
+    logit bias. On the CPU in bf16 the keys are padded and masked (see above).
+    """
+    count = keys.shape[-2]
+    padding = -count % _PADDED_KEY_MULTIPLE
+    if padding and keys.dtype == torch.bfloat16 and keys.device.type == "cpu":
+        same = values is keys
+        keys = F.pad(keys, (0, 0, 0, padding))
+        values = keys if same else F.pad(values, (0, 0, 0, padding))
+        if bias is None:
+            bias = (torch.arange(count + padding, device=keys.device) < count).view(1, -1)  # True: attend
+        else:
+            bias = F.pad(bias, (0, padding), value=float("-inf"))
+    return F.scaled_dot_product_attention(queries, keys, values, attn_mask=bias, scale=scale)
+
+
 def attention_update(block: nn.Module, x: torch.Tensor, q, k, v) -> torch.Tensor:
     """CLIP's own residual block given its q, k, v (attention, residual, MLP)."""
-    return feed_forward(block, x + project_out(block, F.scaled_dot_product_attention(q, k, v)))
+    return feed_forward(block, x + project_out(block, attention(q, k, v)))
 
 
 def block_update(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +238,7 @@ def run_trunk(visual: nn.Module, x: torch.Tensor, stop: int, *, start: int = 0,
             recorded[index] = attention_probabilities(q, k, q.shape[-1] ** -0.5)
             attended = recorded[index] @ v
         else:
-            attended = F.scaled_dot_product_attention(q, k, v)
+            attended = attention(q, k, v)
         x = feed_forward(block, x + project_out(block, attended), c_proj_weights.get(index))
     return x, recorded
 

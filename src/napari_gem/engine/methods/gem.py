@@ -58,9 +58,9 @@ def self_self_attention(q, k, v, inverse_temperature, iterations: int) -> torch.
         # Scaling the queries by tau^-1 equals scaling the logits; sdpa's own `scale`
         # must be a Python float, while the adaptive temperature is per image.
         queries = (keys * inverse_temperature).reshape(flat)
-        out = F.scaled_dot_product_attention(
-            queries, keys.reshape(flat), values.reshape(flat), scale=1.0
-        )
+        flat_keys = keys.reshape(flat)
+        flat_values = flat_keys if values is keys else values.reshape(flat)
+        out = vision.attention(queries, flat_keys, flat_values, scale=1.0)
         return out.view(batch_shape)
 
     for _ in range(iterations):

@@ -58,4 +58,4 @@ class Naclip(LastBlockMethod):
 
     def last_block(self, block, x, q, k, v, grid, extras):
         prior = _cached_prior(grid, self.options.sigma, k.dtype, k.device)
-        return vision.project_out(block, F.scaled_dot_product_attention(k, k, v, attn_mask=prior))
+        return vision.project_out(block, vision.attention(k, k, v, bias=prior))

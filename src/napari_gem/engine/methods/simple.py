@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
 from .. import vision
 from .base import MethodOptions
 from .last_block import LastBlockMethod
@@ -71,7 +69,7 @@ class Sclip(LastBlockMethod):
     Options = NoOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
-        attended = F.scaled_dot_product_attention(q, q, v) + F.scaled_dot_product_attention(k, k, v)
+        attended = vision.attention(q, q, v) + vision.attention(k, k, v)
         return vision.feed_forward(block, x + vision.project_out(block, attended))
 
 
@@ -84,4 +82,4 @@ class ClearClip(LastBlockMethod):
     Options = NoOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
-        return vision.project_out(block, F.scaled_dot_product_attention(q, q, v))
+        return vision.project_out(block, vision.attention(q, q, v))

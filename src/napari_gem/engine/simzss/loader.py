@@ -10,7 +10,7 @@ import os
 
 import torch
 
-from ..loading import ModelLoadError, cache_folders, resolve_device, resolve_precision
+from ..loading import ModelLoadError, cache_folders, place_model, resolve_device, resolve_precision
 from .architecture import (
     SimZSSArchitecture,
     build_denoiser,
@@ -125,8 +125,5 @@ def load_simzss(
                 raise ModelLoadError(_pretrained_vit_help(architecture, error)) from error
         _load_weights(network, weights, str(path), name)
     network.eval().requires_grad_(False)
-    try:
-        network.to(device=target_device, dtype=dtype)
-    except (RuntimeError, torch.cuda.OutOfMemoryError) as error:
-        raise ModelLoadError(f"could not move {name} to {target_device} in {dtype}: {error}") from error
+    place_model(network, target_device, dtype, name)
     return SimZSSModel(network, get_tokenizer(), name=name, pretrained=path)
