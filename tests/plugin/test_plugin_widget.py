@@ -170,3 +170,13 @@ def test_settings_are_remembered(make_napari_viewer, tiny_model_name, tiny_check
     assert not second.auto_threshold.value
     assert (second.mask_mode.value, second.tiling.value) == ("instances", "always")
     assert not second.advanced_section.isExpanded()  # Advanced starts collapsed
+
+
+def test_precision_tooltip_says_whether_bf16_pays_on_this_cpu(widget, monkeypatch):
+    from napari_gem.plugin import widget as widget_module
+
+    assert widget.precision.tooltip == widget_module._precision_tooltip()
+    monkeypatch.setattr(widget_module, "has_native", lambda dtype: True)
+    assert "bf16 is native on this CPU: about 2x faster than fp32" in widget_module._precision_tooltip()
+    monkeypatch.setattr(widget_module, "has_native", lambda dtype: False)
+    assert "bf16 is not native on this CPU: slower than fp32 here" in widget_module._precision_tooltip()

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import torch
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -47,6 +48,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..engine import ModelLoadError, SegmentOptions
+from ..engine.cpu_precision import has_native
 from ..engine.options import CONTRAST_MODES, RESIZE_MODES, TILING_MODES
 from . import demo_model
 from .cache import ModelSpec
@@ -82,6 +84,14 @@ REMEMBERED = (
     "tiling", "tile_above", "window", "overlap", "window_batch", "templates", "score_mode",
     "background_prompts", "min_size", "fill_holes", "refine", "pamr_steps", "pamr_dilations",
 )
+
+
+def _precision_tooltip() -> str:
+    """What each precision means, and whether bf16 pays on this computer's CPU."""
+    cpu_bf16 = ("bf16 is native on this CPU: about 2x faster than fp32, heatmaps within ~1e-3"
+                if has_native(torch.bfloat16)
+                else "bf16 is not native on this CPU: slower than fp32 here")
+    return f"auto: fp32 on the CPU, bf16/fp16 on a GPU. {cpu_bf16}."
 
 
 def _method_choices() -> list[tuple[str, str]]:
@@ -246,7 +256,7 @@ class GemWidget(QWidget):
                                    value="")
         self.device = ComboBox(label="device", choices=DEVICES, value="auto")
         self.precision = ComboBox(label="precision", choices=PRECISIONS, value="auto",
-                                  tooltip="auto: fp32 on the CPU, bf16/fp16 on a GPU")
+                                  tooltip=_precision_tooltip())
         self.method = ComboBox(label="method", choices=_method_choices(), value="gem",
                                tooltip=_method_tooltip("gem"))
 
