@@ -2,7 +2,7 @@
 
     xvfb-run -a python docs/make_screenshots.py                       # random-weight model
     xvfb-run -a python docs/make_screenshots.py --model ViT-B-16 --pretrained openai
-    xvfb-run -a python docs/make_screenshots.py --demo                # demo.png: the demo model
+    xvfb-run -a python docs/make_screenshots.py --demo                # every picture: the demo model
 
 Without ``--pretrained`` the pictures use a tiny open_clip ViT with *random weights*
 (no download needed): they show the workflow (widget, layers, masks, table, edits),
@@ -105,17 +105,113 @@ def demo_screenshot() -> None:
     mask = viewer.layers[f"{prompts[0]} mask (demo micrograph)"]
     mask.contour = 2
     viewer.layers.selection.active = mask
-    note = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
-    note.visible, note.font_size, note.color, note.position = True, 10, "yellow", "top_left"
-    note.text = "demo model: toy CLIP, generated micrographs only"
+    label_note(viewer, "demo model: toy CLIP, generated micrographs only")
     shoot(viewer, "demo.png")
     viewer.close()
+
+
+def workflow_screenshots(viewer, widget, image: str, prompts: list[str], channels,
+                         paint: tuple[slice, slice]) -> None:
+    """The four workflow pictures: layers per prompt, live threshold, one channel of a
+    multichannel stack, and a hand-edited mask kept through a re-run.
+
+    ``image``: the name of the image layer; ``prompts``: the first one is shown;
+    ``channels``: napari layer data ``(data, meta, prompt)`` of a ``(3, H, W)`` stack;
+    ``paint``: the box painted into the first prompt's mask.
+    """
+    first = prompts[0]
+
+    # 1. Prompts typed, Ctrl+Enter: heatmap and mask layers per prompt, presence table.
+    widget.prompts.value = ", ".join(prompts)
+    widget.run()
+    wait(widget)
+    for layer in viewer.layers:
+        if layer.name.startswith(tuple(prompts[1:])):
+            layer.visible = False
+    mask = viewer.layers[f"{first} mask ({image})"]
+    mask.contour = 2  # outlines, so the heatmap under the mask shows too
+    viewer.layers.selection.active = mask
+    shoot(viewer, "widget.png")
+    mask.contour = 0
+
+    # 2. Live threshold: masks re-drawn from the stored heatmaps, no model call.
+    widget.auto_threshold.value = False
+    widget.threshold.value = 0.7
+    widget.redraw()
+    wait(widget)
+    viewer.layers[f"{first} heatmap ({image})"].visible = False
+    shoot(viewer, "threshold.png")
+
+    # 3. Multichannel image: one channel as gray, Advanced options open.
+    for layer in viewer.layers:
+        layer.visible = False
+    data, meta, channel_prompt = channels
+    viewer.add_image(data, **meta)
+    viewer.dims.set_current_step(0, 0)
+    widget.image_layer.value = viewer.layers[meta["name"]]
+    widget.channel_mode.value = "gray"
+    widget.channel_axis.value = 0
+    widget.channel.value = 0
+    widget.prompts.value = channel_prompt
+    widget.auto_threshold.value = True
+    widget.advanced_section.expand(animate=False)
+    widget.run()
+    wait(widget)
+    shoot(viewer, "multichannel.png")
+
+    for layer in list(viewer.layers):
+        if layer.name.endswith(f"({meta['name']})") or layer.name == meta["name"]:
+            viewer.layers.remove(layer)
+        else:
+            layer.visible = layer.name in (image, f"{first} mask ({image})")
+    widget.advanced_section.collapse(animate=False)
+    widget.image_layer.value = viewer.layers[image]
+    widget.channel_mode.value = "layer"
+    widget.prompts.value = ", ".join(prompts)
+    widget.auto_threshold.value = False
+
+    # 4. A hand-edited mask is kept; the re-run's result goes next to it.
+    mask = viewer.layers[f"{first} mask ({image})"]
+    mask.data[paint] = 1
+    mask.refresh()
+    widget.run()
+    wait(widget)
+    viewer.layers.selection = {mask}
+    shoot(viewer, "edited_mask.png")
+
+
+def demo_workflow_screenshots() -> None:
+    """The workflow pictures with the demo model, on the generated micrograph."""
+    import numpy as np
+
+    from napari_gem.plugin.launch import launch_viewer
+
+    viewer = launch_viewer(demo=True)
+    viewer.window.resize(1500, 950)
+    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    widget.device.value = "cpu"
+    label_note(viewer, "demo model: toy CLIP, generated micrographs only")
+    image = viewer.layers["demo micrograph"]
+    prompts = [p.strip() for p in widget.prompts.value.split(",")][:3]
+    planes = np.moveaxis(np.asarray(image.data), -1, 0)
+    channels = (planes, {"name": "demo micrograph planes (R, G, B)", "axis_labels": ("c", "y", "x")},
+                prompts[0])
+    workflow_screenshots(viewer, widget, "demo micrograph", prompts, channels,
+                         (slice(20, 90), slice(20, 150)))
+    viewer.close()
+
+
+def label_note(viewer, text: str) -> None:
+    """A yellow line on the canvas saying what model made the picture."""
+    note = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
+    note.visible, note.text, note.font_size, note.color = True, text, 10, "yellow"
+    note.position = "top_left"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true",
-                        help="only demo.png: the packaged demo model on a generated micrograph")
+                        help="every picture with the packaged demo model on a generated micrograph")
     parser.add_argument("--model", default="ViT-B-16")
     parser.add_argument("--pretrained", default=None,
                         help="open_clip tag or checkpoint file (default: random tiny model)")
@@ -126,12 +222,12 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="napari-gem-shots-"))
     os.environ["NAPARI_GEM_CONFIG_DIR"] = str(scratch / "config")  # leave user settings be
+    OUT.mkdir(parents=True, exist_ok=True)
     if args.demo:
-        OUT.mkdir(parents=True, exist_ok=True)
         demo_screenshot()
+        demo_workflow_screenshots()
         return
     checkpoint = tiny_checkpoint(scratch) if args.pretrained is None else None
-    OUT.mkdir(parents=True, exist_ok=True)
 
     from napari_gem.plugin.launch import launch_viewer
     from napari_gem.plugin.samples import ihc_channels
@@ -140,69 +236,11 @@ def main() -> None:
     viewer.window.resize(1500, 950)
     widget = viewer.window.dock_widgets["GEM (napari-gem)"]
     if checkpoint is not None:
-        note = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
-        note.visible, note.text, note.font_size, note.color = True, RANDOM_NOTE, 10, "yellow"
-        note.position = "top_left"
+        label_note(viewer, RANDOM_NOTE)
     configure(widget, args, checkpoint)
-
-    # 1. Prompts typed, Ctrl+Enter: heatmap and mask layers per prompt, presence table.
-    widget.prompts.value = "cat, ear, eye"
-    widget.run()
-    wait(widget)
-    for layer in viewer.layers:
-        if layer.name.startswith(("ear", "eye")):
-            layer.visible = False
-    cat_mask = viewer.layers["cat mask (chelsea)"]
-    cat_mask.contour = 2  # outlines, so the heatmap under the mask shows too
-    viewer.layers.selection.active = cat_mask
-    shoot(viewer, "widget.png")
-    cat_mask.contour = 0
-
-    # 2. Live threshold: masks re-drawn from the stored heatmaps, no model call.
-    widget.auto_threshold.value = False
-    widget.threshold.value = 0.7
-    widget.redraw()
-    wait(widget)
-    viewer.layers["cat heatmap (chelsea)"].visible = False
-    shoot(viewer, "threshold.png")
-
-    # 3. Multichannel image: one channel (haematoxylin) as gray, Advanced options open.
-    for layer in viewer.layers:
-        layer.visible = False
     data, meta, _ = ihc_channels()[0]
-    viewer.add_image(data, **meta)
-    viewer.dims.set_current_step(0, 0)
-    widget.image_layer.value = viewer.layers[meta["name"]]
-    widget.channel_mode.value = "gray"
-    widget.channel_axis.value = 0
-    widget.channel.value = 0
-    widget.prompts.value = "nucleus"
-    widget.auto_threshold.value = True
-    widget.advanced_section.expand(animate=False)
-    widget.run()
-    wait(widget)
-    shoot(viewer, "multichannel.png")
-
-    for layer in list(viewer.layers):
-        if "ihc" in layer.name:
-            viewer.layers.remove(layer)
-        else:
-            layer.visible = layer.name in ("chelsea", "cat mask (chelsea)")
-    widget.advanced_section.collapse(animate=False)
-    widget.image_layer.value = viewer.layers["chelsea"]
-    widget.channel_mode.value = "layer"
-    widget.prompts.value = "cat, ear, eye"
-    widget.auto_threshold.value = False
-
-    # 4. A hand-edited mask is kept; the re-run's result goes next to it.
-    mask = viewer.layers["cat mask (chelsea)"]
-    mask.data[40:140, 60:200] = 1
-    mask.refresh()
-    widget.run()
-    wait(widget)
-    viewer.layers.selection = {mask}
-    shoot(viewer, "edited_mask.png")
-
+    workflow_screenshots(viewer, widget, "chelsea", ["cat", "ear", "eye"], (data, meta, "nucleus"),
+                         (slice(40, 140), slice(60, 200)))
     viewer.close()
 
 
