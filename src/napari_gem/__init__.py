@@ -21,11 +21,11 @@ from .engine import (
     find_global_blocks,
     load_model,
     method_names,
-    methods,
     pamr,
     segment,
     supported_models,
 )
+from .engine.methods import methods
 
 __version__ = "0.1.0"
 

@@ -104,3 +104,10 @@ def test_a_model_spec_carries_the_method_and_its_options(tiny_model_name, tiny_c
     assert model.method == "gclip" and model.method_options.global_blocks == (3, 4)
     with pytest.raises(ModelLoadError, match="sigma"):
         ModelSpec(tiny_model_name, str(tiny_checkpoint), method="naclip", method_options={"sigma": -1})
+
+
+def test_every_method_module_imports_by_its_dotted_path():
+    import napari_gem.engine.methods.gem as gem_module  # the listing must not hide the package
+
+    assert gem_module.Gem.name == "gem"
+    assert napari_gem.methods()[0].name == "gem"

@@ -17,7 +17,7 @@ def add_methods_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_methods(args: argparse.Namespace) -> int:
-    from ..engine import methods
+    from ..engine.methods import methods
 
     for info in methods():
         flag = "  [reconstructed from the paper: equations not verified]" if not info.verified else ""

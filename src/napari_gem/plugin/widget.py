@@ -95,14 +95,14 @@ def _precision_tooltip() -> str:
 
 
 def _method_choices() -> list[tuple[str, str]]:
-    from ..engine import methods
+    from ..engine.methods import methods
 
     return [(info.title if info.verified else f"{info.title} (reconstructed)", info.name)
             for info in methods()]
 
 
 def _method_tooltip(name: str) -> str:
-    from ..engine import methods
+    from ..engine.methods import methods
 
     info = next(info for info in methods() if info.name == name)
     caveat = ("\nReconstructed from the paper: its equations are not verified against "
