@@ -89,14 +89,14 @@ def configure(widget, args, checkpoint: Path | None) -> None:
     widget.device.value = args.device
 
 
-def demo_screenshot() -> None:
+def demo_screenshot(device: str) -> None:
     """The demo CLIP (trained by the project) on a held-out generated micrograph."""
     from napari_gem.plugin.launch import launch_viewer
 
     viewer = launch_viewer(demo=True)
     viewer.window.resize(1500, 950)
     widget = viewer.window.dock_widgets["GEM (napari-gem)"]
-    widget.device.value = "cpu"
+    widget.device.value = device
     widget.run()
     wait(widget)
     prompts = [p.strip() for p in widget.prompts.value.split(",")]
@@ -180,7 +180,7 @@ def workflow_screenshots(viewer, widget, image: str, prompts: list[str], channel
     shoot(viewer, "edited_mask.png")
 
 
-def demo_workflow_screenshots() -> None:
+def demo_workflow_screenshots(device: str) -> None:
     """The workflow pictures with the demo model, on the generated micrograph."""
     import numpy as np
 
@@ -189,7 +189,7 @@ def demo_workflow_screenshots() -> None:
     viewer = launch_viewer(demo=True)
     viewer.window.resize(1500, 950)
     widget = viewer.window.dock_widgets["GEM (napari-gem)"]
-    widget.device.value = "cpu"
+    widget.device.value = device
     label_note(viewer, "demo model: toy CLIP, generated micrographs only")
     image = viewer.layers["demo micrograph"]
     prompts = [p.strip() for p in widget.prompts.value.split(",")][:3]
@@ -211,7 +211,8 @@ def label_note(viewer, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--demo", action="store_true",
-                        help="every picture with the packaged demo model on a generated micrograph")
+                        help="every picture with the packaged demo model on a generated "
+                             "micrograph (--model and --pretrained do not apply)")
     parser.add_argument("--model", default="ViT-B-16")
     parser.add_argument("--pretrained", default=None,
                         help="open_clip tag or checkpoint file (default: random tiny model)")
@@ -224,8 +225,8 @@ def main() -> None:
     os.environ["NAPARI_GEM_CONFIG_DIR"] = str(scratch / "config")  # leave user settings be
     OUT.mkdir(parents=True, exist_ok=True)
     if args.demo:
-        demo_screenshot()
-        demo_workflow_screenshots()
+        demo_screenshot(args.device)
+        demo_workflow_screenshots(args.device)
         return
     checkpoint = tiny_checkpoint(scratch) if args.pretrained is None else None
 

@@ -242,14 +242,17 @@ def load_model(
     return grounding
 
 
-def place_model(module: nn.Module, device: torch.device, dtype: torch.dtype, name: str) -> None:
+def place_model(module: nn.Module, device: torch.device, dtype: torch.dtype, name: str, *,
+                stacklevel: int = 3) -> None:
     """Move ``module`` to ``device`` in ``dtype``, with the weight layout fastest there.
 
-    Raises :class:`ModelLoadError` (naming ``name``) when the move fails, e.g. out of memory.
+    Warns (``RuntimeWarning`` at ``stacklevel``, by default the caller of the caller)
+    when ``dtype`` runs slower than fp32 on this CPU. Raises :class:`ModelLoadError`
+    (naming ``name``) when the move fails, e.g. out of memory.
     """
     advice = slow_precision_advice(device, dtype)
     if advice:
-        warnings.warn(advice, RuntimeWarning, stacklevel=3)
+        warnings.warn(advice, RuntimeWarning, stacklevel=stacklevel)
     try:
         module.to(device=device, dtype=dtype)
     except (RuntimeError, torch.cuda.OutOfMemoryError) as error:

@@ -186,19 +186,21 @@ def attention(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *
               scale: float | None = None, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``softmax(queries keysᵀ · scale (+ bias)) values`` ``[..., N, d]``, never materialised.
 
-    ``scale`` defaults to ``1/√d``; ``bias`` is an additive ``[N, N]`` (or broadcastable)
-    logit bias. On the CPU in bf16 the keys are padded and masked (see above).
+    ``scale`` defaults to ``1/√d``; ``bias`` is an additive float logit bias or a boolean
+    mask (True: attend), ``[N, N]`` or broadcastable to it. On the CPU in bf16 the keys
+    are padded and masked (see above).
     """
     count = keys.shape[-2]
     padding = -count % _PADDED_KEY_MULTIPLE
     if padding and keys.dtype == torch.bfloat16 and keys.device.type == "cpu":
-        same = values is keys
+        same = values is keys  # GEM's rounds attend normalised keys to themselves: pad once
         keys = F.pad(keys, (0, 0, 0, padding))
         values = keys if same else F.pad(values, (0, 0, 0, padding))
         if bias is None:
             bias = (torch.arange(count + padding, device=keys.device) < count).view(1, -1)  # True: attend
         else:
-            bias = F.pad(bias, (0, padding), value=float("-inf"))
+            masked = False if bias.dtype == torch.bool else float("-inf")
+            bias = F.pad(bias.expand(*bias.shape[:-1], count), (0, padding), value=masked)
     return F.scaled_dot_product_attention(queries, keys, values, attn_mask=bias, scale=scale)
 
 

@@ -88,9 +88,13 @@ REMEMBERED = (
 
 def _precision_tooltip() -> str:
     """What each precision means, and whether bf16 pays on this computer's CPU."""
-    cpu_bf16 = ("bf16 is native on this CPU: about 2x faster than fp32, heatmaps within ~1e-3"
-                if has_native(torch.bfloat16)
-                else "bf16 is not native on this CPU: slower than fp32 here")
+    native = has_native(torch.bfloat16)
+    if native is None:
+        cpu_bf16 = "bf16 on the CPU: about 2x faster than fp32 where the CPU has AMX"
+    elif native:
+        cpu_bf16 = "bf16 is native on this CPU: about 2x faster than fp32, heatmaps within ~1e-3"
+    else:
+        cpu_bf16 = "bf16 is not native on this CPU: slower than fp32 here"
     return f"auto: fp32 on the CPU, bf16/fp16 on a GPU. {cpu_bf16}."
 
 

@@ -125,5 +125,5 @@ def load_simzss(
                 raise ModelLoadError(_pretrained_vit_help(architecture, error)) from error
         _load_weights(network, weights, str(path), name)
     network.eval().requires_grad_(False)
-    place_model(network, target_device, dtype, name)
+    place_model(network, target_device, dtype, name, stacklevel=4)  # via load_model
     return SimZSSModel(network, get_tokenizer(), name=name, pretrained=path)
