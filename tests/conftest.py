@@ -59,7 +59,7 @@ def tiny_gem(tiny_model_name, tiny_checkpoint):
 # with its ``module.`` prefix and training-only buffers, is that of the released files.)
 @pytest.fixture(scope="session")
 def tiny_simzss_name() -> str:
-    from napari_gem.engine.simzss import register_architecture
+    from napari_gem.engine.families.simzss import register_architecture
     from simzss_helpers import TINY, tiny_architecture
 
     register_architecture(TINY, tiny_architecture())

@@ -15,7 +15,7 @@ TINY_TEXT = {"width": 32, "heads": 2, "layers": 2}
 
 
 def tiny_architecture():
-    from napari_gem.engine.simzss import SimZSSArchitecture
+    from napari_gem.engine.families.simzss import SimZSSArchitecture
 
     return SimZSSArchitecture(
         vit_overrides=dict(TINY_VIT), embed_dim=64, denoiser_grid=4, text_width=32,

@@ -1,11 +1,10 @@
-"""napari-gem: type what you are looking for, see where it is (GEM and other dense methods on open_clip ViTs).
+"""napari-gem: type what you are looking for, see where it is (GEM and other dense methods on CLIP ViTs).
 
 The engine (this namespace) imports neither Qt nor napari; the napari plugin lives in
 ``napari_gem.plugin`` and the command line in ``napari_gem.cli``.
 """
 
 from .engine import (
-    GEM,
     Cancelled,
     EncodedImage,
     GemOptions,
@@ -18,19 +17,20 @@ from .engine import (
     VisionOutput,
     create_method,
     encode,
+    family_for,
     find_global_blocks,
+    list_families,
+    list_methods,
     load_model,
     method_names,
     pamr,
     segment,
     supported_models,
 )
-from .engine.methods import methods
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "GEM",
     "Cancelled",
     "EncodedImage",
     "GemOptions",
@@ -44,7 +44,11 @@ __all__ = [
     "__version__",
     "create_method",
     "encode",
+
+    "family_for",
     "find_global_blocks",
+    "list_families",
+    "list_methods",
     "load_model",
     "method_names",
     "methods",
@@ -52,3 +56,22 @@ __all__ = [
     "segment",
     "supported_models",
 ]
+
+
+def methods():
+    """Deprecated name of :func:`list_methods` (kept so older scripts run)."""
+    import warnings
+
+    warnings.warn("napari_gem.methods() is now napari_gem.list_methods()", DeprecationWarning,
+                  stacklevel=2)
+    return list_methods()
+
+
+def __getattr__(name: str):
+    if name == "GEM":  # the class's first name, from when GEM was the only method
+        import warnings
+
+        warnings.warn("GEM is now GroundingModel (GEM is its default method)", DeprecationWarning,
+                      stacklevel=2)
+        return GroundingModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

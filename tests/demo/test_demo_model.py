@@ -61,7 +61,7 @@ def test_present_concepts_masks_overlap_their_ground_truth(model):
     import open_clip
     import torch
 
-    from napari_gem import GEM
+    from napari_gem import GroundingModel
 
     seeds = range(EVAL_SEED_START, EVAL_SEED_START + 4)
     trained = _mean_present_iou(model, seeds)
@@ -69,7 +69,7 @@ def test_present_concepts_masks_overlap_their_ground_truth(model):
     # The same architecture untrained finds far less: the overlap is learned, not salience.
     torch.manual_seed(0)
     random_weights = open_clip.create_model(MODEL_NAME).eval().requires_grad_(False)
-    untrained = GEM.from_open_clip(random_weights, model.tokenizer, depth=3)
+    untrained = GroundingModel.from_open_clip(random_weights, model.tokenizer, depth=3)
     assert trained > 1.5 * _mean_present_iou(untrained, seeds)
 
 

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from napari_gem import load_model
-from napari_gem.engine import vision
 from napari_gem.engine.cpu_precision import (
     has_native,
     matmul_weights,
     slow_precision_advice,
     store_weights_transposed,
 )
+from napari_gem.engine.families.clip import vision
 
 
 def _key_counts_seen(monkeypatch) -> list[int]:

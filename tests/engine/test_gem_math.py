@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_gem import GEM, UnsupportedModelError
+from napari_gem import GroundingModel, UnsupportedModelError
 from napari_gem.engine.text import encode_tokens
 from reference_ops import heads, layer_norm, layer_scale, softmax_rows, unit
 
@@ -114,7 +114,8 @@ def test_heatmaps_match_float64_reference(tiny_clip, size, depth, iterations, te
     torch.manual_seed(2)
     pixels = torch.randn(2, 3, *size)
     prompts = ["cat", "a scratch on the lens", "nucleus"]
-    gem = GEM.from_open_clip(model, tokenizer, depth=depth, iterations=iterations, temperature=temperature)
+    gem = GroundingModel.from_open_clip(model, tokenizer, depth=depth, iterations=iterations,
+                                        temperature=temperature)
     ours = gem.heatmaps(pixels, prompts)
     reference = reference_heatmaps(
         copy.deepcopy(model).double(), tokenizer, pixels.double(), prompts, depth, iterations, temperature
@@ -127,7 +128,7 @@ def test_heatmaps_match_float64_reference(tiny_clip, size, depth, iterations, te
 def test_dense_features_and_clip_embedding_match_reference(tiny_clip):
     model, tokenizer = tiny_clip
     pixels = torch.randn(1, 3, 96, 64)
-    gem = GEM.from_open_clip(model, tokenizer)
+    gem = GroundingModel.from_open_clip(model, tokenizer)
     out = gem.encode_image(pixels)
     dense, embedding = reference_dense(copy.deepcopy(model).double(), pixels[0].double(), 7, 1, None)
     torch.testing.assert_close(out.dense_features[0].double(), dense, atol=1e-5, rtol=0)
@@ -143,7 +144,7 @@ def test_vit_b16_dense_features_match_reference(size):
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.02)
     pixels = torch.randn(2 if size == (224, 224) else 1, 3, *size)
-    out = GEM.from_open_clip(model, open_clip.get_tokenizer("ViT-B-16")).encode_image(pixels)
+    out = GroundingModel.from_open_clip(model, open_clip.get_tokenizer("ViT-B-16")).encode_image(pixels)
     model64 = copy.deepcopy(model).double()
     for image, dense in zip(pixels.double(), out.dense_features, strict=True):
         with torch.no_grad():
@@ -154,7 +155,7 @@ def test_vit_b16_dense_features_match_reference(size):
 def test_clip_embedding_is_open_clips_own_image_embedding(tiny_clip):
     model, tokenizer = tiny_clip
     pixels = torch.randn(3, 3, 64, 64)
-    gem = GEM.from_open_clip(model, tokenizer)
+    gem = GroundingModel.from_open_clip(model, tokenizer)
     ours = gem.encode_image(pixels).clip_embedding
     with torch.no_grad():
         theirs = model.encode_image(pixels, normalize=True)
@@ -164,7 +165,7 @@ def test_clip_embedding_is_open_clips_own_image_embedding(tiny_clip):
 def test_images_in_a_batch_do_not_mix(tiny_clip):
     """The batch-first pitfall: each image's features must not depend on its neighbours."""
     model, tokenizer = tiny_clip
-    gem = GEM.from_open_clip(model, tokenizer)
+    gem = GroundingModel.from_open_clip(model, tokenizer)
     pixels = torch.randn(3, 3, 80, 48)
     together = gem.encode_image(pixels).dense_features
     alone = torch.cat([gem.encode_image(pixels[i : i + 1]).dense_features for i in range(3)])
@@ -175,7 +176,7 @@ def test_wrapping_neither_copies_nor_changes_the_model(tiny_clip):
     model, tokenizer = tiny_clip
     before = {name: p.detach().clone() for name, p in model.state_dict().items()}
     pointers = {name: p.data_ptr() for name, p in model.named_parameters()}
-    gem = GEM.from_open_clip(model, tokenizer, depth=5)
+    gem = GroundingModel.from_open_clip(model, tokenizer, depth=5)
     gem.heatmaps(torch.randn(1, 3, 96, 96), ["x"])
     assert gem.clip_model is model
     assert {name: p.data_ptr() for name, p in model.named_parameters()} == pointers
@@ -196,7 +197,7 @@ def test_truncated_text_encoding_equals_full_length(tiny_clip):
 
 def test_text_embeddings_are_cached_per_prompt(tiny_clip):
     model, tokenizer = tiny_clip
-    gem = GEM.from_open_clip(model, tokenizer)
+    gem = GroundingModel.from_open_clip(model, tokenizer)
     first = gem.encode_text(["cat", "dog"])
     assert len(gem._text_cache) == 2
     again = gem.encode_text(["dog", "cat", "cat"])
@@ -207,7 +208,7 @@ def test_text_embeddings_are_cached_per_prompt(tiny_clip):
 
 def test_template_ensemble_is_mean_of_normalised_embeddings(tiny_clip):
     model, tokenizer = tiny_clip
-    gem = GEM.from_open_clip(model, tokenizer)
+    gem = GroundingModel.from_open_clip(model, tokenizer)
     templates = ("a photo of a {}.", "a drawing of the {}.")
     ensembled = gem.encode_text(["cell"], templates)[0]
     with torch.no_grad():
@@ -218,7 +219,7 @@ def test_template_ensemble_is_mean_of_normalised_embeddings(tiny_clip):
 def test_a_resnet_clip_is_refused_with_a_clear_error():
     model = open_clip.create_model("RN50", pretrained=None)
     with pytest.raises(UnsupportedModelError, match="vision transformer"):
-        GEM.from_open_clip(model, open_clip.get_tokenizer("RN50"))
+        GroundingModel.from_open_clip(model, open_clip.get_tokenizer("RN50"))
 
 
 @pytest.mark.parametrize(
@@ -234,17 +235,18 @@ def test_a_resnet_clip_is_refused_with_a_clear_error():
 def test_bad_gem_parameters_are_refused(tiny_clip, kwargs, message):
     model, tokenizer = tiny_clip
     with pytest.raises(ValueError, match=message):
-        GEM.from_open_clip(model, tokenizer, **kwargs)
+        GroundingModel.from_open_clip(model, tokenizer, **kwargs)
 
 
 def test_input_not_a_multiple_of_the_patch_is_refused(tiny_clip):
-    gem = GEM.from_open_clip(*tiny_clip)
+    gem = GroundingModel.from_open_clip(*tiny_clip)
     with pytest.raises(ValueError, match="multiple of the patch size"):
         gem.heatmaps(torch.randn(1, 3, 70, 64), ["x"])
 
 
 def test_a_prompts_embedding_does_not_depend_on_its_companions(tiny_clip):
     model, tokenizer = tiny_clip
-    alone = GEM.from_open_clip(model, tokenizer).encode_text(["cat"])
-    together = GEM.from_open_clip(model, tokenizer).encode_text(["a much longer prompt here", "cat"])
+    alone = GroundingModel.from_open_clip(model, tokenizer).encode_text(["cat"])
+    together = GroundingModel.from_open_clip(model, tokenizer).encode_text(
+        ["a much longer prompt here", "cat"])
     assert torch.equal(alone[0], together[1])

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from napari_gem import ModelLoadError, load_model, supported_models
-from napari_gem.engine.loading import resolve_device, resolve_precision
+from napari_gem.engine.devices import resolve_device, resolve_precision
 
 
 def test_a_local_checkpoint_file_loads_through_the_real_path(tiny_model_name, tiny_checkpoint):
@@ -42,9 +42,9 @@ def test_unknown_models_and_tags_suggest_what_exists():
 
 
 def test_non_vit_models_are_refused_before_any_download():
-    with pytest.raises(ModelLoadError, match="not supported by GEM"):
+    with pytest.raises(ModelLoadError, match="not supported by the dense methods"):
         load_model("RN50", "openai")
-    with pytest.raises(ModelLoadError, match="not supported by GEM"):
+    with pytest.raises(ModelLoadError, match="not supported by the dense methods"):
         load_model("convnext_base", "laion400m_s13b_b51k")
 
 

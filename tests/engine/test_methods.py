@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import napari_gem
-from napari_gem import GroundingModel, ModelLoadError, load_model, method_names, methods
+from napari_gem import GroundingModel, ModelLoadError, list_methods, load_model, method_names
 from napari_gem.engine.spec import ModelSpec
 
 
@@ -20,7 +20,7 @@ def tiny_clip(tiny_model_name):
 
 
 def test_the_methods_are_listed_with_what_they_change_and_where_they_come_from():
-    listing = {info.name: info for info in methods()}
+    listing = {info.name: info for info in list_methods()}
     assert tuple(listing) == method_names()
     assert set(listing) == {"gem", "clip", "maskclip", "maskclip-nores", "sclip", "clearclip",
                             "naclip", "gclip"}
@@ -107,7 +107,15 @@ def test_a_model_spec_carries_the_method_and_its_options(tiny_model_name, tiny_c
 
 
 def test_every_method_module_imports_by_its_dotted_path():
-    import napari_gem.engine.methods.gem as gem_module  # the listing must not hide the package
+    import napari_gem.engine.families.clip.methods.gem as gem_module  # not hidden by the listing
 
     assert gem_module.Gem.name == "gem"
-    assert napari_gem.methods()[0].name == "gem"
+    assert napari_gem.list_methods()[0].name == "gem"
+    with pytest.warns(DeprecationWarning, match="list_methods"):
+        assert napari_gem.methods()[0].name == "gem"
+
+
+def test_gem_is_a_deprecated_name_of_the_grounding_model():
+    with pytest.warns(DeprecationWarning, match="GroundingModel"):
+        from napari_gem import GEM
+    assert GEM is GroundingModel

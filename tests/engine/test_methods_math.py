@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_gem import GroundingModel, find_global_blocks, method_names
-from napari_gem.engine.methods.naclip import neighbourhood_prior
+from napari_gem.engine.families.clip.methods.naclip import neighbourhood_prior
 from reference_ops import heads, layer_norm, softmax_rows, unit
 
 
@@ -209,7 +209,7 @@ def test_sclip_adds_two_softmaxes_rather_than_averaging(tiny_model_name):
         last.mlp.c_proj.bias.zero_()
     tokenizer = open_clip.get_tokenizer(tiny_model_name)
     pixels = torch.randn(1, 3, 64, 64)
-    from napari_gem.engine import vision
+    from napari_gem.engine.families.clip import vision
 
     sclip = GroundingModel.from_open_clip(model, tokenizer, method="sclip")
     x, _ = vision.run_trunk(

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from napari_gem import ModelLoadError, load_model
-from napari_gem.engine import hub
+from napari_gem.engine.families.clip import hub
 
 FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

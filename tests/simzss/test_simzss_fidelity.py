@@ -1,7 +1,7 @@
 """SimZSS-ViT-B-14 against an independent re-derivation of the spec (simzss-spec.md §1.9).
 
 The reference below is written from the spec with timm and open_clip primitives only;
-it shares no code with ``napari_gem.engine.simzss``. One random-weight checkpoint of the
+it shares no code with ``napari_gem.engine.families.simzss``. One random-weight checkpoint of the
 full architecture, in the released layout (``module.`` prefix), serves every case.
 """
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from napari_gem import ModelLoadError, load_model
-from napari_gem.engine.simzss import SimZSSModel, load_simzss
+from napari_gem.engine.families.simzss import SimZSSModel, load_simzss
 from simzss_helpers import TINY, TINY_TEXT, TINY_VIT, released_layout, save_tiny_checkpoint
 
 
@@ -94,7 +94,7 @@ def test_without_vision_weights_offline_the_message_says_what_to_do(tiny_simzss_
         f"import sys; sys.path.insert(0, {os.path.dirname(os.path.dirname(__file__))!r})\n"
         "from simzss_helpers import TINY, tiny_architecture\n"
         "import napari_gem\n"
-        "from napari_gem.engine.simzss import register_architecture\n"
+        "from napari_gem.engine.families.simzss import register_architecture\n"
         "register_architecture(TINY, tiny_architecture())\n"
         "try:\n"
         f"    napari_gem.load_model(TINY, {str(path)!r})\n"

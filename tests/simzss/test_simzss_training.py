@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from napari_gem import load_model
-from napari_gem.engine.simzss.architecture import get_tokenizer
+from napari_gem.engine.families.simzss.architecture import get_tokenizer
 from napari_gem.simzss_training import TrainingConfig, train
 from napari_gem.simzss_training import trainer as trainer_module
 from napari_gem.simzss_training.concepts import ConceptMatcher, plural_forms

@@ -1,30 +1,26 @@
 """Which model a batch runs, and loading it once per process (driver or dask worker).
 
 A :class:`~napari_gem.engine.spec.ModelSpec` is a small, picklable description of a
-model: dask workers in other processes or on other machines rebuild the same GEM from it. Each process keeps
+model: dask workers in other processes or on other machines rebuild the same model from it. Each process keeps
 the models it has loaded, keyed by their spec, so a worker loads a model only once.
 """
 
 from __future__ import annotations
 
-import threading
-
 from ..engine import PromptableModel
+from ..engine.model_cache import ModelCache
 from ..engine.spec import ModelSpec, register_model_configs
 
 __all__ = ["LocalModel", "ModelSpec", "loaded_model", "model_of", "model_identity", "register_model_configs",
            "use_torch_threads"]
 
-_loaded: dict[ModelSpec, PromptableModel] = {}
-_loading = threading.Lock()  # worker threads share the cache: load each model once
+#: This process's models: worker threads share it, so each model loads once.
+_PROCESS_MODELS = ModelCache(keep=None)
 
 
 def loaded_model(spec: ModelSpec) -> PromptableModel:
-    """This process's GEM for ``spec``, loaded on first use and kept."""
-    with _loading:
-        if spec not in _loaded:
-            _loaded[spec] = spec.load()
-        return _loaded[spec]
+    """This process's model for ``spec``, loaded on first use and kept."""
+    return _PROCESS_MODELS.get(spec)
 
 
 #: The parts of ``describe()`` that change results (device and precision do not count).

@@ -103,7 +103,7 @@ def worst_ratio(samples: dict[str, list[float]], slow: str, fast: str) -> float:
 def measure_bf16(gem, input_size: int, repeats: int) -> dict[str, float]:
     """GEM in bf16 against GEM in fp32 on the same weights: speed-up and heatmap agreement."""
     from ..engine import GroundingModel
-    from ..engine.loading import place_model
+    from ..engine.devices import place_model
 
     fp32 = GroundingModel(gem.clip_model, gem.tokenizer, gem.dense_method)
     bf16_clip = copy.deepcopy(gem.clip_model)
@@ -151,8 +151,8 @@ class PeakMemory:
 
 
 def _build(args) -> tuple:
+    from ..engine.families.clip.vision import resampled_position_embedding
     from ..engine.loading import load_model
-    from ..engine.vision import resampled_position_embedding
 
     pretrained = None if args.pretrained == "none" else args.pretrained
     gem = load_model(args.model, pretrained, device=args.device, precision=args.precision)

@@ -60,8 +60,8 @@ def measure_encode(model, input_size: int, repeats: int) -> dict[str, float]:
 
 def measure_training_epoch(captions: int, device: str) -> float:
     """Seconds for one epoch over ``captions`` COCO-like captions, features cached (random)."""
-    from ..engine.simzss import DEFAULT_ARCHITECTURE, new_network
-    from ..engine.simzss.architecture import get_architecture, get_tokenizer
+    from ..engine.families.simzss import DEFAULT_ARCHITECTURE, new_network
+    from ..engine.families.simzss.architecture import get_architecture, get_tokenizer
     from ..simzss_training.concepts import ConceptMatcher
     from ..simzss_training.data import CachedFeatures
     from ..simzss_training.trainer import TrainingConfig, TrainingData, make_optimizer, run_epoch
@@ -92,7 +92,7 @@ def measure_training_epoch(captions: int, device: str) -> float:
 
 def measure_tiled_peak(side: int, window: int, device: str) -> dict:
     """Peak resident memory of encoding + segmenting a tiled ``side``² image, in a subprocess."""
-    from ..engine.simzss import DEFAULT_ARCHITECTURE
+    from ..engine.families.simzss import DEFAULT_ARCHITECTURE
 
     script = _PEAK_SCRIPT.format(model=DEFAULT_ARCHITECTURE, device=device, side=side, window=window)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
@@ -103,7 +103,7 @@ def measure_tiled_peak(side: int, window: int, device: str) -> dict:
 
 
 def run_simzss_bench(args) -> int:
-    from ..engine.simzss import DEFAULT_ARCHITECTURE, load_simzss
+    from ..engine.families.simzss import DEFAULT_ARCHITECTURE, load_simzss
 
     torch.manual_seed(0)
     model = load_simzss(DEFAULT_ARCHITECTURE, None, device=args.device, precision=args.precision)

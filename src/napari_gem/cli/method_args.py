@@ -6,7 +6,7 @@ import argparse
 import ast
 from typing import Any
 
-from ..engine.methods import method_names
+from ..engine.families.clip.methods import method_names
 
 #: GEM's options have their own flags; ``--option`` reaches every method's options.
 GEM_FLAGS = ("depth", "iterations", "temperature")

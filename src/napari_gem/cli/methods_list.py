@@ -17,9 +17,9 @@ def add_methods_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run_methods(args: argparse.Namespace) -> int:
-    from ..engine.methods import methods
+    from ..engine.families.clip.methods import list_methods
 
-    for info in methods():
+    for info in list_methods():
         flag = "  [reconstructed from the paper: equations not verified]" if not info.verified else ""
         print(f"{info.name} ({info.title}){flag}")
         print(f"  changes: {info.summary}")

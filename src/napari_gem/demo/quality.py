@@ -27,7 +27,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..engine.encoded import encode
-from ..engine.methods import method_names
+from ..engine.families.clip.methods import method_names
 from .model import load_model, segment_options
 from .scenes import VOCABULARY, scene
 
@@ -45,7 +45,7 @@ COLUMNS = (
 
 
 def load_method(method: str, **options):
-    """The demo model with a dense method by name (see ``napari_gem.methods()``)."""
+    """The demo model with a dense method by name (see ``napari_gem.list_methods()``)."""
     return load_model(method, **options)
 
 

@@ -1,25 +1,35 @@
 """The pure engine: tensors and arrays in, tensors and arrays out (no Qt, no napari).
 
-The method listing ``methods()`` lives in :mod:`napari_gem.engine.methods` (and is
-``napari_gem.methods()``); re-exported here, its name would hide that subpackage.
+Floors, bottom up: ``errors``, ``paths``, ``devices`` (no engine imports above them);
+``promptable`` (what any model offers) and the array helpers; ``families`` (each kind
+of model, with the CLIP dense methods in ``families.clip.methods``); ``loading`` and
+``spec`` (any model by name); ``encoded`` (encode and segment images).
 """
 
-from .encoded import Cancelled, EncodedImage, encode, segment
-from .loading import ModelLoadError, load_model, supported_models
-from .methods import GemOptions, create_method, find_global_blocks, method_class, method_names
-from .model import GEM, GroundingModel
+from .encoded import EncodedImage, encode, segment
+from .errors import Cancelled, ModelLoadError, UnsupportedModelError
+from .families import ModelFamily, family_for, list_families
+from .families.clip.methods import (
+    GemOptions,
+    create_method,
+    find_global_blocks,
+    list_methods,
+    method_class,
+    method_names,
+)
+from .families.clip.model import GroundingModel
+from .loading import load_model, supported_models
 from .options import SegmentOptions
-from .promptable import PromptableModel
+from .promptable import PromptableModel, VisionOutput
 from .refinement import pamr
 from .result import SegmentationResult
-from .vision import UnsupportedModelError, VisionOutput
 
 __all__ = [
-    "GEM",
     "Cancelled",
     "EncodedImage",
     "GemOptions",
     "GroundingModel",
+    "ModelFamily",
     "ModelLoadError",
     "PromptableModel",
     "SegmentOptions",
@@ -28,7 +38,11 @@ __all__ = [
     "VisionOutput",
     "create_method",
     "encode",
+
+    "family_for",
     "find_global_blocks",
+    "list_families",
+    "list_methods",
     "load_model",
     "method_class",
     "method_names",
@@ -36,3 +50,13 @@ __all__ = [
     "segment",
     "supported_models",
 ]
+
+
+def __getattr__(name: str):
+    if name == "GEM":  # the class's first name, from when GEM was the only method
+        import warnings
+
+        warnings.warn("GEM is now GroundingModel (GEM is its default method)", DeprecationWarning,
+                      stacklevel=2)
+        return GroundingModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

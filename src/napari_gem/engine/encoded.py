@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from .errors import Cancelled, is_out_of_memory
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
 from .options import SegmentOptions
 from .preprocess import (
@@ -32,10 +33,6 @@ from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window
 
 ProgressCallback = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
-
-
-class Cancelled(Exception):
-    """The caller asked to stop; nothing partial was produced."""
 
 
 class EncodedImage:
@@ -200,7 +197,7 @@ def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOption
     try:
         output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
     except (RuntimeError, torch.OutOfMemoryError) as error:
-        if not _is_out_of_memory(error):
+        if not is_out_of_memory(error):
             raise
         raise MemoryError(
             f"out of memory on {model.device} at input size {size}: use a smaller input "
@@ -209,16 +206,12 @@ def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOption
     return output.dense_features[0].float(), output.clip_embedding[0].float()
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
-
-
 def _encode_batch(model: PromptableModel, pixels: torch.Tensor) -> torch.Tensor:
     """Dense features of a window batch; on out-of-memory, retry in halves."""
     try:
         return model.encode_image(pixels, with_clip_embedding=False).dense_features
     except (RuntimeError, torch.OutOfMemoryError) as error:
-        if not _is_out_of_memory(error):
+        if not is_out_of_memory(error):
             raise
         if model.device.type == "cuda":
             torch.cuda.empty_cache()

@@ -1,20 +1,29 @@
 """What the engine asks of any model: dense image features and text embeddings in one space.
 
-:class:`~napari_gem.GroundingModel` (a dense method on an open_clip CLIP) and SimZSS
-both provide it, so ``encode``, ``segment``, tiling, the widget and the batch command
-work the same for all of them.
+:class:`~napari_gem.GroundingModel` (a dense method on a CLIP) and SimZSS both
+provide it (each model family builds one), so ``encode``, ``segment``, tiling, the
+widget and the batch command work the same for all of them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from .maps import min_max, similarity_grid, upsample
 from .text import PAPER_TEMPLATES, TextEmbeddingCache, clean_prompts
-from .vision import VisionOutput
+
+
+@dataclass
+class VisionOutput:
+    """What one pass of a dense method through the vision tower produces."""
+
+    dense_features: torch.Tensor  # [B, grid_h, grid_w, E], L2-normalised patch features
+    clip_embedding: torch.Tensor | None  # [B, E], L2-normalised ordinary CLIP image embedding
 
 
 class PromptableModel(ABC):
@@ -30,6 +39,11 @@ class PromptableModel(ABC):
     @abstractmethod
     def method(self) -> str:
         """The registry name of how dense features are made ("gem", "simzss", ...)."""
+
+    @property
+    @abstractmethod
+    def module(self) -> nn.Module:
+        """The torch module that holds every weight (moved to a device and precision as one)."""
 
     @property
     @abstractmethod

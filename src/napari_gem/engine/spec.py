@@ -7,39 +7,21 @@ describe models this way and build them with :meth:`ModelSpec.load`.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .loading import ModelLoadError, default_method, load_model
-from .methods import DenseMethod, create_method
+from .devices import PRECISION_NAMES
+from .families import ModelFamily, family_for
+from .families.base import ByteReport
+from .families.clip.family import register_model_configs
+from .families.clip.methods import DenseMethod
+from .loading import load_model, method_for
+from .paths import absolute, is_weights_path
 from .promptable import PromptableModel
 
-_PRECISION_NAMES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-_registered_configs: set[str] = set()
-_registering = threading.Lock()
-
-
-def _absolute(path) -> str:
-    return str(Path(os.fspath(path)).expanduser().absolute())
-
-
-def register_model_configs(paths: tuple[str, ...]) -> None:
-    """Add open_clip model-config JSON files (or folders of them), each once per process."""
-    if not paths:
-        return
-    import open_clip
-
-    with _registering:
-        for path in paths:
-            if path in _registered_configs:
-                continue
-            if not Path(path).exists():
-                raise ModelLoadError(f"open_clip model config not found: {path}")
-            open_clip.add_model_config(path)
-            _registered_configs.add(path)
+__all__ = ["ModelSpec", "register_model_configs"]
 
 
 @dataclass(frozen=True)
@@ -58,53 +40,48 @@ class ModelSpec:
     pretrained: str | None = "openai"
     device: str = "auto"
     precision: str | None = None
-    method: str | None = None  # None: GEM, or SimZSS for a SimZSS model
+    method: str | None = None  # None: the family's own (GEM for CLIPs, SimZSS for SimZSS)
     method_options: tuple[tuple[str, Any], ...] = field(default=())
     cache_dir: str | None = None
     model_configs: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
         options = self.method_options
-        pairs = tuple(options.items() if isinstance(options, Mapping) else options)
-        own_method = default_method(self.name)
-        method = own_method if self.method is None else str(self.method).strip().lower()
-        object.__setattr__(self, "method", method)
-        if own_method == "simzss" or method == "simzss":
-            if (method, own_method) != ("simzss", "simzss") or pairs:
-                raise ModelLoadError(
-                    f"method {method!r} with options {dict(pairs)} does not fit model {self.name!r}: "
-                    "SimZSS models take no CLIP method and no method options"
-                )
-            complete = {}
-        else:
-            try:
-                complete = self.dense_method().options.to_dict()
-            except (TypeError, ValueError) as error:
-                raise ModelLoadError(str(error)) from error
+        pairs = dict(options.items() if isinstance(options, Mapping) else options)
+        object.__setattr__(
+            self, "model_configs", tuple(absolute(path) for path in self.model_configs)
+        )
+        family = self.family
+        method = None if self.method is None else str(self.method).strip().lower()
+        dense_method = method_for(family, self.name, method, pairs)
+        object.__setattr__(self, "method", dense_method.name if dense_method else family.default_method)
+        complete = dense_method.options.to_dict() if dense_method else {}
         # Every option spelled out, so equal settings make equal specs (and cache keys).
         object.__setattr__(self, "method_options", tuple(sorted(
             (key, tuple(value) if isinstance(value, list) else value) for key, value in complete.items()
         )))
-        object.__setattr__(
-            self, "model_configs", tuple(_absolute(path) for path in self.model_configs)
-        )
         if self.pretrained is not None and Path(os.fspath(self.pretrained)).expanduser().exists():
-            object.__setattr__(self, "pretrained", _absolute(self.pretrained))
+            object.__setattr__(self, "pretrained", absolute(self.pretrained))
+
+    @property
+    def family(self) -> ModelFamily:
+        """The model family that knows :attr:`name`."""
+        return family_for(self.name)
 
     @property
     def is_file(self) -> bool:
-        """Whether ``pretrained`` names a checkpoint file rather than an open_clip tag."""
-        weights = self.pretrained or ""
-        return os.sep in weights or "/" in weights or Path(weights).expanduser().is_file()
+        """Whether ``pretrained`` names a weights file rather than a tag."""
+        return is_weights_path(self.pretrained)
 
     @property
     def uses_clip_method(self) -> bool:
-        """Whether the model is an open_clip CLIP run by a registered dense method."""
-        return self.method != "simzss"
+        """Whether the model runs a registered CLIP dense method (its family says)."""
+        return self.family.uses_clip_methods
 
-    def dense_method(self) -> DenseMethod:
-        """The CLIP method with its options (validated)."""
-        return create_method(self.method, **dict(self.method_options))
+    def dense_method(self) -> DenseMethod | None:
+        """The CLIP method with its options (validated); None for families with their own."""
+        return method_for(self.family, self.name, self.method if self.uses_clip_method else None,
+                          dict(self.method_options))
 
     def method_identity(self) -> tuple:
         """What identifies how features are made from the weights (method and options)."""
@@ -138,15 +115,21 @@ class ModelSpec:
                 "this model was built from a model object, so it cannot be rebuilt elsewhere; "
                 "describe it with a ModelSpec (model name, weights, method) instead"
             )
-        precision = str(model.dtype).removeprefix("torch.")
         return cls(
             name=model.name,
             pretrained=model.pretrained,
             device=model.device.type,
-            precision=_PRECISION_NAMES.get(precision, precision),
+            precision=PRECISION_NAMES.get(model.dtype, str(model.dtype).removeprefix("torch.")),
             method=model.method,
             method_options=model.describe().get("method_options", {}),
         )
+
+    def fetch(self, report: ByteReport) -> None:
+        """Check the request, then download what :meth:`load` needs into its family's cache,
+        reporting ``(done, total)`` bytes (nothing to do when cached). Fails fast offline."""
+        register_model_configs(self.model_configs)
+        self.family.check(self.name, self.pretrained)
+        self.family.fetch(self.name, self.pretrained, report, self.cache_dir)
 
     def load(self) -> PromptableModel:
         """Build a new model (registering the extra model configs first)."""

@@ -1,4 +1,5 @@
-"""What the plugin keeps between runs: the loaded model and the encoded images.
+"""What the plugin keeps between runs: the loaded model (the engine's model cache) and the
+encoded images.
 
 Both caches are used from the worker thread and the main thread, so they lock.
 """
@@ -7,76 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 
-from ..engine import ModelLoadError, PromptableModel, load_model
+from ..engine.model_cache import ModelCache
 from ..engine.spec import ModelSpec
 
 __all__ = ["EncodedCache", "ModelCache", "ModelSpec"]
 
 
-class ModelCache:
-    """Keeps the last loaded model so the next run does not load it again.
-
-    Changing only the method or its options re-wraps the loaded CLIP weights instead
-    of reading them again. Loading is serialised: a second run
-    that needs the same model waits for the first load and then reuses it.
-    """
-
-    def __init__(self, loader: Callable[..., PromptableModel] = load_model) -> None:
-        self._loader = loader
-        self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._model: PromptableModel | None = None
-
-    def is_loaded(self, spec: ModelSpec) -> bool:
-        return self._key is not None and self._key == spec.weights_key()
-
-    def get(self, spec: ModelSpec) -> PromptableModel:
-        """The model for ``spec``, loading it when needed (raises ``ModelLoadError``)."""
-        with self._lock:
-            if self._model is not None and self._key == spec.weights_key():
-                if spec.uses_clip_method and self._model.dense_method != spec.dense_method():
-                    self._model = self._rewrap(self._model, spec)
-                return self._model
-            self.clear_locked()  # free the old model before loading a new one
-            model = self._loader(
-                spec.name,
-                spec.pretrained,
-                device=spec.device,
-                precision=spec.precision,
-                cache_dir=spec.cache_dir,
-                method=spec.method,
-                **dict(spec.method_options),
-            )
-            self._key, self._model = spec.weights_key(), model
-            return model
-
-    @staticmethod
-    def _rewrap(model: PromptableModel, spec: ModelSpec) -> PromptableModel:
-        try:
-            return model.with_method(spec.dense_method())
-        except ValueError as error:
-            raise ModelLoadError(f"{spec.name}: {error}") from error
-
-    def clear_locked(self) -> None:
-        self._key, self._model = None, None
-        _empty_gpu_cache()
-
-    def clear(self) -> None:
-        with self._lock:
-            self.clear_locked()
-
-
-def _empty_gpu_cache() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 class EncodedCache:
-    """Encoded images (dense GEM features) by source, plane, model and encoding options.
+    """Encoded images (dense features of the model's method) by source, plane, model and encoding options.
 
     Least recently used entries are dropped once the features held exceed ``max_bytes``.
     """

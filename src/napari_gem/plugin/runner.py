@@ -23,7 +23,6 @@ import numpy as np
 from .. import __version__
 from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, encode
 from .cache import EncodedCache, ModelCache, ModelSpec
-from .download import WeightsUnavailable, fetch_weights, is_cached
 from .planes import PlaneJob, describe_constant
 
 log = logging.getLogger(__name__)
@@ -158,24 +157,17 @@ def encode_or_explain(plane, gem, options: SegmentOptions, report, cancelled):
 
 
 def _load_model(spec: ModelSpec, models: ModelCache, report, cancelled) -> object:
-    if not models.is_loaded(spec) and not spec.is_file:
-        try:
-            if not is_cached(spec.name, spec.pretrained, spec.cache_dir):
-                def bytes_report(done: int, total: int) -> None:
-                    if cancelled():
-                        raise Cancelled("cancelled by the user")
-                    megabytes = f"{done / 1e6:.0f} / {total / 1e6:.0f} MB" if total else ""
-                    report(Progress(f"downloading {spec.name} ({spec.pretrained}) {megabytes}",
-                                    done // 1024, total // 1024))
-
-                fetch_weights(spec.name, spec.pretrained, bytes_report, spec.cache_dir)
-        except WeightsUnavailable as error:
-            raise RunFailed(str(error)) from error
-        except Cancelled:
-            raise
-        except Exception:  # unknown tag etc.: load_model says it better
-            log.debug("weights prefetch skipped", exc_info=True)
+    """The model for ``spec``; weights not yet cached download first, with progress."""
     try:
+        if not models.is_loaded(spec):
+            def bytes_report(done: int, total: int) -> None:
+                if cancelled():
+                    raise Cancelled("cancelled by the user")
+                megabytes = f"{done / 1e6:.0f} / {total / 1e6:.0f} MB" if total else ""
+                report(Progress(f"downloading {spec.name} ({spec.pretrained}) {megabytes}",
+                                done // 1024, total // 1024))
+
+            spec.fetch(bytes_report)
         return models.get(spec)
     except ModelLoadError as error:
         raise RunFailed(str(error)) from error

@@ -99,16 +99,16 @@ def _precision_tooltip() -> str:
 
 
 def _method_choices() -> list[tuple[str, str]]:
-    from ..engine.methods import methods
+    from ..engine.families.clip.methods import list_methods
 
     return [(info.title if info.verified else f"{info.title} (reconstructed)", info.name)
-            for info in methods()]
+            for info in list_methods()]
 
 
 def _method_tooltip(name: str) -> str:
-    from ..engine.methods import methods
+    from ..engine.families.clip.methods import list_methods
 
-    info = next(info for info in methods() if info.name == name)
+    info = next(info for info in list_methods() if info.name == name)
     caveat = ("\nReconstructed from the paper: its equations are not verified against "
               "official code." if not info.verified else "")
     return f"{info.title}: {info.summary}.\nSource: {info.provenance}.{caveat}"
@@ -134,14 +134,14 @@ def _block_list(text: str, label: str) -> tuple[int, ...] | None:
 
 def _supported_models() -> list:
     from ..engine import supported_models
-    from ..engine.simzss import architecture_names
+    from ..engine.families.simzss import architecture_names
 
     # + SimZSS and the demo model (clearly labelled); all entries are (label, name) pairs
     return demo_model.model_choices([*supported_models(), *architecture_names()])
 
 
 def _is_simzss(name: str | None) -> bool:
-    from ..engine.simzss import is_simzss_name
+    from ..engine.families.simzss import is_simzss_name
 
     return bool(name) and is_simzss_name(name)
 

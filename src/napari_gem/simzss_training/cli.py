@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..engine.simzss import DEFAULT_ARCHITECTURE
+from ..engine.families.simzss import DEFAULT_ARCHITECTURE
 from .objective import DENSE_TARGETS
 from .trainer import TrainingConfig, train
 

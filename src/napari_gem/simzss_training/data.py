@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..engine.families.simzss import SimZSSNetwork
 from ..engine.preprocess import to_pixels
-from ..engine.simzss import SimZSSNetwork
 from ..io.atomic import write_atomically
 
 

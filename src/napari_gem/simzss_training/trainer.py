@@ -20,9 +20,21 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..engine.loading import ModelLoadError, resolve_device
-from ..engine.simzss import DEFAULT_ARCHITECTURE, SimZSSNetwork, load_simzss, new_network, released_state_dict
-from ..engine.simzss.architecture import build_text, get_architecture, get_tokenizer, initial_logit_scale
+from ..engine.devices import resolve_device
+from ..engine.errors import ModelLoadError
+from ..engine.families.simzss import (
+    DEFAULT_ARCHITECTURE,
+    SimZSSNetwork,
+    load_simzss,
+    new_network,
+    released_state_dict,
+)
+from ..engine.families.simzss.architecture import (
+    build_text,
+    get_architecture,
+    get_tokenizer,
+    initial_logit_scale,
+)
 from ..io.atomic import write_atomically, write_text_atomically
 from .concepts import ConceptMatch, ConceptMatcher, read_vocabulary
 from .data import CachedFeatures, cached_features, read_captions

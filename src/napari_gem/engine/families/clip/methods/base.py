@@ -2,7 +2,7 @@
 
 A method owns its options (a frozen dataclass with the paper's defaults, validated on
 construction) and one function, :meth:`DenseMethod.forward`, from normalised pixels to
-:class:`~napari_gem.engine.vision.VisionOutput`. Methods never change the model they run.
+:class:`~napari_gem.engine.families.clip.vision.VisionOutput`. Methods never change the model they run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..vision import VisionOutput
+from ....promptable import VisionOutput
 
 
 @dataclasses.dataclass(frozen=True)

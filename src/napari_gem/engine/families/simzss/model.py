@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..promptable import PromptableModel
-from ..text import TextEmbeddingCache
-from ..vision import VisionOutput
+from ...promptable import PromptableModel, VisionOutput
+from ...text import TextEmbeddingCache
 from .architecture import SimZSSArchitecture
 
 
@@ -118,6 +117,10 @@ class SimZSSModel(PromptableModel):
         self._text_cache = TextEmbeddingCache(network.text, tokenizer)
 
     # -- facts about the model -------------------------------------------------------
+    @property
+    def module(self) -> nn.Module:
+        return self.network
+
     @property
     def method(self) -> str:
         return "simzss"

@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class UnsupportedModelError(ValueError):
-    """The open_clip model is not a ViT CLIP with standard residual blocks."""
-
-
-@dataclass
-class VisionOutput:
-    """What one pass of a dense method through the vision tower produces."""
-
-    dense_features: torch.Tensor  # [B, grid_h, grid_w, E], L2-normalised patch features
-    clip_embedding: torch.Tensor | None  # [B, E], L2-normalised ordinary CLIP image embedding
+from ...errors import UnsupportedModelError
 
 
 def check_supported_visual(visual: nn.Module) -> None:

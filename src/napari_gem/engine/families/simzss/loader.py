@@ -1,4 +1,4 @@
-"""``load_model("SimZSS-ViT-B-14", "checkpoint.pth")``: build SimZSS from a checkpoint file.
+"""Building SimZSS from a checkpoint file (``load_model("SimZSS-ViT-B-14", "checkpoint.pth")``).
 
 Everything is built and checked locally before a model is returned, so a failure
 leaves nothing half-loaded; every failure is one :class:`ModelLoadError`.
@@ -10,7 +10,10 @@ import os
 
 import torch
 
-from ..loading import ModelLoadError, cache_folders, place_model, resolve_device, resolve_precision
+from ...devices import place_model, resolve_device, resolve_precision
+from ...errors import ModelLoadError
+from ..base import refuse_foreign_method
+from ..clip.family import cache_folders
 from .architecture import (
     SimZSSArchitecture,
     build_denoiser,
@@ -24,6 +27,8 @@ from .checkpoint import DENOISER_PREFIX, VIT_PREFIX, read_state_dict, split_weig
 from .model import SimZSSModel, SimZSSNetwork
 
 METHOD = "simzss"
+TITLE = "SimZSS"
+
 
 
 def new_network(
@@ -48,19 +53,6 @@ def _pretrained_vit_help(architecture: SimZSSArchitecture, error: BaseException)
         "folder over, or use a SimZSS checkpoint file that includes the vision weights "
         f"({type(error).__name__}: {first})"
     )
-
-
-def _check_options(name: str, method: str | None, options: dict) -> None:
-    if method not in (None, METHOD):
-        raise ModelLoadError(
-            f"{name} is a SimZSS model: method {method!r} does not apply (GEM and the CLIP "
-            "methods need an open_clip CLIP; SimZSS has its own dense features)"
-        )
-    if options:
-        raise ModelLoadError(
-            f"option(s) {', '.join(sorted(options))} do not apply to SimZSS {name} "
-            "(they are settings of GEM and the CLIP methods)"
-        )
 
 
 def _load_weights(network: SimZSSNetwork, weights, source: str, name: str) -> None:
@@ -88,24 +80,33 @@ def load_simzss(
     *,
     device: str | torch.device = "auto",
     precision: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
     method: str | None = None,
     **options,
 ) -> SimZSSModel:
-    """Build SimZSS ``name`` from a checkpoint file in the released layout.
+    """SimZSS ``name`` from a checkpoint file in the released layout, on ``device`` in ``precision``.
 
     ``pretrained`` is the checkpoint path, or ``None`` for random weights (tests and
     benchmarks). ``method`` may only be ``"simzss"`` (or ``None``); GEM and CLIP-method
-    options are refused with a clear message. ``cache_dir`` is accepted for symmetry
-    with open_clip models; timm keeps its weights in the Hugging Face cache.
+    options are refused with a clear message. ``napari_gem.load_model`` does the same.
     """
-    _check_options(name, method, options)
+    refuse_foreign_method(TITLE, METHOD, name, method, options)
+    target_device = resolve_device(device)
+    dtype = resolve_precision(precision, target_device)
+    model = build_simzss(name, pretrained)
+    place_model(model.network, target_device, dtype, name)
+    return model
+
+
+def build_simzss(name: str, pretrained: str | os.PathLike | None) -> SimZSSModel:
+    """SimZSS ``name`` on the CPU in float32, from a checkpoint (``None``: random weights).
+
+    Everything is read and checked before any download, and a failure leaves nothing
+    half-loaded; every failure is one :class:`ModelLoadError`.
+    """
     try:
         architecture = get_architecture(name)
     except KeyError as error:
         raise ModelLoadError(str(error.args[0])) from None
-    target_device = resolve_device(device)
-    dtype = resolve_precision(precision, target_device)
     path = os.fspath(pretrained) if pretrained is not None else None
     state = read_state_dict(path) if path is not None else None
     with_denoiser = state is None or any(key.startswith(DENOISER_PREFIX) for key in state)
@@ -125,5 +126,4 @@ def load_simzss(
                 raise ModelLoadError(_pretrained_vit_help(architecture, error)) from error
         _load_weights(network, weights, str(path), name)
     network.eval().requires_grad_(False)
-    place_model(network, target_device, dtype, name, stacklevel=4)  # via load_model
     return SimZSSModel(network, get_tokenizer(), name=name, pretrained=path)

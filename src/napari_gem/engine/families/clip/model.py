@@ -1,4 +1,4 @@
-"""The :class:`GroundingModel`: an open_clip ViT CLIP answering "where is X?" with a dense method."""
+"""The :class:`GroundingModel`: a CLIP answering "where is X?" with a dense method (GEM by default)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ...promptable import PromptableModel, VisionOutput
+from ...text import TextEmbeddingCache
 from .methods import DenseMethod, create_method
-from .promptable import PromptableModel
-from .text import TextEmbeddingCache
-from .vision import VisionOutput, check_supported_visual
+from .vision import check_supported_visual
 
 
 class GroundingModel(PromptableModel):
@@ -65,6 +65,10 @@ class GroundingModel(PromptableModel):
     def method_options(self):
         """The dense method's options (a frozen dataclass)."""
         return self.dense_method.options
+
+    @property
+    def module(self) -> nn.Module:
+        return self.clip_model
 
     @property
     def visual(self) -> nn.Module:
@@ -126,7 +130,3 @@ class GroundingModel(PromptableModel):
             f"GroundingModel(model={self.name!r}, pretrained={self.pretrained!r}, "
             f"method={self.dense_method!r}, device={self.device}, dtype={self.dtype})"
         )
-
-
-#: The name the package started with; GEM is the default method.
-GEM = GroundingModel

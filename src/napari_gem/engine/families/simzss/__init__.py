@@ -1,9 +1,10 @@
 """SimZSS: frozen DINOv2 (with registers) + a denoiser block, aligned with its own text tower.
 
 ``napari_gem.load_model("SimZSS-ViT-B-14", "checkpoint.pth")`` builds it; see
-``docs/simzss.md`` and the implementation spec in ``shared/docs/simzss-spec.md``.
+``docs/simzss.md``.
 """
 
+from . import family  # noqa: F401  (registers the SimZSS family)
 from .architecture import (
     DEFAULT_ARCHITECTURE,
     SimZSSArchitecture,
@@ -12,7 +13,7 @@ from .architecture import (
     register_architecture,
 )
 from .checkpoint import read_state_dict, released_state_dict
-from .loader import load_simzss, new_network
+from .loader import build_simzss, load_simzss, new_network
 from .model import SimZSSModel, SimZSSNetwork
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "SimZSSModel",
     "SimZSSNetwork",
     "architecture_names",
+    "build_simzss",
     "is_simzss_name",
     "load_simzss",
     "new_network",

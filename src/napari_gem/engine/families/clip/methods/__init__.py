@@ -1,7 +1,7 @@
 """Dense methods: GEM and the other training-free ways to make CLIP ViT patches say *where*.
 
 Each method is one small module registered by name; :func:`create_method` builds one
-with validated options and :func:`methods` lists them. The import order below is the
+with validated options and :func:`list_methods` lists them. The import order below is the
 listing order.
 """
 
@@ -11,7 +11,7 @@ from .gclip import GclipOptions
 from .gem import GemOptions
 from .global_tokens import GlobalTokenReport, find_global_blocks
 from .naclip import NaclipOptions
-from .registry import MethodInfo, create_method, method_class, method_names, methods
+from .registry import MethodInfo, create_method, list_methods, method_class, method_names
 
 __all__ = [
     "DenseMethod",
@@ -23,7 +23,7 @@ __all__ = [
     "NaclipOptions",
     "create_method",
     "find_global_blocks",
+    "list_methods",
     "method_class",
     "method_names",
-    "methods",
 ]

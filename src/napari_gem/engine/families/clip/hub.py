@@ -1,5 +1,8 @@
 """Where a pretrained tag's weights come from: the local cache first, the network if reachable.
 
+The one module that knows which hub files open_clip reads: loading asks it for a cached
+file, and the widget asks it to download with visible progress (:func:`fetch_weights`).
+
 open_clip asks the Hugging Face hub about a tag's file even when it is cached, and with
 no network huggingface_hub retries each request with back-off (5 tries, ~30 s) for two
 candidate files: about a minute before the user learns anything. So, before open_clip
@@ -15,10 +18,12 @@ runs:
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 #: Seconds one reachability probe may take (name lookup and TCP connect).
@@ -36,6 +41,16 @@ def _hf_candidates(hf_hub: str) -> tuple[str, list[str]]:
     repo_id, filename = os.path.split(hf_hub)
     filename = filename or HF_WEIGHTS_NAME
     return repo_id, [*_get_safe_alternatives(filename), filename]
+
+
+def hub_location(name: str, tag: str) -> str:
+    """The ``repository/file`` a tag's weights come from on the Hugging Face Hub ("" when
+    they come from a plain URL, or the tag is unknown)."""
+    import open_clip
+    from open_clip.pretrained import has_hf_hub
+
+    config = open_clip.get_pretrained_cfg(name, tag) or {}
+    return config.get("hf_hub", "") if has_hf_hub() else ""
 
 
 def cached_hub_file(hf_hub: str, cache_dir: str | None = None) -> str | None:
@@ -97,11 +112,10 @@ def weights_source(name: str, tag: str, cache_dir: str | None = None) -> str:
     would come from cannot be reached (or ``HF_HUB_OFFLINE`` is set).
     """
     import open_clip
-    from open_clip.pretrained import has_hf_hub
 
     config = open_clip.get_pretrained_cfg(name, tag) or {}
-    hf_hub, url = config.get("hf_hub", ""), config.get("url", "")
-    if hf_hub and has_hf_hub():  # open_clip prefers the hub when both are listed
+    hf_hub, url = hub_location(name, tag), config.get("url", "")
+    if hf_hub:  # open_clip prefers the hub when both are listed
         cached = cached_hub_file(hf_hub, cache_dir)
         if cached:
             return cached
@@ -122,3 +136,69 @@ def weights_source(name: str, tag: str, cache_dir: str | None = None) -> str:
             f"not cached, and {_origin(source)} did not answer within {PROBE_TIMEOUT_S:g} s"
         )
     return tag
+
+
+def is_cached(name: str, tag: str, cache_dir: str | None = None) -> bool:
+    """Whether ``name``/``tag``'s hub weights are in the local cache (False for URL weights)."""
+    hf_hub = hub_location(name, tag)
+    return bool(hf_hub) and cached_hub_file(hf_hub, cache_dir) is not None
+
+
+def _reporting_tqdm(report: Callable[[int, int], None]) -> type:
+    from tqdm import tqdm
+
+    class ReportingTqdm(tqdm):
+        """A silent tqdm that forwards byte counts to ``report``."""
+
+        def __init__(self, *args, **kwargs):
+            kwargs.pop("name", None)
+            kwargs["disable"] = False
+            kwargs["file"] = io.StringIO()  # the caller shows progress, not the terminal
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            out = super().update(n)
+            report(int(self.n), int(self.total or 0))
+            return out
+
+    return ReportingTqdm
+
+
+def fetch_weights(name: str, tag: str, report: Callable[[int, int], None],
+                  cache_dir: str | None = None) -> str | None:
+    """Download ``name``/``tag``'s hub weights into the cache, reporting ``(done, total)`` bytes.
+
+    The very file open_clip will read (same repository, same safetensors-first order),
+    so open_clip then finds it cached. Returns the cached file, or None when the weights
+    are not on the hub (open_clip downloads URL weights itself). Raises
+    :class:`HubUnreachable` within :data:`PROBE_TIMEOUT_S` when the hub does not answer
+    (no retries with back-off). ``report`` may raise to stop the download (the hub keeps
+    the partial file and resumes it next time).
+    """
+    hf_hub = hub_location(name, tag)
+    if not hf_hub:
+        return None
+    cached = cached_hub_file(hf_hub, cache_dir)
+    if cached:
+        return cached
+    from huggingface_hub import constants, hf_hub_download
+
+    try:
+        from huggingface_hub.errors import RemoteEntryNotFoundError as MissingFile
+    except ImportError:  # older huggingface_hub
+        from huggingface_hub.errors import EntryNotFoundError as MissingFile
+
+    if _hub_offline():
+        raise HubUnreachable("HF_HUB_OFFLINE is set and the weights are not cached")
+    if not reachable(constants.ENDPOINT):
+        raise HubUnreachable(
+            f"not cached, and {_origin(constants.ENDPOINT)} did not answer within {PROBE_TIMEOUT_S:g} s"
+        )
+    repository, candidates = _hf_candidates(hf_hub)
+    for filename in candidates:
+        try:
+            return hf_hub_download(repository, filename, cache_dir=cache_dir,
+                                   tqdm_class=_reporting_tqdm(report))
+        except MissingFile:  # the repository has no such file: try the next candidate
+            continue
+    raise HubUnreachable(f"{repository} has none of {', '.join(candidates)}")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..loading import ModelLoadError
+from ...errors import ModelLoadError
 
 VIT_PREFIX = "visual.vit.model."
 DENOISER_PREFIX = "visual.denoiser."

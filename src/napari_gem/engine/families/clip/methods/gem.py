@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....promptable import VisionOutput
 from .. import vision
-from ..vision import VisionOutput
 from .base import DenseMethod, MethodOptions, check_int
 from .registry import register
 

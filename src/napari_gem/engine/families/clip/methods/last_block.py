@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ....promptable import VisionOutput
 from .. import vision
-from ..vision import VisionOutput
 from .base import DenseMethod
 
 

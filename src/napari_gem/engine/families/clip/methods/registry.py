@@ -38,7 +38,7 @@ def create_method(name: str = "gem", **options: Any) -> DenseMethod:
 
 @dataclass(frozen=True)
 class MethodInfo:
-    """What :func:`methods` tells about one method."""
+    """What :func:`list_methods` tells about one method."""
 
     name: str
     title: str
@@ -52,7 +52,7 @@ class MethodInfo:
         return f"{self.name:<15} {self.summary}{flag} — {self.provenance}"
 
 
-def methods() -> list[MethodInfo]:
+def list_methods() -> list[MethodInfo]:
     """Every method: name, what it changes, where its definition comes from, default options."""
     return [
         MethodInfo(cls.name, cls.title, cls.summary, cls.provenance, cls.verified,
