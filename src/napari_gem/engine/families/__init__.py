@@ -7,10 +7,10 @@ a module in this folder: adding a family is one new module and no edit elsewhere
 import importlib
 import pkgutil
 
-from .base import LoadRequest, ModelFamily
-from .registry import family_for, family_named, list_families, register_family
+from .base import CatalogueEntry, LoadRequest, ModelFamily
+from .registry import catalogue, family_for, family_named, list_families, register_family
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["LoadRequest", "ModelFamily", "family_for", "family_named", "list_families", "register_family"]
+__all__ = ["CatalogueEntry", "LoadRequest", "ModelFamily", "catalogue", "family_for", "family_named", "list_families", "register_family"]

@@ -33,6 +33,17 @@ WEIGHTS_KINDS = (WEIGHTS_TAG, WEIGHTS_FILE, WEIGHTS_PACKAGED)
 
 
 @dataclass(frozen=True)
+class CatalogueEntry:
+    """One model as pickers and ``napari-gem models`` offer it."""
+
+    name: str  # what load_model takes
+    label: str  # what a picker shows
+    group: str = "general"  # "general", "science", ... (pickers group by it)
+    tooltip: str = ""  # one line: domain, licence, size
+    family: str = ""
+
+
+@dataclass(frozen=True)
 class LoadRequest:
     """One model to build: its name, weights, cache folder, and the dense method to run.
 
@@ -77,6 +88,11 @@ class ModelFamily(ABC):
     def display_name(self, name: str) -> str:
         """How a picker labels ``name``."""
         return name
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        """The models to offer, grouped for pickers (by default :meth:`model_names`, "general")."""
+        return [CatalogueEntry(name, self.display_name(name), "general", self.summary, self.name)
+                for name in self.model_names()]
 
     def pretrained_tags(self, name: str) -> list[str]:
         """The named weights ``name`` can load (empty when only files or packaged weights apply)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ModelLoadError
-from .base import ModelFamily
+from .base import CatalogueEntry, ModelFamily
 
 _FAMILIES: dict[str, ModelFamily] = {}
 
@@ -40,3 +40,8 @@ def family_for(model_name: str) -> ModelFamily:
         f"no model family knows {model_name!r}; known families: "
         + "; ".join(f"{family.name} ({family.summary})" for family in _FAMILIES.values())
     )
+
+
+def catalogue() -> list[CatalogueEntry]:
+    """Every family's offered models, in family order (pickers group them by ``group``)."""
+    return [entry for family in _FAMILIES.values() for entry in family.catalogue()]
