@@ -13,4 +13,5 @@ from .registry import catalogue, family_for, family_named, list_families, regist
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["CatalogueEntry", "LoadRequest", "ModelFamily", "catalogue", "family_for", "family_named", "list_families", "register_family"]
+__all__ = ["CatalogueEntry", "LoadRequest", "ModelFamily", "catalogue", "family_for", "family_named",
+           "list_families", "register_family"]
