@@ -68,10 +68,8 @@ def methods():
 
 
 def __getattr__(name: str):
-    if name == "GEM":  # the class's first name, from when GEM was the only method
-        import warnings
+    if name == "GEM":  # deprecated; the engine says so
+        from . import engine
 
-        warnings.warn("GEM is now GroundingModel (GEM is its default method)", DeprecationWarning,
-                      stacklevel=2)
-        return GroundingModel
+        return engine.GEM
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
