@@ -26,9 +26,10 @@ __all__ = ["ModelSpec", "register_model_configs"]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to build a model anywhere: open_clip model, weights, device, method.
+    """Everything needed to build a model anywhere: model name, weights, device, method.
 
-    ``pretrained`` is an open_clip tag or the path of a checkpoint file (made absolute,
+    ``name`` is any name a model family claims (see :func:`~napari_gem.list_families`).
+    ``pretrained`` is a weights tag or the path of a checkpoint file (made absolute,
     so it means the same file whatever the working directory). ``model_configs`` are
     open_clip model-config JSON files (or folders of them) registered before loading,
     for custom architectures; a file's name (without ``.json``) is the model name.
@@ -80,8 +81,7 @@ class ModelSpec:
 
     def dense_method(self) -> DenseMethod | None:
         """The CLIP method with its options (validated); None for families with their own."""
-        return method_for(self.family, self.name, self.method if self.uses_clip_method else None,
-                          dict(self.method_options))
+        return method_for(self.family, self.name, self.method, dict(self.method_options))
 
     def method_identity(self) -> tuple:
         """What identifies how features are made from the weights (method and options)."""
