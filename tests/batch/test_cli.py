@@ -8,7 +8,7 @@ import json
 import pytest
 from batch_helpers import blobs, write_tiff
 
-from napari_gem.batch.cli import add_segment_parser, options_from_args
+from napari_gem.cli.segment import add_segment_parser, options_from_args
 
 
 def parser() -> argparse.ArgumentParser:
@@ -129,7 +129,7 @@ def test_an_option_the_method_does_not_have_is_one_error_line(tmp_path, tiny_mod
 
 
 def test_a_simzss_model_needs_no_method_flag(tmp_path, tiny_simzss_name, tiny_simzss_checkpoint):
-    from napari_gem.batch.cli import model_from_args
+    from napari_gem.cli.segment import model_from_args
 
     args = parser().parse_args(["segment", "x.tif", "-p", "cell", "-o", str(tmp_path), "--model",
                                 tiny_simzss_name, "--pretrained", str(tiny_simzss_checkpoint)])

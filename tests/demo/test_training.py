@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from napari_gem.demo import VOCABULARY, training
+from napari_gem.demo.model import WEIGHTS_PATH
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,6 @@ def test_saved_weights_are_half_precision_and_load_through_open_clip(tmp_path):
 
 
 def test_training_log_of_the_shipped_weights_records_the_recipe():
-    log = json.loads(training.WEIGHTS_PATH.with_suffix(".json").read_text())
+    log = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
     assert log["config"]["steps"] == len(log["losses"]) == training.TrainingConfig().steps
     assert sum(log["losses"][-20:]) < sum(log["losses"][:20])  # it learned

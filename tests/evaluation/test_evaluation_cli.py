@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from napari_gem.cli.evaluate import add_evaluate_parser, run_evaluate
+from napari_gem.cli.main import main
 from napari_gem.engine.loading import ModelLoadError
 from napari_gem.evaluation.class_names import dataset_class_names
-from napari_gem.evaluation.cli import add_evaluate_parser, main, run_evaluate
 from napari_gem.evaluation.datasets import DATASETS
 
 SMALL_RUN = ["--short-side", "32", "--crop", "32", "--stride", "16"]

@@ -7,9 +7,9 @@ import argparse
 import pytest
 import torch
 
+from napari_gem.cli.evaluate import add_evaluate_parser, run_evaluate
 from napari_gem.engine import method_names
 from napari_gem.evaluation.class_names import dataset_class_names
-from napari_gem.evaluation.cli import add_evaluate_parser, run_evaluate
 from napari_gem.evaluation.presets import PRESETS
 from napari_gem.evaluation.protocol import ProtocolSettings, classify, protocol_for, refine_logits
 from napari_gem.evaluation.run import resolve_class_names

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import threading
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from .timing import PeakMemory, emit_table, interleaved_medians, interleaved_samples, timed, worst_ratio
 
 TARGETS = {
     "gem_vs_plain": 1.4,
@@ -64,42 +63,6 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timed(run: Callable[[], object], device: torch.device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    run()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def interleaved_samples(runs: dict[str, Callable[[], object]], repeats: int,
-                        device) -> dict[str, list[float]]:
-    """Seconds of every timed run, alternating between them so noise hits all alike."""
-    for run in runs.values():  # warm-up: allocator, kernels, caches
-        run()
-    samples: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            samples[name].append(_timed(run, device))
-    return samples
-
-
-def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int, device) -> dict[str, float]:
-    """Median seconds of each run (see :func:`interleaved_samples`)."""
-    samples = interleaved_samples(runs, repeats, device)
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def worst_ratio(samples: dict[str, list[float]], slow: str, fast: str) -> float:
-    """The largest ``slow / fast`` over the interleaved pairs (not only the median)."""
-    return max(a / b for a, b in zip(samples[slow], samples[fast], strict=True))
-
-
 def measure_bf16(gem, input_size: int, repeats: int) -> dict[str, float]:
     """GEM in bf16 against GEM in fp32 on the same weights: speed-up and heatmap agreement."""
     from ..engine import GroundingModel
@@ -121,33 +84,6 @@ def measure_bf16(gem, input_size: int, repeats: int) -> dict[str, float]:
                       for a, b in zip(reference, lowered, strict=True))
     return {"speedup": times["fp32"] / times["bf16"], "fp32": times["fp32"], "bf16": times["bf16"],
             "correlation": correlation}
-
-
-class PeakMemory:
-    """Peak resident memory above the starting level while the block runs (sampled)."""
-
-    def __init__(self, interval: float = 0.01) -> None:
-        import psutil
-
-        self._process = psutil.Process()
-        self._interval = interval
-        self.peak_bytes = 0
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss - self._start)
-            time.sleep(self._interval)
-
-    def __enter__(self) -> PeakMemory:
-        self._start = self._process.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _build(args) -> tuple:
@@ -212,15 +148,6 @@ def method_rows(encode_times: dict[str, float], methods: tuple[str, ...]) -> lis
     return rows
 
 
-def emit_table(rows: list[tuple[str, str, str, str]], out: str | None) -> None:
-    """Print the table, and write it (Markdown) to ``out`` when given."""
-    table = format_table(rows)
-    print(table)
-    if out:
-        with open(out, "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
-
-
 def measure_prompt_rerun(gem, image_side: int, input_size: int, repeats: int) -> float:
     """Seconds for 5 never-seen prompts -> full-resolution heatmaps on an encoded image."""
     from ..engine import SegmentOptions, encode
@@ -269,7 +196,7 @@ def measure_tiling(gem, image_side: int, input_size: int, repeats: int) -> dict[
     )
     image = (rng.random((image_side, image_side, 3)) * 255).astype(np.uint8)
     with PeakMemory() as memory:
-        elapsed = _timed(lambda: encode(image, gem, options), gem.device)
+        elapsed = timed(lambda: encode(image, gem, options), gem.device)
     return {
         "small_windows": count,
         "ratio": times["tiled"] / times["bare"],
@@ -278,17 +205,6 @@ def measure_tiling(gem, image_side: int, input_size: int, repeats: int) -> dict[
         "tiled": elapsed,
         "peak_mb": memory.peak_bytes / 2**20,
     }
-
-
-def format_table(rows: list[tuple[str, str, str, str]]) -> str:
-    header = ("measurement", "value", "target", "met")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
-
-    def line(cells):
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
-
-    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(header), separator, *(line(r) for r in rows)])
 
 
 def run_bench(args) -> int:

@@ -16,14 +16,14 @@ import time
 
 import torch
 
-from .bench import emit_table, interleaved_medians
+from .timing import emit_table, interleaved_medians
 
 TARGETS = {"simzss_vs_timm": 1.1}
 
 _PEAK_SCRIPT = """
 import json, sys, time, numpy as np, torch
 from napari_gem import SegmentOptions, encode, load_model
-from napari_gem.cli.bench import PeakMemory
+from napari_gem.cli.timing import PeakMemory
 model = load_model({model!r}, None, device={device!r})
 image = (np.random.default_rng(0).random(({side}, {side}, 3)) * 255).astype(np.uint8)
 options = SegmentOptions(tiling="always", window={window}, input_size={window})

@@ -1,8 +1,8 @@
 """``napari-gem``: with no subcommand, napari with our widget and a sample image.
 
-Subcommands are contributed by their own packages (batch, evaluation, benchmark);
-this module only wires them together and turns expected failures into one clear
-error line and a non-zero exit.
+Every subcommand's parser is a module of this package (the library packages export
+functions only); this module wires them together and turns expected failures into one
+clear error line and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from .bench import add_bench_parser
+from .demo_eval import add_demo_eval_parser
+from .evaluate import add_evaluate_parser
 from .methods_list import add_methods_parser
+from .segment import add_segment_parser
+from .train_demo import add_train_demo_parser
+from .train_simzss import add_train_simzss_parser
 
 
 def _add_launch_options(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gem",
         description="Type what you are looking for, see where it is: GEM and other "
-        "training-free dense methods (GCLIP, NACLIP, SCLIP, ClearCLIP, MaskCLIP) on open_clip "
+        "training-free dense methods (GCLIP, NACLIP, SCLIP, ClearCLIP, MaskCLIP) on CLIP "
         "vision transformers, and SimZSS. Without a "
         "subcommand, opens napari with the napari-gem widget and a sample image.",
     )
@@ -42,22 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     launch = subparsers.add_parser("launch", help="open napari with the widget (the default)")
     _add_launch_options(launch)
-    add_bench_parser(subparsers)
-    add_methods_parser(subparsers)
-    _add_subcommand_parsers(subparsers)
+    for add_parser in (add_bench_parser, add_methods_parser, add_segment_parser, add_evaluate_parser,
+                       add_train_simzss_parser, add_demo_eval_parser, add_train_demo_parser):
+        add_parser(subparsers)
     return parser
-
-
-def _add_subcommand_parsers(subparsers) -> None:
-    from ..batch.cli import add_segment_parser
-    from ..demo.quality import add_demo_eval_parser
-    from ..evaluation.cli import add_evaluate_parser
-    from ..simzss_training.cli import add_train_simzss_parser
-
-    add_segment_parser(subparsers)
-    add_evaluate_parser(subparsers)
-    add_train_simzss_parser(subparsers)
-    add_demo_eval_parser(subparsers)
 
 
 def launch(sample: str, demo: bool = False) -> int:

@@ -19,7 +19,6 @@ Every number goes through the engine exactly as a user's run does (``encode`` th
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -172,31 +171,3 @@ def format_table(results: dict[str, dict[str, float]], scenes: int) -> str:
     lines.append(f"{scenes} held-out scenes (seeds {EVAL_SEED_START}..{EVAL_SEED_START + scenes - 1}); "
                  f"pointing game at chance: {chance:.3f}; presence AUROC at chance: 0.500.")
     return "\n".join(lines)
-
-
-def add_demo_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """The ``napari-gem demo-eval`` subcommand."""
-    parser = subparsers.add_parser(
-        "demo-eval",
-        help="measure the dense methods on held-out generated micrographs with the demo model",
-        description="Print the demo model's quality table (semantic mIoU, mask IoU, pointing game, "
-        "presence AUROC, false-positive area of absent prompts) on held-out generated scenes.",
-    )
-    parser.add_argument("--methods", default=",".join(method_names()),
-                        help="comma-separated dense methods to compare (default: %(default)s)")
-    parser.add_argument("--scenes", type=int, default=100, help="held-out scenes (default: %(default)s)")
-    parser.add_argument("--input-size", type=int, default=None,
-                        help="model input side in pixels (default: the demo model's)")
-    parser.set_defaults(handler=run_demo_eval)
-    return parser
-
-
-def run_demo_eval(args: argparse.Namespace) -> int:
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if not methods:
-        raise ValueError("--methods is empty: name at least one method, e.g. gem,clip")
-    if args.scenes < 1:
-        raise ValueError("--scenes must be at least 1")
-    results = evaluate(methods, args.scenes, input_size=args.input_size)
-    print(format_table(results, args.scenes))
-    return 0

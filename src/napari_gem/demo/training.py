@@ -26,12 +26,8 @@ PyTorch build (float rounding can differ between builds and thread counts).
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import CONFIG_PATH, MODEL_NAME, WEIGHTS_PATH, register_config
+from .model import MODEL_NAME, register_config
 from .scenes import BACKGROUND, SCENE_SIZE, VOCABULARY, caption, scene
 
 #: Training scenes use seeds ``0 .. scenes - 1``; evaluation starts far above.
@@ -260,34 +256,3 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
              for name, tensor in model.state_dict().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": state}, path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    defaults = TrainingConfig()
-    parser = argparse.ArgumentParser(
-        prog="python -m napari_gem.demo.training",
-        description=f"Train the demo CLIP ({CONFIG_PATH.name}) on generated micrographs.",
-    )
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--scenes", type=int, default=defaults.scenes)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--dense-weight", type=float, default=defaults.dense_weight,
-                        help="weight of the single-patch region loss (0: captions only)")
-    parser.add_argument("--output", type=Path, default=WEIGHTS_PATH,
-                        help="weights file to write (default: the packaged weights)")
-    args = parser.parse_args(argv)
-    config = TrainingConfig(steps=args.steps, batch_size=args.batch_size, scenes=args.scenes,
-                            learning_rate=args.learning_rate, seed=args.seed,
-                            dense_weight=args.dense_weight)
-    model, log = train(config, output=sys.stdout)
-    save_weights(model, args.output)
-    args.output.with_suffix(".json").write_text(json.dumps(log, indent=1))
-    size = args.output.stat().st_size / 2**20
-    print(f"wrote {args.output} ({size:.1f} MiB) after {log['training_seconds']:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -69,7 +69,7 @@ class DemoFamily(OpenClipFamily):
         if pretrained == str(WEIGHTS_PATH) and not WEIGHTS_PATH.is_file():
             raise ModelLoadError(
                 f"the demo weights are missing ({WEIGHTS_PATH}); reinstall napari-gem or run "
-                "`python -m napari_gem.demo.training`"
+                "`napari-gem train-demo`"
             )
         super().check(name, pretrained)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..engine.families.simzss import DEFAULT_ARCHITECTURE
-from .objective import DENSE_TARGETS
-from .trainer import TrainingConfig, train
+from ..simzss_training.objective import DENSE_TARGETS
+from ..simzss_training.trainer import TrainingConfig, train
 
 
 def add_train_simzss_parser(subparsers) -> argparse.ArgumentParser:

@@ -7,12 +7,13 @@ import dataclasses
 import sys
 from collections.abc import Callable
 
-from ..cli.method_args import add_method_arguments, method_options_from_args
-from ..engine.loading import ModelLoadError, default_method
-from ..engine.loading import load_model as load_gem_model
-from .datasets import DATASETS, DatasetLayoutError, open_dataset
-from .protocol import SETTINGS, protocol_for
-from .run import evaluate, format_table, resolve_class_names, result_paths
+from ..engine.errors import ModelLoadError
+from ..engine.loading import default_method
+from ..engine.loading import load_model as load_any_model
+from ..evaluation.datasets import DATASETS, DatasetLayoutError, open_dataset
+from ..evaluation.protocol import SETTINGS, protocol_for
+from ..evaluation.run import evaluate, format_table, resolve_class_names, result_paths
+from .method_args import add_method_arguments, method_options_from_args
 
 EVALUATE_HELP = "score a method on a segmentation benchmark (reproduces the published mIoU)"
 
@@ -105,7 +106,7 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
     Bad input (dataset layout, options, model loading) prints one ``error:`` line and
     returns 2.
     """
-    load_model = load_model or load_gem_model
+    load_model = load_model or load_any_model
     try:
         if args.limit is not None and args.limit < 1:
             raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
@@ -142,15 +143,3 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m napari_gem.evaluation.cli evaluate ...``: as ``napari-gem evaluate``."""
-    parser = argparse.ArgumentParser(prog="napari-gem")
-    add_evaluate_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

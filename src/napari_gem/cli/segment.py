@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli.method_args import (
+from ..batch.models import ModelSpec
+from ..batch.runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
+from ..engine import ModelLoadError, SegmentOptions
+from ..engine.options import CONTRAST_MODES, RESIZE_MODES, SCORE_MODES, TEMPLATE_SETS, TILING_MODES
+from .method_args import (
     add_method_arguments,
     add_refine_arguments,
     method_options_from_args,
 )
-from ..engine import ModelLoadError, SegmentOptions
-from ..engine.options import CONTRAST_MODES, RESIZE_MODES, SCORE_MODES, TEMPLATE_SETS, TILING_MODES
-from .models import ModelSpec
-from .runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
 
 DESCRIPTION = """\
 Segment many images with GEM: for every prompt, write a heatmap, a mask, an objects
