@@ -1,4 +1,4 @@
-"""Each method's evaluation protocol, as its official code configures it (methods-spec §3, §4).
+"""Each method's evaluation protocol, as its official code configures it (docs/evaluation.md).
 
 A preset gives, per dataset: the short side, the sliding window (or the whole image),
 the logit scale, the background probability threshold, SCLIP's area threshold, PAMR,
@@ -46,7 +46,7 @@ class MethodPreset:
 
 
 _CLEARCLIP = MethodPreset(
-    source="ClearCLIP clearclip_segmentor.py L22-23 and configs (methods-spec §3.3)",
+    source="github.com/mc-lan/ClearCLIP clearclip_segmentor.py L22-23 and configs/",
     prob_thresholds={"voc21": 0.5, "context60": 0.15, "coco-object": 0.4},
     synonyms=False,
     per_dataset={"cityscapes": {"crop": 224, "stride": 224}},
@@ -56,13 +56,13 @@ PRESETS: dict[str, MethodPreset] = {
     # GEM and the baselines were re-run in the literature under ClearCLIP's protocol
     # (with the SCLIP-family name files); this is also the `common` setting of old.
     "gem": MethodPreset(
-        source="ClearCLIP's protocol, under which GEM was re-evaluated (methods-spec §4)",
+        source="ClearCLIP's protocol, under which GEM was re-evaluated (docs/evaluation.md)",
         prob_thresholds=_CLEARCLIP.prob_thresholds, per_dataset=_CLEARCLIP.per_dataset),
     "clip": MethodPreset(
         source="as GEM (the baseline is scored under the same protocol)",
         prob_thresholds=_CLEARCLIP.prob_thresholds, per_dataset=_CLEARCLIP.per_dataset),
     "maskclip": MethodPreset(
-        source="the common protocol of the re-evaluations (methods-spec §5); MaskCLIP's own "
+        source="the common protocol of the re-evaluations (docs/evaluation.md); MaskCLIP's own "
         "(whole image, short side 512, ImageNet mean/std) is not reproduced",
         prob_thresholds=_CLEARCLIP.prob_thresholds, per_dataset=_CLEARCLIP.per_dataset),
     "maskclip-nores": MethodPreset(
@@ -70,7 +70,7 @@ PRESETS: dict[str, MethodPreset] = {
         prob_thresholds=_CLEARCLIP.prob_thresholds, synonyms=False,
         per_dataset=_CLEARCLIP.per_dataset),
     "sclip": MethodPreset(
-        source="SCLIP clip_segmentor.py L19-21 and configs (methods-spec §3.2)",
+        source="github.com/wangf3014/SCLIP clip_segmentor.py L19-21 and configs/",
         short_side=336, crop=224, stride=112, logit_scale=40.0,
         prob_thresholds={"voc21": 0.1, "context60": 0.1, "coco-object": 0.1},
         area_threshold={"voc21": 0.1},
@@ -80,21 +80,21 @@ PRESETS: dict[str, MethodPreset] = {
     ),
     "clearclip": _CLEARCLIP,
     "naclip": MethodPreset(
-        source="NACLIP naclip.py L20-22 and v2 configs (methods-spec §3.4)",
+        source="github.com/sinahmr/NACLIP naclip.py L20-22 and v2 configs/",
         short_side=336, crop=224, stride=112, logit_scale=40.0, pamr_steps=10,
         prob_thresholds={"voc21": 0.1, "context60": 0.1, "coco-object": 0.1},
         per_dataset={"voc21": {"crop": None, "stride": None}, "voc20": {"crop": None, "stride": None},
                      "cityscapes": {"short_side": 560}},
     ),
     "gclip": MethodPreset(
-        source="inferred: ClearCLIP's protocol, which GCLIP compares against (methods-spec §3.5)",
+        source="inferred: ClearCLIP's protocol, which GCLIP compares against (docs/methods.md)",
         prob_thresholds=_CLEARCLIP.prob_thresholds, synonyms=False, inferred=True,
         per_dataset=_CLEARCLIP.per_dataset),
     # SimZSS's segmentation protocol is not published (simzss-spec §1.6, §4): the common
     # windows, bare class names as its embed_words uses, and its dense-loss scale 1/0.07.
     "simzss": MethodPreset(
         source="inferred: SimZSS's protocol is unpublished; the common protocol with bare "
-        "names and the dense-loss logit scale 1/0.07 (simzss-spec §1.5-1.6)",
+        "names and the dense-loss logit scale 1/0.07 (docs/simzss.md)",
         logit_scale=1 / 0.07, prob_thresholds=_CLEARCLIP.prob_thresholds, templates="bare",
         inferred=True, per_dataset=_CLEARCLIP.per_dataset),
 }

@@ -110,7 +110,7 @@ class Gclip(LastBlockMethod):
     summary = ("last block: q-q attention averaged with the q-k attention of the 'global-token "
                "emerging' blocks, no residual, no MLP; FFN channel suppression in late blocks")
     provenance = ("Wang, Yan, Kang, arXiv 2502.06818; no official code: reconstructed from the "
-                  "abstract and third-party descriptions (methods-spec §3.5) — block choice, "
+                  "paper's abstract and third-party descriptions (docs/methods.md) — block choice, "
                   "fusion and channel suppression are inferred")
     verified = False
     Options = GclipOptions

@@ -77,8 +77,8 @@ class Gem(DenseMethod):
     title = "GEM"
     summary = ("adds a parallel path of q-q, k-k and v-v self-self attention (L2-normalised, "
                "adaptive temperature) through the last depth-1 blocks, without MLP")
-    provenance = ("Bousselham et al., CVPR 2024; equal to the authors' code to 1e-6 "
-                  "(shared/docs/gem-spec.md)")
+    provenance = ("Bousselham et al., CVPR 2024 (arXiv 2312.00878); equal to the authors' code "
+                  "(github.com/WalBouss/GEM) to 1e-6 on identical weights")
     Options = GemOptions
     position_resampling = "exact"
 

@@ -52,8 +52,8 @@ class Naclip(LastBlockMethod):
     title = "NACLIP"
     summary = ("last block: k-k attention plus a Gaussian neighbourhood prior Ω on the logits; "
                "no residual and no MLP")
-    provenance = ("Hajimiri, Ben Ayed, Dolz, WACV 2025; official code sinahmr/NACLIP model.py "
-                  "L94-233 (methods-spec §3.4)")
+    provenance = ("Hajimiri, Ben Ayed, Dolz, WACV 2025; official code github.com/sinahmr/NACLIP, "
+                  "clip/model.py L94-233")
     Options = NaclipOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):

@@ -39,8 +39,8 @@ class MaskClip(LastBlockMethod):
     name = "maskclip"
     title = "MaskCLIP"
     summary = "last block: identity attention (each token keeps its own value); residual and MLP kept"
-    provenance = ("Zhou, Loy, Dai, ECCV 2022; official code chongzhou96/MaskCLIP vit.py L94-108 "
-                  "(methods-spec §3.1)")
+    provenance = ("Zhou, Loy, Dai, ECCV 2022; official code github.com/chongzhou96/MaskCLIP, "
+                  "mmseg/models/backbones/vit.py L94-108")
     Options = NoOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
@@ -52,7 +52,8 @@ class MaskClipNoResidual(LastBlockMethod):
     name = "maskclip-nores"
     title = "MaskCLIP (no-res)"
     summary = "last block: identity attention, no residual and no MLP (ClearCLIP's re-implementation)"
-    provenance = "ClearCLIP's MaskCLIP variant, mc-lan/ClearCLIP transformer.py L604-609 (methods-spec §3.1)"
+    provenance = ("ClearCLIP's MaskCLIP variant, github.com/mc-lan/ClearCLIP "
+                  "transformer.py L604-609")
     Options = NoOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
@@ -65,7 +66,8 @@ class Sclip(LastBlockMethod):
     title = "SCLIP"
     summary = ("last block: correlative self-attention softmax(qqᵀ) + softmax(kkᵀ) (a sum); "
                "residual and MLP kept")
-    provenance = "Wang, Mei, Yuille, ECCV 2024; official code wangf3014/SCLIP model.py L229-313 (§3.2)"
+    provenance = ("Wang, Mei, Yuille, ECCV 2024; official code github.com/wangf3014/SCLIP, "
+                  "clip/model.py L229-313")
     Options = NoOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
@@ -78,7 +80,8 @@ class ClearClip(LastBlockMethod):
     name = "clearclip"
     title = "ClearCLIP"
     summary = "last block: q-q attention, no residual and no MLP"
-    provenance = "Lan et al., ECCV 2024; official code mc-lan/ClearCLIP transformer.py L500-622 (§3.3)"
+    provenance = ("Lan et al., ECCV 2024; official code github.com/mc-lan/ClearCLIP "
+                  "transformer.py L500-622")
     Options = NoOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
