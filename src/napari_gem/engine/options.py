@@ -6,79 +6,92 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from .described import check_described, option
 from .refinement import check_pamr_settings
 
+#: The choices of each option, with the labels people see.
 RESIZE_MODES = ("square", "keep_aspect")
 CONTRAST_MODES = ("auto", "percentile", "minmax", "none")
 TILING_MODES = ("auto", "always", "never")
 TEMPLATE_SETS = ("paper", "imagenet80")
 SCORE_MODES = ("minmax", "calibrated")
 REFINE_MODES = ("none", "pamr")
-
-
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _positive_int(name: str, value: int, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+_TEMPLATE_CHOICES = (("paper: 'a photo of a {}.'", "paper"), ("ImageNet 80-template ensemble", "imagenet80"))
+_SCORE_CHOICES = (("paper: min-max per prompt", "minmax"),
+                  ("calibrated against background prompts", "calibrated"))
 
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """How an image is prepared, encoded, scored and turned into masks (see docs/api.md)."""
+    """How an image is prepared, encoded, scored and turned into masks (see docs/api.md).
 
-    input_size: int = 448
-    resize: str = "square"
-    contrast: str = "auto"
-    percentiles: tuple[float, float] = (1.0, 99.8)
-    tiling: str = "auto"
-    tile_above: int = 2048
-    window: int = 448
-    overlap: int = 112
-    window_batch: int = 4
-    templates: str = "paper"
-    score_mode: str = "minmax"
-    background_prompts: tuple[str, ...] = ("background",)
-    threshold: float | str | None = None
-    min_size: int = 0
-    fill_holes: int = 0
-    background_threshold: float | None = None
-    refine: str = "none"
-    pamr_steps: int = 10
-    pamr_dilations: tuple[int, ...] = (8, 16)
+    Each field is described once (label, help, range, choices); the widget's fields and
+    the command line's flags are built from those descriptions.
+    """
+
+    input_size: int = option(448, kind="int", label="input size", minimum=1, maximum=4096, step=16,
+                             help="model input side in pixels")
+    resize: str = option("square", kind="choice", label="resize", choices=RESIZE_MODES,
+                         help="square: ignore the aspect ratio, as the paper; keep_aspect")
+    contrast: str = option("auto", kind="choice", label="contrast", choices=CONTRAST_MODES,
+                           help="intensity scaling: auto (uint8 as is, other types by percentiles), "
+                           "percentile, minmax, none")
+    percentiles: tuple[float, float] = option((1.0, 99.8), kind="floats", label="percentiles",
+                                              in_form=False, help="percentiles for contrast scaling")
+    tiling: str = option("auto", kind="choice", label="tiling", choices=TILING_MODES,
+                         help="sliding windows at full resolution: auto (above tile above), always, never")
+    tile_above: int = option(2048, kind="int", label="tile above (px)", minimum=1, maximum=1_000_000,
+                             help="side above which auto tiling starts")
+    window: int = option(448, kind="int", label="window (px)", minimum=1, maximum=8192, step=16,
+                         help="sliding-window side")
+    overlap: int = option(112, kind="int", label="overlap (px)", minimum=0, maximum=8192, step=16,
+                          help="overlap of neighbouring windows")
+    window_batch: int = option(4, kind="int", label="windows per batch", minimum=1, maximum=256,
+                               help="windows per forward pass")
+    templates: str = option("paper", kind="choice", label="templates", choices=_TEMPLATE_CHOICES,
+                            help="prompt templates: paper ('a photo of a {}.') or imagenet80")
+    score_mode: str = option("minmax", kind="choice", label="scores", choices=_SCORE_CHOICES,
+                             help="minmax: the paper's per-image min-max heatmaps; calibrated: "
+                             "probabilities against the background prompts, so absent objects stay dark")
+    background_prompts: tuple[str, ...] = option(("background",), kind="texts", label="background prompts",
+                                                 help="background prompts for calibrated scores")
+    threshold: float | str | None = option(None, kind="float", label="threshold", auto="auto",
+                                           minimum=0.0, maximum=1.0, step=0.01, in_form=False,
+                                           help="mask threshold in [0, 1], otsu, or auto (Otsu for "
+                                           "minmax, 0.5 for calibrated)")
+    min_size: int = option(0, kind="int", label="min object (px)", minimum=0, maximum=100_000_000,
+                           help="remove objects smaller than this")
+    fill_holes: int = option(0, kind="int", label="fill holes (px)", minimum=0, maximum=100_000_000,
+                             help="fill holes up to this size")
+    background_threshold: float | None = option(None, kind="float", label="background threshold",
+                                                auto="none", minimum=0.0, maximum=1.0, in_form=False,
+                                                help="pixels whose best score is below it are background")
+    refine: str = option("none", kind="toggle", label="refine edges (PAMR)", choices=REFINE_MODES,
+                         help="refine the heatmaps along image edges with PAMR, as NACLIP and SCLIP "
+                         "use it (slower on large images)")
+    pamr_steps: int = option(10, kind="int", label="PAMR steps", minimum=1, maximum=100,
+                             help="PAMR iterations")
+    pamr_dilations: tuple[int, ...] = option((8, 16), kind="ints", label="PAMR dilations",
+                                             help="PAMR neighbourhood dilations in pixels")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
-        _choice("refine", self.refine, REFINE_MODES)
         check_pamr_settings(self.pamr_steps, self.pamr_dilations)
         object.__setattr__(self, "pamr_dilations", tuple(int(d) for d in self.pamr_dilations))
         object.__setattr__(self, "background_prompts", tuple(self.background_prompts))
-        _positive_int("input_size", self.input_size)
-        _positive_int("window", self.window)
-        _positive_int("window_batch", self.window_batch)
-        _positive_int("tile_above", self.tile_above)
-        _positive_int("overlap", self.overlap, minimum=0)
-        _positive_int("min_size", self.min_size, minimum=0)
-        _positive_int("fill_holes", self.fill_holes, minimum=0)
-        _choice("resize", self.resize, RESIZE_MODES)
-        _choice("contrast", self.contrast, CONTRAST_MODES)
-        _choice("tiling", self.tiling, TILING_MODES)
-        _choice("templates", self.templates, TEMPLATE_SETS)
-        _choice("score_mode", self.score_mode, SCORE_MODES)
+        if isinstance(self.threshold, str):
+            if self.threshold != "otsu":
+                raise ValueError(f"threshold must be one of otsu; got {self.threshold!r}")
+        elif self.threshold is not None and not 0 <= float(self.threshold) <= 1:
+            raise ValueError(f"threshold must be in [0, 1], 'otsu' or None; got {self.threshold!r}")
+        if self.background_threshold is not None and not 0 <= self.background_threshold <= 1:
+            raise ValueError("background_threshold must be in [0, 1] or None")
+        check_described(self)
         low, high = self.percentiles
         if not 0 <= low < high <= 100:
             raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100; got {self.percentiles}")
         if self.overlap >= self.window:
             raise ValueError(f"overlap ({self.overlap}) must be smaller than window ({self.window})")
-        if isinstance(self.threshold, str):
-            _choice("threshold", self.threshold, ("otsu",))
-        elif self.threshold is not None and not 0 <= float(self.threshold) <= 1:
-            raise ValueError(f"threshold must be in [0, 1], 'otsu' or None; got {self.threshold!r}")
-        if self.background_threshold is not None and not 0 <= self.background_threshold <= 1:
-            raise ValueError("background_threshold must be in [0, 1] or None")
 
     def replace(self, **changes: Any) -> SegmentOptions:
         """A copy with some fields changed (validated again)."""

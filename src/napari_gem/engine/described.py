@@ -1,0 +1,93 @@
+"""Options described once: label, help, range and choices live with the dataclass field.
+
+An options dataclass (``SegmentOptions``, each method's options) declares its fields
+with :func:`option`; the napari form (:mod:`napari_gem.plugin.forms`) and the
+command-line flags (:mod:`napari_gem.cli.option_flags`) are both built from
+:func:`describe`, so adding an option is one edit: the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+#: What kind of value an option holds (the form and the flags pick a control from it).
+KINDS = ("int", "float", "bool", "choice", "toggle", "ints", "floats", "texts")
+_KEY = "napari_gem"
+
+
+@dataclass(frozen=True)
+class OptionDescription:
+    """Everything a form or a command line needs to offer one option.
+
+    ``kind``: ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``), ``toggle`` (a
+    choice between the two values of ``choices``, shown as a check box), ``ints`` /
+    ``floats`` (a tuple of numbers), ``texts`` (a tuple of strings, comma-separated).
+    ``choices`` are ``(label, value)`` pairs. ``auto`` is the label of ``None`` where
+    ``None`` means "decided for you" (a check box beside the value in a form; the word
+    ``auto`` on the command line). ``in_form=False``: the widget shows it elsewhere or
+    not at all (it is still a command-line flag).
+    """
+
+    name: str
+    default: Any
+    label: str
+    help: str
+    kind: str
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float | None = None
+    choices: tuple[tuple[str, Any], ...] = ()
+    auto: str | None = None
+    in_form: bool = True
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The allowed values of a choice or toggle."""
+        return tuple(value for _, value in self.choices)
+
+    def label_of(self, value: Any) -> str:
+        return next((label for label, choice in self.choices if choice == value), str(value))
+
+
+def option(default: Any, *, label: str, help: str, kind: str, minimum: float | None = None,
+           maximum: float | None = None, step: float | None = None, choices=(),
+           auto: str | None = None, in_form: bool = True) -> Any:
+    """A dataclass field with its description (see :class:`OptionDescription`).
+
+    ``choices`` may be plain values (their label is the value) or ``(label, value)`` pairs.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown option kind {kind!r}; one of {', '.join(KINDS)}")
+    pairs = tuple(choice if isinstance(choice, tuple) else (str(choice), choice) for choice in choices)
+    description = dict(label=label, help=help, kind=kind, minimum=minimum, maximum=maximum, step=step,
+                       choices=pairs, auto=auto, in_form=in_form)
+    return dataclasses.field(default=default, metadata={_KEY: description})
+
+
+def describe(options_class: type) -> list[OptionDescription]:
+    """The described fields of an options dataclass, in declaration order."""
+    return [
+        OptionDescription(name=field.name, default=field.default, **field.metadata[_KEY])
+        for field in dataclasses.fields(options_class) if _KEY in field.metadata
+    ]
+
+
+def check_described(options: Any) -> None:
+    """Check the integer and choice fields of ``options`` against their minimum and choices.
+
+    The maximum only bounds a form's spin box (the command line may go further). Messages
+    name the field and the allowed values, as users see them in napari and on the
+    command line.
+    """
+    for item in describe(type(options)):
+        value = getattr(options, item.name)
+        if value is None and item.auto is not None:
+            continue
+        if item.kind in ("choice", "toggle") and value not in item.values:
+            raise ValueError(f"{item.name} must be one of {', '.join(map(str, item.values))}; got {value!r}")
+        if item.kind == "int":
+            low = int(item.minimum or 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{item.name} must be an integer >= {low}; got {value!r}")
