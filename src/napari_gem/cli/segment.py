@@ -13,12 +13,13 @@ import sys
 from ..batch.models import ModelSpec
 from ..batch.runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
 from ..engine import ModelLoadError, SegmentOptions
-from ..engine.options import CONTRAST_MODES, RESIZE_MODES, SCORE_MODES, TEMPLATE_SETS, TILING_MODES
+from ..engine.described import describe
+from ..engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
 from .method_args import (
     add_method_arguments,
-    add_refine_arguments,
     method_options_from_args,
 )
+from .option_flags import add_option_flags, options_from_flags
 
 DESCRIPTION = """\
 Segment many images with GEM: for every prompt, write a heatmap, a mask, an objects
@@ -55,8 +56,11 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
     )
     _add_io_arguments(parser)
     _add_model_arguments(parser.add_argument_group("model"))
-    _add_image_arguments(parser.add_argument_group("image preparation"))
-    _add_mask_arguments(parser.add_argument_group("scores and masks"))
+    options = parser.add_argument_group("segmentation (image preparation, scores, masks, refinement)")
+    add_option_flags(options, describe(SegmentOptions))
+    options.add_argument("--threshold", type=_threshold,
+                         help="mask threshold: a number in [0, 1], otsu, or auto (Otsu for "
+                         "minmax, 0.5 for calibrated; the default)")
     _add_run_arguments(parser.add_argument_group("running"))
     parser.set_defaults(handler=run_segment)
     return parser
@@ -92,22 +96,13 @@ def model_from_args(args: argparse.Namespace) -> ModelSpec:
 
 def options_from_args(args: argparse.Namespace) -> SegmentOptions:
     """SegmentOptions from the options given; the others keep the engine's defaults."""
-    names = ("input_size", "resize", "contrast", "percentiles", "tiling", "tile_above",
-             "window", "overlap", "window_batch", "templates", "score_mode", "min_size",
-             "fill_holes", "refine", "pamr_steps", "pamr_dilations")
-    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    if args.background is not None:
-        given["background_prompts"] = tuple(p.strip() for p in args.background.split(",")
-                                            if p.strip())
+    given = options_from_flags(args, describe(SegmentOptions))
     if args.threshold is not None:
         given["threshold"] = None if args.threshold == "auto" else args.threshold
     return SegmentOptions(**given)
 
 
 # -- argument groups ---------------------------------------------------------------------------
-DEFAULTS = SegmentOptions()
-
-
 def _add_io_arguments(parser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="image files, zarr stores, folders or glob patterns")
@@ -129,59 +124,11 @@ def _add_model_arguments(group) -> None:
                        "for custom architectures; the file name is the model name; repeatable")
     group.add_argument("--cache-dir", metavar="DIR",
                        help="where downloaded weights are cached (default: open_clip's)")
-    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+    group.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                        help="auto: CUDA, then Apple MPS, then CPU (default: auto)")
-    group.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    group.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
                        help="auto: fp32 on the CPU, bf16/fp16 on a GPU (default: auto)")
     add_method_arguments(group)
-
-
-def _add_image_arguments(group) -> None:
-    d = DEFAULTS
-    group.add_argument("--input-size", type=int, dest="input_size",
-                       help=f"model input side in pixels (default: {d.input_size})")
-    group.add_argument("--resize", choices=RESIZE_MODES,
-                       help="square: ignore the aspect ratio, as the paper; keep_aspect "
-                       f"(default: {d.resize})")
-    group.add_argument("--contrast", choices=CONTRAST_MODES,
-                       help="intensity scaling: auto (uint8 as is, other types by "
-                       f"percentiles), percentile, minmax, none (default: {d.contrast})")
-    group.add_argument("--percentiles", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                       help="percentiles for contrast scaling (default: "
-                       f"{d.percentiles[0]:g} {d.percentiles[1]:g})")
-    group.add_argument("--tiling", choices=TILING_MODES,
-                       help="sliding windows at full resolution: auto (above --tile-above), "
-                       f"always, never (default: {d.tiling})")
-    group.add_argument("--tile-above", type=int, dest="tile_above", metavar="PIXELS",
-                       help=f"side above which auto tiling starts (default: {d.tile_above})")
-    group.add_argument("--window", type=int, metavar="PIXELS",
-                       help=f"sliding-window side (default: {d.window})")
-    group.add_argument("--overlap", type=int, metavar="PIXELS",
-                       help=f"overlap of neighbouring windows (default: {d.overlap})")
-    group.add_argument("--window-batch", type=int, dest="window_batch", metavar="N",
-                       help=f"windows per forward pass (default: {d.window_batch})")
-
-
-def _add_mask_arguments(group) -> None:
-    d = DEFAULTS
-    group.add_argument("--templates", choices=TEMPLATE_SETS,
-                       help="prompt templates: paper ('a photo of a {}.') or imagenet80 "
-                       f"(default: {d.templates})")
-    group.add_argument("--score-mode", choices=SCORE_MODES, dest="score_mode",
-                       help="minmax: the paper's per-image min-max heatmaps; calibrated: "
-                       "probabilities against the background prompts, so absent objects "
-                       f"stay dark (default: {d.score_mode})")
-    group.add_argument("--background", metavar="PROMPTS",
-                       help="comma-separated background prompts for calibrated mode "
-                       f"(default: {', '.join(d.background_prompts)})")
-    group.add_argument("--threshold", type=_threshold,
-                       help="mask threshold: a number in [0, 1], otsu, or auto (Otsu for "
-                       "minmax, 0.5 for calibrated; the default)")
-    group.add_argument("--min-size", type=int, dest="min_size", metavar="PIXELS",
-                       help=f"remove objects smaller than this (default: {d.min_size})")
-    group.add_argument("--fill-holes", type=int, dest="fill_holes", metavar="PIXELS",
-                       help=f"fill holes up to this size (default: {d.fill_holes})")
-    add_refine_arguments(group)
 
 
 def _add_run_arguments(group) -> None:

@@ -26,8 +26,11 @@ class OptionDescription:
     ``floats`` (a tuple of numbers), ``texts`` (a tuple of strings, comma-separated).
     ``choices`` are ``(label, value)`` pairs. ``auto`` is the label of ``None`` where
     ``None`` means "decided for you" (a check box beside the value in a form; the word
-    ``auto`` on the command line). ``in_form=False``: the widget shows it elsewhere or
-    not at all (it is still a command-line flag).
+    ``auto`` on the command line). ``example``: the value a form shows when "auto" is
+    off, and the example in messages; ``noun`` names list items in messages ("block
+    numbers"). ``in_form=False``: the widget shows it elsewhere or not at all (it is
+    still a command-line flag); ``custom=True``: both have their own control for it.
+    ``flag``: the command-line flag's name when it is not the field's.
     """
 
     name: str
@@ -40,7 +43,11 @@ class OptionDescription:
     step: float | None = None
     choices: tuple[tuple[str, Any], ...] = ()
     auto: str | None = None
+    example: Any = None
+    noun: str = "whole numbers"
     in_form: bool = True
+    custom: bool = False
+    flag: str | None = None
 
     @property
     def values(self) -> tuple[Any, ...]:
@@ -53,7 +60,8 @@ class OptionDescription:
 
 def option(default: Any, *, label: str, help: str, kind: str, minimum: float | None = None,
            maximum: float | None = None, step: float | None = None, choices=(),
-           auto: str | None = None, in_form: bool = True) -> Any:
+           auto: str | None = None, example: Any = None, noun: str = "whole numbers",
+           in_form: bool = True, custom: bool = False, flag: str | None = None) -> Any:
     """A dataclass field with its description (see :class:`OptionDescription`).
 
     ``choices`` may be plain values (their label is the value) or ``(label, value)`` pairs.
@@ -62,7 +70,8 @@ def option(default: Any, *, label: str, help: str, kind: str, minimum: float | N
         raise ValueError(f"unknown option kind {kind!r}; one of {', '.join(KINDS)}")
     pairs = tuple(choice if isinstance(choice, tuple) else (str(choice), choice) for choice in choices)
     description = dict(label=label, help=help, kind=kind, minimum=minimum, maximum=maximum, step=step,
-                       choices=pairs, auto=auto, in_form=in_form)
+                       choices=pairs, auto=auto, example=example, noun=noun, in_form=in_form,
+                       custom=custom, flag=flag)
     return dataclasses.field(default=default, metadata={_KEY: description})
 
 
@@ -91,3 +100,25 @@ def check_described(options: Any) -> None:
             low = int(item.minimum or 0)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{item.name} must be an integer >= {low}; got {value!r}")
+
+
+def parse_list(item: OptionDescription, text: str) -> tuple | None:
+    """A list option typed as text ("6, 7"; "auto" or nothing for ``None`` where allowed)."""
+    words = text.replace(",", " ").split()
+    if item.auto is not None and (not words or words == [item.auto] or words == ["auto"]):
+        return None
+    if item.kind == "texts":
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    convert = int if item.kind == "ints" else float
+    try:
+        return tuple(convert(word) for word in words)
+    except ValueError:
+        example = ", ".join(map(str, item.example or item.default or (8, 16)))
+        prefix = "'auto' or " if item.auto is not None else ""
+        raise ValueError(
+            f"{item.label} must be {prefix}{item.noun} such as {example}; got {text!r}") from None
+
+
+def format_list(value: tuple | None, auto: str | None = None) -> str:
+    """The text a list option is typed as (the inverse of :func:`parse_list`)."""
+    return auto if value is None and auto is not None else ", ".join(map(str, value or ()))

@@ -54,9 +54,11 @@ class SegmentOptions:
                              help="minmax: the paper's per-image min-max heatmaps; calibrated: "
                              "probabilities against the background prompts, so absent objects stay dark")
     background_prompts: tuple[str, ...] = option(("background",), kind="texts", label="background prompts",
-                                                 help="background prompts for calibrated scores")
+                                                 flag="background",
+                                                 help="comma-separated background prompts for "
+                                                 "calibrated scores")
     threshold: float | str | None = option(None, kind="float", label="threshold", auto="auto",
-                                           minimum=0.0, maximum=1.0, step=0.01, in_form=False,
+                                           minimum=0.0, maximum=1.0, step=0.01, custom=True,
                                            help="mask threshold in [0, 1], otsu, or auto (Otsu for "
                                            "minmax, 0.5 for calibrated)")
     min_size: int = option(0, kind="int", label="min object (px)", minimum=0, maximum=100_000_000,

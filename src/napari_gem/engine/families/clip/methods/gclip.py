@@ -14,12 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ....described import option
 from .. import vision
 from .base import MethodOptions
 from .last_block import LastBlockMethod
 from .registry import register
 
 FUSIONS = ("mean", "half")
+_FUSION_CHOICES = (("mean of all maps", "mean"), ("½ q-q + ½ mean of global blocks", "half"))
 
 
 def _blocks(name: str, value) -> tuple[int, ...] | None:
@@ -38,11 +40,21 @@ def _blocks(name: str, value) -> tuple[int, ...] | None:
 class GclipOptions(MethodOptions):
     """GCLIP's inferred knobs; ``None`` block lists scale ViT-B/16's choice to the model's depth."""
 
-    global_blocks: tuple[int, ...] | None = None  # ViT-B/16: (6, 7), 0-based
-    fusion: str = "mean"  # mean: (A_qq + Σ A_g) / (|G|+1); half: ½ A_qq + ½ mean(A_g)
-    per_head: bool = True
-    channel_suppression: bool = True
-    cs_blocks: tuple[int, ...] | None = None  # ViT-B/16: 7 .. 10 (up to L-2)
+    global_blocks: tuple[int, ...] | None = option(
+        None, kind="ints", label="global blocks", auto="auto", example=(6, 7), noun="block numbers",
+        help="GCLIP: 0-based blocks whose attention is fused into the last block (auto: 6, 7 on a "
+        "12-block ViT)")
+    # mean: (A_qq + Σ A_g) / (|G|+1); half: ½ A_qq + ½ mean(A_g)
+    fusion: str = option("mean", kind="choice", label="fusion", choices=_FUSION_CHOICES,
+                         help="GCLIP: how the attention maps are averaged (inferred)")
+    per_head: bool = option(True, kind="bool", label="per-head attention maps",
+                            help="GCLIP: fuse per head, or head-averaged maps")
+    channel_suppression: bool = option(True, kind="bool", label="channel suppression",
+                                       help="GCLIP: tame the largest FFN output channel of late blocks "
+                                       "(on a copy; your model is unchanged)")
+    cs_blocks: tuple[int, ...] | None = option(
+        None, kind="ints", label="CS blocks", auto="auto", example=(7, 8, 9, 10), noun="block numbers",
+        help="GCLIP: 0-based blocks with channel suppression (auto: 7 .. 10 on a 12-block ViT)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "global_blocks", _blocks("global_blocks", self.global_blocks))

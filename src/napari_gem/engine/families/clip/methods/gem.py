@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....described import option
 from ....promptable import VisionOutput
 from .. import vision
 from .base import DenseMethod, MethodOptions, check_int
@@ -23,9 +24,14 @@ from .registry import register
 class GemOptions(MethodOptions):
     """GEM's three parameters (paper defaults)."""
 
-    depth: int = 7  # the last depth - 1 blocks get the GEM path
-    iterations: int = 1
-    temperature: float | None = None  # None: adaptive, per image
+    depth: int = option(7, kind="int", label="depth", minimum=1, maximum=48,
+                        help="GEM: self-self attention in the last depth-1 blocks")
+    iterations: int = option(1, kind="int", label="iterations", minimum=0, maximum=10,
+                             help="GEM: iterations of the self-self attention")
+    temperature: float | None = option(None, kind="float", label="temperature", auto="adaptive temperature",
+                                       minimum=0.001, maximum=100.0, step=0.05, example=1.0,
+                                       help="GEM: attention temperature; auto: the paper's adaptive one, "
+                                       "per image")
 
     def __post_init__(self) -> None:
         check_int("depth", self.depth, 1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ....described import option
 from .. import vision
 from .base import MethodOptions, check_positive
 from .last_block import LastBlockMethod
@@ -17,7 +18,8 @@ from .registry import register
 class NaclipOptions(MethodOptions):
     """NACLIP's Gaussian neighbourhood (paper default: σ = 5 patches)."""
 
-    sigma: float = 5.0
+    sigma: float = option(5.0, kind="float", label="σ (patches)", minimum=0.1, maximum=100.0, step=0.5,
+                          help="NACLIP: width of the Gaussian neighbourhood prior, in patches")
 
     def __post_init__(self) -> None:
         check_positive("sigma", self.sigma)
