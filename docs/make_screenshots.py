@@ -95,7 +95,7 @@ def demo_screenshot(device: str) -> None:
 
     viewer = launch_viewer(demo=True)
     viewer.window.resize(1500, 950)
-    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    widget = viewer.window.dock_widgets["Segment by text (napari-gem)"]
     widget.device.value = device
     widget.run()
     wait(widget)
@@ -188,7 +188,7 @@ def demo_workflow_screenshots(device: str) -> None:
 
     viewer = launch_viewer(demo=True)
     viewer.window.resize(1500, 950)
-    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    widget = viewer.window.dock_widgets["Segment by text (napari-gem)"]
     widget.device.value = device
     label_note(viewer, "demo model: toy CLIP, generated micrographs only")
     image = viewer.layers["demo micrograph"]
@@ -235,7 +235,7 @@ def main() -> None:
 
     viewer = launch_viewer("chelsea")
     viewer.window.resize(1500, 950)
-    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    widget = viewer.window.dock_widgets["Segment by text (napari-gem)"]
     if checkpoint is not None:
         label_note(viewer, RANDOM_NOTE)
     configure(widget, args, checkpoint)

@@ -24,7 +24,7 @@ def viewer(make_napari_viewer):
 @pytest.fixture
 def widget(viewer, tiny_model_name, tiny_checkpoint):
     """The GEM widget opened through napari's plugin manager, set to the tiny test model."""
-    _, gem_widget = viewer.window.add_plugin_dock_widget("napari-gem", "GEM")
+    _, gem_widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
     configure_tiny(gem_widget, tiny_model_name, tiny_checkpoint)
     return gem_widget
 

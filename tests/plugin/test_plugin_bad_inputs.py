@@ -197,7 +197,7 @@ def test_closing_the_viewer_during_a_run(make_napari_viewer, qtbot, tiny_model_n
     from plugin_helpers import configure_tiny
 
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "GEM")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
     configure_tiny(widget, tiny_model_name, tiny_checkpoint)
     _slow_stack(viewer)
     widget.plane_mode.value = "all"

@@ -33,7 +33,7 @@ def test_demo_launch_opens_the_micrograph_with_the_demo_model_and_prompts(
     monkeypatch.setattr(napari, "Viewer", lambda **kwargs: make_napari_viewer(**kwargs))
     viewer = launch_viewer(demo=True)
     assert [layer.name for layer in viewer.layers] == ["demo micrograph"]
-    widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+    widget = viewer.window.dock_widgets["Segment by text (napari-gem)"]
     assert widget.model.value == MODEL_NAME
     assert widget.model.native.currentText() == DISPLAY_NAME  # not mistaken for a general CLIP
     assert "demo" in DISPLAY_NAME and "micrograph" in DISPLAY_NAME
@@ -52,7 +52,7 @@ def test_demo_launch_opens_the_micrograph_with_the_demo_model_and_prompts(
 
 @pytest.mark.gui
 def test_demo_model_is_listed_beside_the_general_models(viewer):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "GEM")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
     labels = [widget.model.native.itemText(i) for i in range(widget.model.native.count())]
     assert DISPLAY_NAME in labels and "ViT-B-16" in labels
     widget.model.value = MODEL_NAME

@@ -19,7 +19,7 @@ def test_manifest_is_shipped_valid_and_complete():
     assert shipped.read_text() == (ROOT / "napari.yaml").read_text()
     manifest = PluginManifest.from_distribution("napari-gem")  # validates as npe2 does
     contributions = manifest.contributions
-    assert [w.display_name for w in contributions.widgets] == ["GEM"]
+    assert [w.display_name for w in contributions.widgets] == ["Segment by text"]
     assert contributions.readers and contributions.writers
     keys = {sample.key for sample in contributions.sample_data}
     assert {"chelsea", "astronaut", "coffee", "rocket", "immunohistochemistry", "retina",
@@ -54,7 +54,7 @@ def test_launch_viewer_docks_the_widget_with_a_sample(qtbot):
     viewer = launch_viewer("coins")
     try:
         assert [layer.name for layer in viewer.layers] == ["coins"]
-        widget = viewer.window.dock_widgets["GEM (napari-gem)"]
+        widget = viewer.window.dock_widgets["Segment by text (napari-gem)"]
         assert widget.image_layer.value is viewer.layers["coins"]
         assert widget.prompts.value == "coin"
     finally:
@@ -66,7 +66,7 @@ def test_launch_viewer_docks_the_widget_with_a_sample(qtbot):
 OPENGL_FIRST = """
 import napari
 viewer = napari.Viewer(show=False)  # napari's OpenGL canvas first, as in a running napari
-_, widget = viewer.window.add_plugin_dock_widget("napari-gem", "GEM")
+_, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
 import open_clip
 print("models:", len(widget.model.choices))
 viewer.close()

@@ -11,7 +11,7 @@ from napari_gem.engine.families.clip.hub import _reporting_tqdm
 from napari_gem.plugin.cache import EncodedCache, ModelCache, ModelSpec
 from napari_gem.plugin.controller import split_prompts
 from napari_gem.plugin.planes import ChannelChoice, build_job
-from napari_gem.plugin.runner import CancelToken, Progress, RunRequest, run_gem
+from napari_gem.plugin.runner import CancelToken, Progress, RunRequest, run_segmentation
 
 
 def test_prompts_split_on_lines_and_commas():
@@ -70,7 +70,7 @@ def test_run_generator_yields_progress_and_returns_planes(tiny_model_name, tiny_
     request = _request(tiny_model_name, tiny_checkpoint, planes=2)
     encoded = EncodedCache()
     reports: list[Progress] = []
-    steps, output = _drain(run_gem(request, ModelCache(), encoded, CancelToken(),
+    steps, output = _drain(run_segmentation(request, ModelCache(), encoded, CancelToken(),
                                    reports.append))
     assert output.error is None and not output.cancelled
     assert [p.index for p in output.planes] == [(0,), (1,)]
@@ -84,7 +84,7 @@ def test_run_generator_yields_progress_and_returns_planes(tiny_model_name, tiny_
 def test_run_generator_stops_when_cancelled(tiny_model_name, tiny_checkpoint):
     request = _request(tiny_model_name, tiny_checkpoint, planes=3)
     token = CancelToken()
-    generator = run_gem(request, ModelCache(), EncodedCache(), token)
+    generator = run_segmentation(request, ModelCache(), EncodedCache(), token)
     for step in generator:
         if step.text.startswith("plane 2/"):
             token.set()

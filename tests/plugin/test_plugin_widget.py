@@ -115,8 +115,8 @@ def test_threshold_and_mask_mode_redraw_live_from_stored_heatmaps(viewer, widget
     np.testing.assert_array_equal(instances.data > 0, heat.data >= 0.8)
 
     widget.mask_mode.value = "semantic"
-    qtbot.waitUntil(lambda: "GEM labels (chelsea)" in viewer.layers, timeout=3000)
-    semantic = viewer.layers["GEM labels (chelsea)"]
+    qtbot.waitUntil(lambda: "semantic labels (chelsea)" in viewer.layers, timeout=3000)
+    semantic = viewer.layers["semantic labels (chelsea)"]
     assert set(np.unique(semantic.data)) <= {0, 1, 2}
     assert "cat instances (chelsea)" not in viewer.layers  # unedited stale masks go
     assert list(semantic.features["prompt"]) == ["background", "cat", "ear"]
@@ -151,7 +151,7 @@ def test_layer_picker_follows_added_removed_and_renamed_layers(viewer, widget):
 
 def test_settings_are_remembered(make_napari_viewer, tiny_model_name, tiny_checkpoint):
     viewer = make_napari_viewer()
-    _, first = viewer.window.add_plugin_dock_widget("napari-gem", "GEM")
+    _, first = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
     configure_tiny(first, tiny_model_name, tiny_checkpoint)
     first.prompts.value = "nucleus\nmembrane"
     first.auto_threshold.value = False
@@ -161,7 +161,7 @@ def test_settings_are_remembered(make_napari_viewer, tiny_model_name, tiny_check
     first.save_settings()
 
     other = make_napari_viewer()
-    _, second = other.window.add_plugin_dock_widget("napari-gem", "GEM")
+    _, second = other.window.add_plugin_dock_widget("napari-gem", "Segment by text")
     assert second.prompts.value == "nucleus\nmembrane"
     assert second.model.value == tiny_model_name
     assert second.weights.value == "file"
@@ -173,10 +173,10 @@ def test_settings_are_remembered(make_napari_viewer, tiny_model_name, tiny_check
 
 
 def test_precision_tooltip_says_whether_bf16_pays_on_this_cpu(widget, monkeypatch):
-    from napari_gem.plugin import widget as widget_module
+    from napari_gem.plugin.panels import model as widget_module
 
-    assert widget.precision.tooltip == widget_module._precision_tooltip()
+    assert widget.precision.tooltip == widget_module.precision_tooltip()
     monkeypatch.setattr(widget_module, "has_native", lambda dtype: True)
-    assert "bf16 is native on this CPU: about 2x faster than fp32" in widget_module._precision_tooltip()
+    assert "bf16 is native on this CPU: about 2x faster than fp32" in widget_module.precision_tooltip()
     monkeypatch.setattr(widget_module, "has_native", lambda dtype: False)
-    assert "bf16 is not native on this CPU: slower than fp32 here" in widget_module._precision_tooltip()
+    assert "bf16 is not native on this CPU: slower than fp32 here" in widget_module.precision_tooltip()

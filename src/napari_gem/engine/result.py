@@ -31,11 +31,18 @@ class SegmentationResult:
         )
 
 
+#: The threshold of calibrated probabilities when none is chosen (min-max heatmaps use Otsu).
+DEFAULT_CALIBRATED_THRESHOLD = 0.5
+#: How the automatic threshold reads in a form.
+AUTO_THRESHOLD_LABEL = f"Otsu; {DEFAULT_CALIBRATED_THRESHOLD:g} if calibrated"
+
+
 def default_threshold(options: SegmentOptions) -> float | str:
-    """Otsu for the paper's min-max heatmaps, 0.5 for calibrated probabilities."""
+    """The threshold a run uses: the chosen one, else Otsu for the paper's min-max heatmaps
+    and :data:`DEFAULT_CALIBRATED_THRESHOLD` for calibrated probabilities."""
     if options.threshold is not None:
         return options.threshold
-    return "otsu" if options.score_mode == "minmax" else 0.5
+    return "otsu" if options.score_mode == "minmax" else DEFAULT_CALIBRATED_THRESHOLD
 
 
 def build_result(

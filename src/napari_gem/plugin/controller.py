@@ -1,7 +1,7 @@
 """The plugin's logic between the widget and the engine: start runs, apply results, re-draw.
 
-:class:`GemController` owns the model and encoding caches, starts
-:func:`~napari_gem.plugin.runner.run_gem` in a napari ``thread_worker``, turns its
+:class:`SegmentController` owns the model and encoding caches, starts
+:func:`~napari_gem.plugin.runner.run_segmentation` in a napari ``thread_worker``, turns its
 progress into a napari progress bar (the activity dock), writes results to layers on
 the main thread, re-draws masks when the threshold or mask mode changes, and exports.
 Every problem reaches the user as one napari notification.
@@ -24,6 +24,7 @@ from scipy import ndimage
 
 from ..engine import SegmentOptions
 from ..engine.masks import threshold_value
+from ..engine.result import default_threshold
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .layers import (
     OutputWriter,
@@ -35,7 +36,7 @@ from .layers import (
 )
 from .mask_choice import MaskChoice, TouchLog, default_choices, file_variants, mask_choices
 from .planes import ChannelChoice, PlaneError, build_job
-from .runner import MASK_MODES, CancelToken, Progress, RunOutput, RunRequest, run_gem
+from .runner import MASK_MODES, CancelToken, Progress, RunOutput, RunRequest, run_segmentation
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,8 @@ def count_objects(labels: np.ndarray, mode: str, count: int) -> list[int]:
     return [int(ndimage.label(plane > 0)[1]) for plane in labels]
 
 
-class GemController:
-    """Runs GEM on napari layers for one viewer (see module docstring)."""
+class SegmentController:
+    """Runs the chosen method on napari layers for one viewer (see module docstring)."""
 
     busy_changed = Signal(bool)
     summary_changed = Signal(object)  # RunSummary | None
@@ -193,7 +194,7 @@ class GemController:
                         "napari-gem), then pick it under 'image'.")
             return "Choose an image layer under 'image'."
         if not isinstance(layer, Image):
-            return (f"'{layer.name}' is a {type(layer).__name__} layer; GEM reads Image "
+            return (f"'{layer.name}' is a {type(layer).__name__} layer; napari-gem reads Image "
                     "layers. Choose an image under 'image'.")
         if layer not in self.viewer.layers:
             return f"The layer '{layer.name}' is no longer in the viewer."
@@ -247,7 +248,7 @@ class GemController:
             if worker is not None and not token():
                 worker.yielded.emit(progress)
 
-        worker = create_worker(run_gem, request, self.models, self.encoded, token, report,
+        worker = create_worker(run_segmentation, request, self.models, self.encoded, token, report,
                                _start_thread=False)
         holder["worker"] = worker
         token.extra = lambda: worker.abort_requested  # napari's own cancel (closing the window)
@@ -407,10 +408,8 @@ class GemController:
             if not found:
                 return None  # the user removed a heatmap: nothing to re-draw from
             heat_layers.append(found[-1])
-        # None: the engine's documented default, Otsu for min-max scores, 0.5 calibrated.
-        method = threshold if threshold is not None else (
-            "otsu" if last.options.score_mode == "minmax" else 0.5)
         options = last.options
+        method = default_threshold(options.replace(threshold=threshold))
         plane_labels, used = [], []
         for index in computed_planes(heat_layers):
             heatmaps = np.stack([np.asarray(layer.data[index], dtype=np.float32)
@@ -472,10 +471,10 @@ class GemController:
         """
         last = self.last
         if last is None:
-            raise ValueError("Nothing to export yet: run GEM on an image first.")
+            raise ValueError("Nothing to export yet: run a segmentation on an image first.")
         if last.source not in self.viewer.layers:
             raise ValueError(
-                f"The image layer '{last.source.name}' was removed. Select its GEM layers and "
+                f"The image layer '{last.source.name}' was removed. Select its napari-gem layers and "
                 "use File > Save Selected Layers... > napari-gem export (folder), or run again."
             )
         sid = source_id(last.source)

@@ -1,4 +1,4 @@
-"""``napari-gem`` (no arguments): napari with the GEM widget docked and a sample image."""
+"""``napari-gem`` (no arguments): napari with the napari-gem widget docked and a sample image."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ if TYPE_CHECKING:
     import napari
 
 PLUGIN = "napari-gem"
-WIDGET = "GEM"
+WIDGET = "Segment by text"
 
 
 def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napari.Viewer:
     """Create a napari viewer, open ``sample`` (a napari-gem sample key, or None for none)
-    and dock the GEM widget with the sample's suggested prompts typed in.
+    and dock the napari-gem widget with the sample's suggested prompts typed in.
 
     ``demo``: open the generated micrograph instead, with the demo model (trained by the
     project, packaged, no download) selected.
@@ -37,7 +37,7 @@ def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napa
         viewer.open_sample(PLUGIN, sample)
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     if demo:
-        from .demo_model import MODEL_NAME
+        from ..engine.families.demo import MODEL_NAME
 
         widget.model.value = MODEL_NAME
     layer = widget.image_layer.value

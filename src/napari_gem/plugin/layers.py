@@ -66,7 +66,7 @@ def mask_name(prompt: str, source: str, mode: str) -> str:
 
 
 def semantic_name(source: str) -> str:
-    return f"GEM labels ({source})"
+    return f"semantic labels ({source})"
 
 
 def info(layer) -> dict:

@@ -1,6 +1,6 @@
 """The work of one run, as a generator for napari's ``thread_worker`` (no Qt in here).
 
-:func:`run_gem` loads (or reuses) the model, encodes each plane (or reuses its
+:func:`run_segmentation` loads (or reuses) the model, encodes each plane (or reuses its
 encoding), asks the prompts and returns a :class:`RunOutput`. It yields
 :class:`Progress` between steps; finer progress (download bytes, windows of a plane)
 goes through the ``report`` callback, which may be called from this thread at any
@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import __version__
 from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, encode
+from ..engine.errors import is_out_of_memory
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .planes import PlaneJob, describe_constant
 
@@ -122,26 +123,16 @@ def empty_plane(index, prompts, shape, mode, reason) -> PlaneResult:
     )
 
 
-def _is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, MemoryError):
-        return True
-    import torch
-
-    if isinstance(error, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
-
-
-def encode_or_explain(plane, gem, options: SegmentOptions, report, cancelled):
+def encode_or_explain(plane, model, options: SegmentOptions, report, cancelled):
     """``encode`` whose out-of-memory failure says what to change in the widget.
 
     The engine already retries window batches in halves; what still fails is reported
     with the fields to change.
     """
     try:
-        return encode(plane, gem, options, progress=report, cancelled=cancelled)
+        return encode(plane, model, options, progress=report, cancelled=cancelled)
     except Exception as error:
-        if not _is_out_of_memory(error):
+        if not is_out_of_memory(error):
             raise
         import torch
 
@@ -149,7 +140,7 @@ def encode_or_explain(plane, gem, options: SegmentOptions, report, cancelled):
             torch.cuda.empty_cache()
         detail = str(error).strip().splitlines()[0] if str(error).strip() else "out of memory"
         raise RunFailed(
-            f"Out of memory on {gem.device} encoding a {plane.shape[0]} x {plane.shape[1]} "
+            f"Out of memory on {model.device} encoding a {plane.shape[0]} x {plane.shape[1]} "
             f"plane ({detail}). To fix: lower 'input size' (now {options.input_size}) or set "
             f"tiling to 'always' with a smaller window (now {options.window}) under Advanced; "
             "or choose precision fp16/bf16, or device CPU, under Model."
@@ -173,7 +164,7 @@ def _load_model(spec: ModelSpec, models: ModelCache, report, cancelled) -> objec
         raise RunFailed(str(error)) from error
 
 
-def run_gem(
+def run_segmentation(
     request: RunRequest,
     models: ModelCache,
     encoded: EncodedCache,
@@ -190,7 +181,7 @@ def run_gem(
     except RunFailed as error:
         output.error = error
     except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
-        log.exception("napari-gem run failed")
+        log.exception("napari-model run failed")
         output.error = RunFailed(f"the run failed: {type(error).__name__}: {error}")
     output.seconds = time.perf_counter() - start
     return output
@@ -200,7 +191,7 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
     spec, job, prompts = request.spec, request.job, request.prompts
     cached_model = models.is_loaded(spec)
     yield Progress(f"{'using' if cached_model else 'loading'} {spec.name} ({spec.pretrained})")
-    gem = _load_model(spec, models, report, cancelled)
+    model = _load_model(spec, models, report, cancelled)
     if cancelled():
         raise Cancelled("cancelled by the user")
 
@@ -224,7 +215,7 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
                 report(Progress(f"{label}: encoding ({done}/{steps})",
                                 number * steps + done, total * steps))
 
-            image = encode_or_explain(plane, gem, request.options, window_report, cancelled)
+            image = encode_or_explain(plane, model, request.options, window_report, cancelled)
             encoded.put(key, image)
         else:
             output.reused += 1
@@ -240,15 +231,15 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
             labels=labels_for_mode(result, request.mask_mode),
         ))
     yield Progress("done", total, total)
-    output.parameters = _parameters(request, first_parameters or {}, gem, output)
+    output.parameters = _parameters(request, first_parameters or {}, model, output)
 
 
-def _parameters(request: RunRequest, engine_parameters: dict, gem, output: RunOutput) -> dict:
+def _parameters(request: RunRequest, engine_parameters: dict, model, output: RunOutput) -> dict:
     """The run's record, stored in layer metadata and exported as JSON."""
     job = request.job
     parameters = {
         **{k: v for k, v in engine_parameters.items() if k not in ("thresholds", "presence")},
-        "model": gem.describe(),
+        "model": model.describe(),
         "options": request.options.to_dict(),
         "prompts": list(request.prompts),
         "mask_mode": request.mask_mode,
@@ -259,7 +250,7 @@ def _parameters(request: RunRequest, engine_parameters: dict, gem, output: RunOu
             "level_shape": list(job.level_shape),
             "channels": job.channel,
         },
-        "software": {"napari-gem": __version__},
+        "software": {"napari-model": __version__},
     }
     skipped = [list(p.index) for p in output.planes if p.skipped]
     if skipped:

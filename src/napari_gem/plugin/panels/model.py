@@ -1,0 +1,153 @@
+"""The model panel: which model (grouped as its family catalogues it), its weights, method, device.
+
+Everything that depends on the kind of model (which weights fields show, whether a
+CLIP method applies, the tag used by default) is asked of the model's family.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from magicgui.widgets import ComboBox, Container, FileEdit
+from qtpy.QtCore import Qt
+
+from ...engine import ModelLoadError
+from ...engine.cpu_precision import has_native
+from ...engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from ...engine.families import catalogue, family_for
+from ...engine.families.base import WEIGHTS_FILE, WEIGHTS_PACKAGED
+from ...engine.families.clip.methods import list_methods
+from ...engine.paths import CHECKPOINT_SUFFIXES
+from ...engine.spec import ModelSpec
+
+DEFAULT_MODEL = "ViT-B-16"
+CHECKPOINT_FILTER = " ".join(f"*{suffix}" for suffix in CHECKPOINT_SUFFIXES)
+WEIGHT_SOURCES = [("pretrained tag", "tag"), ("checkpoint file", "file")]
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """``(label, name)`` of every catalogued model; groups other than "general" lead the label."""
+    return [(entry.label if entry.group == "general" else f"{entry.group}: {entry.label}", entry.name)
+            for entry in catalogue()]
+
+
+def precision_tooltip() -> str:
+    """What each precision means, and whether bf16 pays on this computer's CPU."""
+    native = has_native(torch.bfloat16)
+    if native is None:
+        cpu_bf16 = "bf16 on the CPU: about 2x faster than fp32 where the CPU has AMX"
+    elif native:
+        cpu_bf16 = "bf16 is native on this CPU: about 2x faster than fp32, heatmaps within ~1e-3"
+    else:
+        cpu_bf16 = "bf16 is not native on this CPU: slower than fp32 here"
+    return f"auto: fp32 on the CPU, bf16/fp16 on a GPU. {cpu_bf16}."
+
+
+def method_choices() -> list[tuple[str, str]]:
+    return [(info.title if info.verified else f"{info.title} (reconstructed)", info.name)
+            for info in list_methods()]
+
+
+def method_tooltip(name: str) -> str:
+    info = next(info for info in list_methods() if info.name == name)
+    caveat = ("\nReconstructed from the paper: its equations are not verified against "
+              "official code." if not info.verified else "")
+    return f"{info.title}: {info.summary}.\nSource: {info.provenance}.{caveat}"
+
+
+class ModelPicker(ComboBox):
+    """The catalogued models; code may also pick any name a model family claims."""
+
+    @property
+    def value(self):
+        return ComboBox.value.fget(self)
+
+    @value.setter
+    def value(self, value) -> None:
+        if value is not None and value not in self.choices:
+            try:
+                family_for(value).check(value, None)  # an unknown name is refused here
+            except ModelLoadError as error:
+                raise ValueError(str(error)) from None
+            self.choices = (*self.choices, value)
+        ComboBox.value.fset(self, value)
+
+
+class ModelPanel:
+    """Model, weights (tag or file), method, device and precision."""
+
+    def __init__(self) -> None:
+        self.model = ModelPicker(label="model", choices=model_choices(), value=DEFAULT_MODEL)
+        self.weights = ComboBox(label="weights", choices=WEIGHT_SOURCES, value="tag")
+        self.pretrained = ComboBox(label="pretrained", choices=self._tag_choices, nullable=True)
+        self.checkpoint = FileEdit(label="checkpoint", mode="r", filter=CHECKPOINT_FILTER, value="")
+        self.method = ComboBox(label="method", choices=method_choices(), value="gem",
+                               tooltip=method_tooltip("gem"))
+        self.device = ComboBox(label="device", choices=list(DEVICE_CHOICES), value="auto")
+        self.precision = ComboBox(label="precision", choices=list(PRECISION_CHOICES), value="auto",
+                                  tooltip=precision_tooltip())
+        self.container = Container(widgets=list(self.fields().values()))
+        self.show_catalogue_tooltips()
+        self.show_default_tag()
+
+    def fields(self) -> dict:
+        return {name: getattr(self, name) for name in (
+            "model", "weights", "pretrained", "checkpoint", "method", "device", "precision")}
+
+    @property
+    def family(self):
+        return family_for(self.model.value)
+
+    def _tag_choices(self, widget=None) -> list[str]:
+        name = self.model.value if hasattr(self, "model") else DEFAULT_MODEL
+        return self.family.pretrained_tags(name) if name else []
+
+    def show_catalogue_tooltips(self) -> None:
+        """Each model's one-line tooltip (domain, licence, size) on its entry in the list."""
+        tooltips = {entry.name: entry.tooltip for entry in catalogue()}
+        for index, name in enumerate(self.model.choices):
+            self.model.native.setItemData(index, tooltips.get(name, name), Qt.ItemDataRole.ToolTipRole)
+
+    def show_default_tag(self) -> None:
+        """Show the tag a run will use, rather than an empty box."""
+        if self.pretrained.value is None and self.model.value:
+            default = self.family.default_pretrained(self.model.value)
+            if default in self.pretrained.choices:
+                self.pretrained.value = default
+
+    def on_model_changed(self) -> None:
+        self.pretrained.reset_choices()
+        self.show_default_tag()
+        if self.family.weights == WEIGHTS_FILE:
+            self.weights.value = "file"
+
+    def update_visibility(self) -> None:
+        family = self.family
+        packaged = family.weights == WEIGHTS_PACKAGED  # its weights ship with napari-gem
+        self.weights.enabled = family.weights != WEIGHTS_FILE
+        self.method.visible = family.uses_clip_methods  # other families make their own features
+        self.weights.visible = not packaged
+        self.pretrained.visible = self.weights.value == "tag" and not packaged
+        self.checkpoint.visible = self.weights.value == "file" and not packaged
+        self.method.tooltip = method_tooltip(self.method.value)
+
+    def model_spec(self, method_options: dict) -> ModelSpec | None:
+        """The model the fields describe (None when a checkpoint file is wanted but not set)."""
+        family = self.family
+        name = self.model.value
+        if family.weights == WEIGHTS_PACKAGED:
+            pretrained = family.default_pretrained(name)  # whatever the weights fields say
+        elif self.weights.value == "file":
+            path = str(self.checkpoint.value or "").strip()
+            if not path or path == ".":
+                return None
+            pretrained = str(Path(path).expanduser())
+        else:
+            pretrained = self.pretrained.value or family.default_pretrained(name)
+        return ModelSpec(
+            name=name, pretrained=pretrained, device=self.device.value,
+            precision=None if self.precision.value == "auto" else self.precision.value,
+            method=self.method.value if family.uses_clip_methods else None,
+            method_options=method_options if family.uses_clip_methods else {},
+        )
