@@ -189,6 +189,6 @@ def test_planar_rgb_planes_come_out_colour_last():
     image = LoadedImage(Path("x.tif"), data, "ZSYX", "tiff")
     layout = PlaneLayout.of(image)
     assert layout.output_shape == (2, 10, 12)
-    plane = PlaneView(data, layout, (1,))
+    plane = PlaneView.of_layout(data, layout, (1,))
     assert plane.shape == (10, 12, 3)
     assert np.array_equal(plane[2:5, 3:7], data[1, :, 2:5, 3:7].transpose(1, 2, 0))

@@ -63,7 +63,7 @@ class PlaneRef:
 
     def open(self) -> PlaneView:
         image, layout = _open_lazily(self.path, os.stat(self.path).st_mtime_ns)
-        return PlaneView(image.array, layout, self.index)
+        return PlaneView.of_layout(image.array, layout, self.index)
 
 
 @lru_cache(maxsize=8)

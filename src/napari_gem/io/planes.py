@@ -68,54 +68,94 @@ class PlaneLayout:
 
 
 class PlaneView:
-    """One 2D plane of an N-D array, ``[H, W]`` or ``[H, W, S]``, read only when sliced.
+    """A lazy 2D image ``[H, W]`` or ``[H, W, C]`` taken from N-D arrays: the one plane type of
+    the batch command, the out-of-core path and the napari plugin.
 
-    Behaves like the array-likes the engine accepts: ``shape``, ``dtype``, slicing and
-    ``np.asarray``. Slicing reads just the asked-for window from the source.
+    ``parts`` are ``(array, template)`` pairs: the template holds an int for each fixed
+    axis, ``"y"`` and ``"x"`` for the plane's axes and ``slice(None)`` for a colour axis,
+    wherever the source keeps it (planar RGB too). One part with a colour axis gives
+    ``[H, W, C]``; several single-channel parts are stacked as channels. Supports
+    ``shape``, ``dtype``, ``ndim``, slicing (``view[y0:y1, x0:x1]``, steps and integers
+    allowed) and ``np.asarray``: only the requested region is read (dask and zarr arrays
+    stay lazy until then).
     """
 
-    def __init__(self, array, layout: PlaneLayout, index: tuple[int, ...]) -> None:
+    def __init__(self, parts, height: int, width: int, dtype, colour_axis: bool) -> None:
+        self._parts = list(parts)
+        self._height, self._width = int(height), int(width)
+        self._dtype = np.dtype(dtype)
+        self._colour_axis = colour_axis  # one part with a colour axis
+
+    @classmethod
+    def of_layout(cls, array, layout: PlaneLayout, index: tuple[int, ...]) -> PlaneView:
+        """Plane ``index`` (along the layout's stack axes) of ``array``."""
         if len(index) != len(layout.planes):
             raise ValueError(f"plane index {index} does not match stack axes {layout.planes}")
-        self._array = array
-        self._layout = layout
-        self._fixed = dict(zip(layout.planes, index, strict=True))
-        self._axes = (layout.y, layout.x) + (() if layout.color is None else (layout.color,))
+        fixed = dict(zip(layout.planes, index, strict=True))
+        roles = {layout.y: "y", layout.x: "x", layout.color: slice(None)}
+        template = tuple(fixed[axis] if axis in fixed else roles[axis] for axis in range(len(layout.shape)))
+        return cls([(array, template)], layout.shape[layout.y], layout.shape[layout.x], array.dtype,
+                   colour_axis=layout.color is not None)
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self._layout.shape[axis] for axis in self._axes)
+        if self._colour_axis:
+            array, template = self._parts[0]
+            colour = next(axis for axis, role in enumerate(template) if isinstance(role, slice))
+            return (self._height, self._width, int(array.shape[colour]))
+        if len(self._parts) == 1:
+            return (self._height, self._width)
+        return (self._height, self._width, len(self._parts))
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(self._array.dtype)
+        return self._dtype
 
     @property
     def ndim(self) -> int:
-        return len(self._axes)
+        return len(self.shape)
+
+    def _read(self, ys: slice, xs: slice) -> np.ndarray:
+        planes = []
+        for array, template in self._parts:
+            index = tuple(ys if t == "y" else xs if t == "x" else t for t in template)
+            block = np.asarray(array[index])
+            # The block keeps the sliced axes in source order (colour may come first).
+            kept = [t for t in template if not isinstance(t, int | np.integer)]
+            rank = [0 if t == "y" else 1 if t == "x" else 2 for t in kept]
+            planes.append(block.transpose(sorted(range(len(kept)), key=rank.__getitem__)))
+        if len(planes) == 1:
+            return planes[0].astype(self._dtype, copy=False)
+        return np.stack(planes, axis=-1).astype(self._dtype, copy=False)
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        if len(key) > self.ndim or any(not isinstance(k, slice | int) for k in key):
+        if not isinstance(key, tuple):
+            key = (key,)
+        key = tuple(k for k in key if k is not Ellipsis)
+        if len(key) > self.ndim or any(not isinstance(k, slice | int | np.integer) for k in key):
             raise IndexError(f"a plane takes up to {self.ndim} slices or integers, got {key}")
         key = key + (slice(None),) * (self.ndim - len(key))
-        full = [self._fixed.get(axis) for axis in range(len(self._layout.shape))]
-        for axis, part in zip(self._axes, key, strict=True):
-            full[axis] = part
-        block = np.asarray(self._array[tuple(full)])
-        # The block keeps the sliced axes in source order; a source may hold colour
-        # before the plane (planar RGB), so reorder them to Y, X, colour.
-        wanted = [axis for axis in self._axes if isinstance(full[axis], slice)]
-        in_source_order = sorted(wanted)
-        return block.transpose([in_source_order.index(axis) for axis in wanted])
+        ys, xs, *rest = key
+        squeeze = [i for i, k in enumerate((ys, xs)) if isinstance(k, int | np.integer)]
+        ys = slice(int(ys), int(ys) + 1 or None) if isinstance(ys, int | np.integer) else ys
+        xs = slice(int(xs), int(xs) + 1 or None) if isinstance(xs, int | np.integer) else xs
+        out = self._read(ys, xs)
+        if rest:
+            out = out[(slice(None), slice(None), *rest)]
+        if squeeze:
+            out = np.squeeze(out, axis=tuple(squeeze))
+        return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        block = self[(slice(None),) * self.ndim]
-        return block if dtype is None else block.astype(dtype)
+        out = self._read(slice(None), slice(None))
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"PlaneView(shape={self.shape}, dtype={self.dtype})"
 
 
 def planes(image: LoadedImage) -> Iterator[tuple[tuple[int, ...], PlaneView]]:
     """``(index, plane)`` for every plane of the image, in C order of the stack axes."""
     layout = PlaneLayout.of(image)
     for index in layout.plane_indices():
-        yield index, PlaneView(image.array, layout, index)
+        yield index, PlaneView.of_layout(image.array, layout, index)

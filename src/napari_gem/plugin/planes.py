@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io.planes import PlaneView
+
 #: How the model input is built from the layer.
 CHANNEL_MODES = ("layer", "gray", "rgb", "layers")
 CHANNEL_MODE_LABELS = {
@@ -142,81 +144,6 @@ def validate_choice(layer, choice: ChannelChoice) -> None:
                 )
             if getattr(other, "multiscale", False) != getattr(layer, "multiscale", False):
                 raise PlaneError("the three layers must all be multiscale or all not")
-
-
-# -- lazy planes ----------------------------------------------------------------------------
-class PlaneView:
-    """A lazy 2D image ``[H, W]`` or ``[H, W, C]`` taken from N-D arrays.
-
-    Supports ``shape``, ``dtype``, ``ndim``, slicing (``view[y0:y1, x0:x1]``, steps
-    allowed) and ``np.asarray``: only the requested region is read from the source
-    (dask and zarr arrays stay lazy until then).
-    """
-
-    def __init__(
-        self,
-        parts: Sequence[tuple[object, tuple]],
-        height: int,
-        width: int,
-        dtype,
-        colour_axis: bool,
-    ) -> None:
-        # parts: (array, index template) where the template holds ints for fixed axes,
-        # "y"/"x" for the plane axes and slice(None) for a colour axis kept as is.
-        self._parts = list(parts)
-        self._height, self._width = int(height), int(width)
-        self._dtype = np.dtype(dtype)
-        self._colour_axis = colour_axis  # one part whose last axis is RGB(A)
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        if self._colour_axis:
-            array, _ = self._parts[0]
-            return (self._height, self._width, int(array.shape[-1]))
-        if len(self._parts) == 1:
-            return (self._height, self._width)
-        return (self._height, self._width, len(self._parts))
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def _read(self, ys: slice, xs: slice) -> np.ndarray:
-        planes = []
-        for array, template in self._parts:
-            index = tuple(ys if t == "y" else xs if t == "x" else t for t in template)
-            planes.append(np.asarray(array[index]))
-        if len(planes) == 1:
-            return planes[0].astype(self._dtype, copy=False)
-        return np.stack(planes, axis=-1).astype(self._dtype, copy=False)
-
-    def __getitem__(self, key) -> np.ndarray:
-        if not isinstance(key, tuple):
-            key = (key,)
-        if any(k is Ellipsis for k in key):
-            key = tuple(k for k in key if k is not Ellipsis)
-        key = key + (slice(None),) * (self.ndim - len(key))
-        ys, xs, *rest = key
-        squeeze = [i for i, k in enumerate((ys, xs)) if isinstance(k, (int, np.integer))]
-        ys = slice(int(ys), int(ys) + 1 or None) if isinstance(ys, (int, np.integer)) else ys
-        xs = slice(int(xs), int(xs) + 1 or None) if isinstance(xs, (int, np.integer)) else xs
-        out = self._read(ys, xs)
-        if rest:
-            out = out[(slice(None), slice(None), *rest)]
-        if squeeze:
-            out = np.squeeze(out, axis=tuple(squeeze))
-        return out
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = self._read(slice(None), slice(None))
-        return out if dtype is None else out.astype(dtype, copy=False)
-
-    def __repr__(self) -> str:
-        return f"PlaneView(shape={self.shape}, dtype={self.dtype})"
 
 
 # -- geometry ----------------------------------------------------------------------------------
