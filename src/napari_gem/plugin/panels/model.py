@@ -57,7 +57,18 @@ def method_tooltip(name: str) -> str:
 
 
 class ModelPicker(ComboBox):
-    """The catalogued models; code may also pick any name a model family claims."""
+    """The catalogued models, each with its tooltip; code may also pick any name a family claims."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.show_tooltips()
+
+    def show_tooltips(self) -> None:
+        """Each model's one-line tooltip (domain, licence, size) on its entry in the list."""
+        tooltips = {entry.name: entry.tooltip for entry in catalogue()}
+        for index in range(self.native.count()):
+            name = self.native.itemData(index)
+            self.native.setItemData(index, tooltips.get(name, name), Qt.ItemDataRole.ToolTipRole)
 
     @property
     def value(self):
@@ -71,6 +82,7 @@ class ModelPicker(ComboBox):
             except ModelLoadError as error:
                 raise ValueError(str(error)) from None
             self.choices = (*self.choices, value)
+            self.show_tooltips()
         ComboBox.value.fset(self, value)
 
 
@@ -88,7 +100,6 @@ class ModelPanel:
         self.precision = ComboBox(label="precision", choices=list(PRECISION_CHOICES), value="auto",
                                   tooltip=precision_tooltip())
         self.container = Container(widgets=list(self.fields().values()))
-        self.show_catalogue_tooltips()
         self.show_default_tag()
 
     def fields(self) -> dict:
@@ -102,12 +113,6 @@ class ModelPanel:
     def _tag_choices(self, widget=None) -> list[str]:
         name = self.model.value if hasattr(self, "model") else DEFAULT_MODEL
         return self.family.pretrained_tags(name) if name else []
-
-    def show_catalogue_tooltips(self) -> None:
-        """Each model's one-line tooltip (domain, licence, size) on its entry in the list."""
-        tooltips = {entry.name: entry.tooltip for entry in catalogue()}
-        for index, name in enumerate(self.model.choices):
-            self.model.native.setItemData(index, tooltips.get(name, name), Qt.ItemDataRole.ToolTipRole)
 
     def show_default_tag(self) -> None:
         """Show the tag a run will use, rather than an empty box."""
