@@ -173,7 +173,10 @@ def test_dense_features_match_float64_reference(vit_b16, method, size):
     torch.manual_seed(4)
     batch = 2 if size == (224, 224) else 1
     pixels = torch.randn(batch, 3, *size)
-    ours = GroundingModel.from_open_clip(model, tokenizer, method=method).encode_image(pixels)
+    # GCLIP's presence embedding is CLIP's own only when asked (its default is the suppressed
+    # trunk's, within 1e-6 in cosine: test_gclip_presence_from_the_suppressed_trunk...).
+    options = {"presence": "clip"} if method == "gclip" else {}
+    ours = GroundingModel.from_open_clip(model, tokenizer, method=method, **options).encode_image(pixels)
     with torch.no_grad():
         reference = torch.stack([reference_dense(model64, image, method) for image in pixels.double()])
     assert ours.dense_features.shape == reference.shape == (batch, size[0] // 16, size[1] // 16, 512)
@@ -182,6 +185,19 @@ def test_dense_features_match_float64_reference(vit_b16, method, size):
         with torch.no_grad():
             expected = F.normalize(model.encode_image(pixels), dim=-1)
         torch.testing.assert_close(ours.clip_embedding, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_gclip_presence_from_the_suppressed_trunk_matches_clips_own_embedding(vit_b16):
+    model, tokenizer, _ = vit_b16
+    torch.manual_seed(6)
+    pixels = torch.randn(2, 3, 224, 224)
+    suppressed = GroundingModel.from_open_clip(model, tokenizer, method="gclip").encode_image(pixels)
+    own = GroundingModel.from_open_clip(model, tokenizer, method="gclip", presence="clip")
+    own = own.encode_image(pixels)
+    torch.testing.assert_close(suppressed.dense_features, own.dense_features, atol=0, rtol=0)
+    cosine = (suppressed.clip_embedding * own.clip_embedding).sum(-1)
+    assert torch.all(cosine > 1 - 1e-5) and not torch.equal(suppressed.clip_embedding, own.clip_embedding)
 
 
 def test_naclip_prior_peaks_at_one_with_a_zero_class_row_and_column():

@@ -21,6 +21,7 @@ from .last_block import LastBlockMethod
 from .registry import register
 
 FUSIONS = ("mean", "half")
+PRESENCE_SOURCES = (("channel-suppressed trunk", "suppressed"), ("CLIP's own blocks", "clip"))
 _FUSION_CHOICES = (("mean of all maps", "mean"), ("½ q-q + ½ mean of global blocks", "half"))
 
 
@@ -55,12 +56,18 @@ class GclipOptions(MethodOptions):
     cs_blocks: tuple[int, ...] | None = option(
         None, kind="ints", label="CS blocks", auto="auto", example=(7, 8, 9, 10), noun="block numbers",
         help="GCLIP: 0-based blocks with channel suppression (auto: 7 .. 10 on a 12-block ViT)")
+    presence: str = option(
+        "suppressed", kind="choice", label="presence from", choices=PRESENCE_SOURCES,
+        help="GCLIP: the image embedding for presence scores: from the channel-suppressed trunk "
+        "(free) or from CLIP's own unmodified blocks (a second pass through the suppressed blocks)")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "global_blocks", _blocks("global_blocks", self.global_blocks))
         object.__setattr__(self, "cs_blocks", _blocks("cs_blocks", self.cs_blocks))
         if self.global_blocks == ():
             raise ValueError("global_blocks must name at least one block (or None for the default)")
+        if self.presence not in ("suppressed", "clip"):
+            raise ValueError(f"presence must be suppressed or clip; got {self.presence!r}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}; got {self.fusion!r}")
         for name in ("per_head", "channel_suppression"):
@@ -163,7 +170,7 @@ class Gclip(LastBlockMethod):
         return x, _TrunkExtras({**maps, **later_maps}, first, shared)
 
     def unmodified_last_input(self, visual, x, extras):
-        if extras.branch_tokens is None:
+        if extras.branch_tokens is None or self.options.presence == "suppressed":
             return x
         stop = len(visual.transformer.resblocks) - 1
         return vision.run_trunk(visual, extras.branch_tokens, stop, start=extras.branch_block)[0]
