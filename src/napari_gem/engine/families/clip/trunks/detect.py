@@ -27,6 +27,10 @@ def build_trunk(visual: nn.Module) -> VisionTrunk:
         return TimmVisionTrunk(inner, visual)
     if is_timm_vit(visual):
         return TimmVisionTrunk(visual)
+    from .transformers_vit import TransformersVisionTrunk, is_transformers_vision
+
+    if is_transformers_vision(visual):
+        return TransformersVisionTrunk(visual)
     raise UnsupportedModelError(
         f"dense methods need a vision transformer, but this CLIP's image tower is a "
         f"{type(visual).__name__} (ResNet, ConvNeXt and other convolutional towers are not "
@@ -53,6 +57,10 @@ def as_block(block: nn.Module | TrunkBlock, index: int = 0) -> TrunkBlock:
     if adapter is None:
         if is_combined_projection_block(block):
             adapter = CombinedProjectionBlock(block, index)
+        elif hasattr(block, "self_attn"):  # a transformers encoder layer
+            from .transformers_vit import TransformersBlock
+
+            adapter = TransformersBlock(block)
         else:
             adapter = TimmBlock(block, index)
         block.__dict__[_BLOCK_ATTR] = adapter

@@ -180,7 +180,14 @@ class TimmVisionTrunk(VisionTrunk):
 
     def rope(self, grid):
         rope = getattr(self.trunk, "rope", None)
-        return None if rope is None else rope.get_embed(shape=list(grid))
+        if rope is None:
+            return None
+        native = getattr(rope, "feat_shape", None)
+        if native is None or list(native) == list(grid):
+            return rope.get_embed(shape=list(grid))
+        # A rope built for a fixed grid ignores `shape`; build the other grid from its
+        # frequency bands, as timm's own dynamic-size path does.
+        return rope._build_embed_cat(list(grid), rope.bands)
 
     def _outer(self, x):
         return x if self.outer_head is None else self.outer_head(x)
