@@ -175,3 +175,28 @@ def test_a_local_dir_without_weights_is_refused_before_anything_loads(tmp_path):
         load_model(f"local-dir:{tmp_path}", None, device="cpu")
     with pytest.raises(ModelLoadError, match="leave pretrained empty"):
         load_model(f"local-dir:{tmp_path}", "laion2b_s34b_b88k", device="cpu")
+
+
+# -- items 6, 7: the catalogue and `napari-gem models` --------------------------------------
+def test_the_catalogue_offers_general_and_science_models_with_tooltips():
+    from napari_gem.engine.families import catalogue
+
+    entries = catalogue()
+    science = {e.label for e in entries if e.group == "science"}
+    assert {"BiomedCLIP", "BioCLIP", "BioCLIP 2", "QuiltNet B/16", "PLIP", "PubMedCLIP"} <= science
+    general = {e.name for e in entries if e.group == "general"}
+    assert {"ViT-B-16-SigLIP2", "EVA02-B-16", "PE-Core-B-16"} <= general
+    assert all("licence" in e.tooltip for e in entries if e.group == "science")
+    assert {(e.name, e.pretrained) for e in entries} >= {("ViT-B-16", "dfn2b"),
+                                                        ("ViT-B-16-quickgelu", "metaclip_fullcc")}
+
+
+def test_the_models_command_lists_families_and_what_needs_a_download(capsys, tmp_path, monkeypatch):
+    from napari_gem.cli.main import main
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for text in ("open_clip_hub", "transformers", "Science models:", "BioCLIP 2",
+                 "hf-hub:imageomics/bioclip-2", "download needed"):
+        assert text in out

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from .bench import add_bench_parser
 from .methods_list import add_methods_parser
+from .models_list import add_models_parser
 
 
 def _add_launch_options(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_launch_options(launch)
     add_bench_parser(subparsers)
     add_methods_parser(subparsers)
+    add_models_parser(subparsers)
     _add_subcommand_parsers(subparsers)
     return parser
 

@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 
 from ..errors import ModelLoadError, UnsupportedModelError, first_line
-from .base import WEIGHTS_PACKAGED, ByteReport, LoadRequest, ModelFamily
+from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from .clip import hub
+from .clip.catalogue import curated
 from .clip.family import OFFLINE_HINT
 from .clip.methods import create_method
 from .clip.model import GroundingModel
@@ -91,6 +92,9 @@ class OpenClipHubFamily(ModelFamily):
     summary = "open_clip models from a Hugging Face repository (hf-hub:ORG/REPO) or folder (local-dir:/path)"
     weights = WEIGHTS_PACKAGED  # the weights come with the repository or folder
     priority = 20
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        return [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name) for r in curated(self.name)]
 
     def claims(self, name: str) -> bool:
         return isinstance(name, str) and name.startswith((HF_HUB, LOCAL_DIR))

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError, UnsupportedModelError, first_line
-from .base import WEIGHTS_PACKAGED, ByteReport, LoadRequest, ModelFamily
+from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from .clip import hub
+from .clip.catalogue import curated
 from .clip.family import OFFLINE_HINT
 from .clip.methods import create_method
 from .clip.model import GroundingModel
@@ -101,6 +102,9 @@ class TransformersClipFamily(ModelFamily):
     summary = "transformers CLIPModel / SiglipModel (transformers:ORG/REPO or transformers:/path)"
     weights = WEIGHTS_PACKAGED  # the weights come with the repository or folder
     priority = 20
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        return [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name) for r in curated(self.name)]
 
     def claims(self, name: str) -> bool:
         return isinstance(name, str) and name.startswith(PREFIX)

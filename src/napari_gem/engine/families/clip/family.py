@@ -14,9 +14,10 @@ from pathlib import Path
 
 from ...errors import ModelLoadError, UnsupportedModelError, first_line
 from ...paths import is_weights_path
-from ..base import ByteReport, LoadRequest, ModelFamily
+from ..base import ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from ..registry import register_family
 from . import hub
+from .catalogue import curated
 from .methods import create_method
 from .model import GroundingModel
 
@@ -124,6 +125,11 @@ class OpenClipFamily(ModelFamily):
 
     def model_names(self) -> list[str]:
         return list(supported_models())
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        rows = [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name, r.pretrained)
+                for r in curated(self.name)]
+        return super().catalogue() + rows
 
     def pretrained_tags(self, name: str) -> list[str]:
         import open_clip
