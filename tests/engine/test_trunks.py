@@ -200,3 +200,27 @@ def test_the_models_command_lists_families_and_what_needs_a_download(capsys, tmp
     for text in ("open_clip_hub", "transformers", "Science models:", "BioCLIP 2",
                  "hf-hub:imageomics/bioclip-2", "download needed"):
         assert text in out
+
+
+# -- item 4: the whole pipeline on each layout: tiling, presence, calibrated scores, PAMR, bf16 ---
+@pytest.mark.parametrize("name", ["napari-gem-test-map-vit", "napari-gem-test-eva02"])
+def test_segment_tiles_refines_and_runs_in_bf16_on_timm_trunks(timm_clip_names, name):
+    import numpy as np
+
+    from napari_gem import SegmentOptions, segment
+
+    image = (np.random.default_rng(0).random((200, 260, 3)) * 255).astype(np.uint8)
+    options = SegmentOptions(input_size=64, tiling="always", window=128, overlap=32,
+                             score_mode="calibrated", refine="pamr", pamr_steps=2)
+    for precision in ("fp32", "bf16"):
+        model = load_model(name, None, device="cpu", precision=precision, method="naclip")
+        result = segment(image, ["cell", "nucleus"], model, options)
+        assert result.heatmaps.shape == (2, 200, 260) and np.isfinite(result.heatmaps).all()
+        assert result.presence.shape == (2,) and np.isfinite(result.presence).all()
+
+
+def test_the_families_bench_times_every_method_against_the_models_own_encode(timm_clip_names):
+    from napari_gem.cli.bench_families import measure_family
+
+    samples = measure_family("napari-gem-test-eva02", 96, 1, METHODS)
+    assert set(samples) == {"plain", *METHODS} and all(s[0] > 0 for s in samples.values())
