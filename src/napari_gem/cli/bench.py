@@ -59,6 +59,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     from .bench_simzss import add_simzss_bench_arguments
 
     add_simzss_bench_arguments(parser)
+    from .bench_families import add_families_bench_arguments
+
+    add_families_bench_arguments(parser)
     parser.set_defaults(handler=run_bench)
     return parser
 
@@ -214,6 +217,10 @@ def run_bench(args) -> int:
         from .bench_simzss import run_simzss_bench
 
         return run_simzss_bench(args)
+    if args.families:
+        from .bench_families import run_families_bench
+
+        return run_families_bench(args)
     methods = _chosen_methods(args.methods)  # before any model is built
     torch.manual_seed(0)
     gem, plain = _build(args)

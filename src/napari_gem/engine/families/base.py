@@ -41,6 +41,7 @@ class CatalogueEntry:
     group: str = "general"  # "general", "science", ... (pickers group by it)
     tooltip: str = ""  # one line: domain, licence, size
     family: str = ""
+    pretrained: str | None = None  # the weights tag this entry means (None: the family's default)
 
 
 @dataclass(frozen=True)

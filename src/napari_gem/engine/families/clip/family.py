@@ -14,9 +14,10 @@ from pathlib import Path
 
 from ...errors import ModelLoadError, UnsupportedModelError, first_line
 from ...paths import is_weights_path
-from ..base import ByteReport, LoadRequest, ModelFamily
+from ..base import ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from ..registry import register_family
 from . import hub
+from .catalogue import curated
 from .methods import create_method
 from .model import GroundingModel
 
@@ -95,11 +96,18 @@ def _check_architecture(name: str) -> None:
     import open_clip
 
     vision = (open_clip.get_model_config(name) or {}).get("vision_cfg", {})
-    if vision.get("timm_model_name") or isinstance(vision.get("layers"), (list, tuple)):
+    timm_name = vision.get("timm_model_name") or ""
+    timm_vit = timm_name.startswith(("vit_", "eva", "deit")) and not timm_name.startswith("vitamin")
+    if timm_name and not timm_vit:  # also a ViT when built by timm's ViT or Eva module
+        import timm
+
+        entry = timm.models.is_model(timm_name) and timm.models.model_entrypoint(timm_name)
+        timm_vit = bool(entry) and entry.__module__ in ("timm.models.vision_transformer", "timm.models.eva")
+    if (timm_name and not timm_vit) or isinstance(vision.get("layers"), (list, tuple)):
         raise ModelLoadError(
-            f"{name} does not have a plain open_clip vision transformer (ResNet, ConvNeXt "
-            "and timm towers are not supported by the dense methods). Choose a ViT model "
-            "such as ViT-B-16."
+            f"{name} does not have a vision transformer (ResNet, ConvNeXt and other "
+            "convolutional towers are not supported by the dense methods). Choose a ViT "
+            "model such as ViT-B-16, ViT-B-16-SigLIP2 or EVA02-B-16."
         )
 
 
@@ -117,6 +125,11 @@ class OpenClipFamily(ModelFamily):
 
     def model_names(self) -> list[str]:
         return list(supported_models())
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        rows = [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name, r.pretrained)
+                for r in curated(self.name)]
+        return super().catalogue() + rows
 
     def pretrained_tags(self, name: str) -> list[str]:
         import open_clip

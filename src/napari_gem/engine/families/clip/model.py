@@ -11,11 +11,11 @@ from torch import nn
 from ...promptable import PromptableModel, VisionOutput
 from ...text import TextEmbeddingCache
 from .methods import DenseMethod, create_method
-from .vision import check_supported_visual
+from .trunks import VisionTrunk, as_trunk
 
 
 class GroundingModel(PromptableModel):
-    """A dense method (GEM by default) on top of an open_clip CLIP vision transformer.
+    """A dense method (GEM by default) on top of a CLIP vision transformer (any trunk adapter fits).
 
     The wrapped model's weights are used as they are (never copied or changed).
     Text embeddings are cached per prompt; image features come from
@@ -32,9 +32,9 @@ class GroundingModel(PromptableModel):
         pretrained: str | None = None,
         text_cache: TextEmbeddingCache | None = None,
     ) -> None:
-        check_supported_visual(clip_model.visual)
+        trunk = as_trunk(clip_model.visual)
         dense_method = create_method(method) if isinstance(method, str) else method
-        dense_method.check_model(clip_model.visual)
+        dense_method.check_model(trunk)
         self.clip_model = clip_model
         self.tokenizer = tokenizer
         self.dense_method = dense_method
@@ -75,22 +75,27 @@ class GroundingModel(PromptableModel):
         return self.clip_model.visual
 
     @property
+    def trunk(self) -> VisionTrunk:
+        """The vision tower as the dense methods read it (see :mod:`.trunks`)."""
+        return as_trunk(self.visual)
+
+    @property
     def patch_size(self) -> int:
         """Patch side in pixels (square patches)."""
-        return int(self.visual.patch_size[0])
+        return int(self.trunk.patch_size[0])
 
     @property
     def native_size(self) -> int:
         """The image side the model was pretrained at (224 for most CLIPs)."""
-        return int(self.visual.image_size[0])
+        return int(self.trunk.native_size)
 
     @property
     def device(self) -> torch.device:
-        return self.visual.conv1.weight.device
+        return self.trunk.parameter.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.visual.conv1.weight.dtype
+        return self.trunk.parameter.dtype
 
     @property
     def logit_scale(self) -> float:
@@ -100,7 +105,7 @@ class GroundingModel(PromptableModel):
 
     @property
     def embed_dim(self) -> int:
-        return int(self.visual.output_dim)
+        return int(self.trunk.output_dim)
 
     def describe(self) -> dict:
         """The model, method and options, for storing with results."""
@@ -123,7 +128,7 @@ class GroundingModel(PromptableModel):
             raise ValueError(f"pixels must be [B, 3, H, W], got shape {tuple(pixels.shape)}")
         with torch.inference_mode():
             pixels = pixels.to(device=self.device, dtype=self.dtype)
-            return self.dense_method.forward(self.visual, pixels, with_clip_embedding=with_clip_embedding)
+            return self.dense_method.forward(self.trunk, pixels, with_clip_embedding=with_clip_embedding)
 
     def __repr__(self) -> str:
         return (

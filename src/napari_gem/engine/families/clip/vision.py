@@ -1,59 +1,47 @@
-"""Building blocks for running an open_clip ``VisionTransformer`` by hand.
+"""Building blocks for running a CLIP ViT by hand, on any trunk the adapters know.
 
 Every dense method (GEM, NACLIP, SCLIP, ...) runs the same trunk: patch embedding,
-position embedding, ``ln_pre``, blocks, ``ln_post`` and projection. The maths runs on
-an explicit batch-first token layout ``[B, N, D]`` (class token first) and reads the
-block weights directly; open_clip's own ``forward`` is never patched, so the wrapped
-model stays usable as an ordinary CLIP model. See ``docs/how-gem-works.md``.
+position embedding, the blocks, and the head. The maths runs on an explicit batch-first
+token layout ``[B, N, D]`` (prefix tokens first: class token, registers) and reads the
+block weights through the trunk adapter (:mod:`.trunks`); the model's own ``forward`` is
+never patched, so the wrapped model stays usable as an ordinary CLIP model. Every
+function takes either an adapter or the library's own module (open_clip's
+``VisionTransformer`` or one of its blocks, a timm ViT, ...). See ``docs/how-gem-works.md``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...errors import UnsupportedModelError
+from .trunks import (  # noqa: F401  (re-exported)
+    POSITION_RESAMPLING,
+    TrunkBlock,
+    VisionTrunk,
+    as_block,
+    as_trunk,
+    merge_heads,
+    resample_table,
+    split_heads,
+)
+
+Trunk = nn.Module | VisionTrunk
+Block = nn.Module | TrunkBlock
+
+__all__ = ["POSITION_RESAMPLING", "as_block", "as_trunk"]
 
 
 def check_supported_visual(visual: nn.Module) -> None:
-    """Raise :class:`UnsupportedModelError` unless ``visual`` is a standard open_clip ViT."""
-    from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
-
-    kind = type(visual).__name__
-    if not isinstance(visual, VisionTransformer):
-        raise UnsupportedModelError(
-            f"dense methods need a vision transformer, but this CLIP's image tower is a {kind} "
-            "(ResNet, ConvNeXt and timm towers are not supported). "
-            "Choose a ViT model such as ViT-B-16."
-        )
-    if getattr(visual, "attn_pool", None) is not None:
-        raise UnsupportedModelError(
-            "dense methods need a ViT without attentional pooling (CoCa-style towers are not supported)."
-        )
-    if getattr(visual, "pool_type", "tok") not in ("tok", "avg"):
-        raise UnsupportedModelError(f"unsupported ViT pooling {visual.pool_type!r}.")
-    for index, block in enumerate(visual.transformer.resblocks):
-        standard = (
-            isinstance(block, ResidualAttentionBlock)
-            and isinstance(block.attn, nn.MultiheadAttention)
-            and block.attn.in_proj_weight is not None
-            and block.attn.in_proj_bias is not None
-            and not hasattr(block, "ln_1_kv")
-        )
-        if not standard:
-            raise UnsupportedModelError(
-                f"block {index} of this ViT is not a standard residual attention block "
-                f"({type(block).__name__}); only the plain CLIP ViT blocks are supported."
-            )
+    """Raise :class:`UnsupportedModelError` unless an adapter fits ``visual``."""
+    as_trunk(visual)
 
 
-def patch_grid(visual: nn.Module, pixels: torch.Tensor) -> tuple[int, int]:
+def patch_grid(visual: Trunk, pixels: torch.Tensor) -> tuple[int, int]:
     """The patch grid of ``pixels``; refuses sizes that are not multiples of the patch."""
-    patch_h, patch_w = visual.patch_size
+    patch_h, patch_w = as_trunk(visual).patch_size
     height, width = pixels.shape[-2:]
     if height % patch_h or width % patch_w:
         raise ValueError(
@@ -63,104 +51,74 @@ def patch_grid(visual: nn.Module, pixels: torch.Tensor) -> tuple[int, int]:
 
 
 # -- position embeddings ----------------------------------------------------------------
-#: How a method resamples the pretrained position embedding to another patch grid.
-#: ``exact``: to the exact grid, bicubic with antialias (GEM's code).
-#: ``scale_factor``: bicubic by the scale factor ``(g + 0.1) / side`` without antialias,
-#: DINO's trick as in the SCLIP, ClearCLIP and NACLIP code (methods-spec §1.7).
-POSITION_RESAMPLING = ("exact", "scale_factor")
-
-
 def resampled_position_embedding(
-    visual: nn.Module, grid: tuple[int, int], resampling: str = "exact"
-) -> torch.Tensor:
-    """Position embedding for a patch grid, ``[1, 1 + gh*gw, D]``.
+    visual: Trunk, grid: tuple[int, int], resampling: str = "exact"
+) -> torch.Tensor | None:
+    """Position embedding for a patch grid, ``[1, P + gh*gw, D]`` (None for RoPE-only trunks).
 
-    The pretrained patch part is treated as a square image and resampled bicubically;
-    the class token's row is put back in front unchanged.
+    The pretrained patch part is treated as an image of its own grid and resampled
+    bicubically; the prefix rows (class token) are put back in front unchanged.
     """
-    table = visual.positional_embedding
-    prefix, patches = table[:1], table[1:]
-    old_side = int(round(math.sqrt(patches.shape[0])))
-    square = patches.reshape(1, old_side, old_side, -1).permute(0, 3, 1, 2).float()
-    if resampling == "exact":
-        if (old_side, old_side) == tuple(grid):
-            return table.unsqueeze(0)
-        resized = F.interpolate(square, size=grid, mode="bicubic", antialias=True)
-    elif resampling == "scale_factor":
-        if (old_side, old_side) == tuple(grid):  # the official code's "npatch == N and w == h"
-            return table.unsqueeze(0)
-        factors = ((grid[0] + 0.1) / old_side, (grid[1] + 0.1) / old_side)
-        resized = F.interpolate(square, scale_factor=factors, mode="bicubic",
-                                recompute_scale_factor=False)
-    else:
-        raise ValueError(f"position resampling must be one of {POSITION_RESAMPLING}; got {resampling!r}")
-    resized = resized.to(table.dtype).permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)
-    return torch.cat([prefix.unsqueeze(0), resized], dim=1)
+    table, prefix_rows, old_grid = as_trunk(visual).position_table()
+    if table is None:
+        return None
+    return resample_table(table, prefix_rows, old_grid, grid, resampling)
 
 
 _POSITION_CACHE_ATTR = "_napari_gem_position_cache"
 
 
 def position_embedding_cached(
-    visual: nn.Module, grid: tuple[int, int], resampling: str = "exact"
-) -> torch.Tensor:
+    visual: Trunk, grid: tuple[int, int], resampling: str = "exact"
+) -> torch.Tensor | None:
     """:func:`resampled_position_embedding`, memoised per grid and resampling on the model."""
-    table = visual.positional_embedding
-    cache = visual.__dict__.setdefault(_POSITION_CACHE_ATTR, {})
+    trunk = as_trunk(visual)
+    table = trunk.position_table()[0]
+    if table is None:
+        return None
+    cache = trunk.module.__dict__.setdefault(_POSITION_CACHE_ATTR, {})
     key = (grid, resampling, table.dtype, table.device, table._version)
     if key not in cache:
         if len(cache) >= 8:
             cache.clear()
         with torch.no_grad():
-            cache[key] = resampled_position_embedding(visual, grid, resampling)
+            cache[key] = resampled_position_embedding(trunk, grid, resampling)
     return cache[key]
 
 
 # -- tokens and blocks ------------------------------------------------------------------
-def embed(visual: nn.Module, pixels: torch.Tensor, resampling: str = "exact") -> torch.Tensor:
-    """Tokens ``[B, 1 + gh*gw, D]`` entering the first block (class token first, row-major)."""
-    grid = patch_grid(visual, pixels)
-    patches = visual.conv1(pixels)  # [B, D, gh, gw]
-    tokens = patches.flatten(2).transpose(1, 2)
-    cls = visual.class_embedding.to(tokens.dtype).view(1, 1, -1).expand(tokens.shape[0], 1, -1)
-    tokens = torch.cat([cls, tokens], dim=1)
-    tokens = tokens + position_embedding_cached(visual, grid, resampling).to(tokens.dtype)
-    return visual.ln_pre(tokens)
+def embed(visual: Trunk, pixels: torch.Tensor, resampling: str = "exact") -> torch.Tensor:
+    """Tokens ``[B, P + gh*gw, D]`` entering the first block (prefix tokens first, row-major)."""
+    trunk = as_trunk(visual)
+    grid = patch_grid(trunk, pixels)
+    return trunk.embed(pixels, position_embedding_cached(trunk, grid, resampling))
 
 
-def split_heads(tokens: torch.Tensor, heads: int) -> torch.Tensor:
-    """``[B, N, D]`` -> ``[B, h, N, D/h]`` (a contiguous split of D, as nn.MultiheadAttention)."""
-    batch, count, width = tokens.shape
-    return tokens.view(batch, count, heads, width // heads).transpose(1, 2)
+def rope(visual: Trunk, grid: tuple[int, int]) -> torch.Tensor | None:
+    """The trunk's rotary embedding for ``grid`` (None for trunks without RoPE)."""
+    return as_trunk(visual).rope(grid)
 
 
-def merge_heads(tokens: torch.Tensor) -> torch.Tensor:
-    """``[B, h, N, d]`` -> ``[B, N, h*d]``."""
-    batch, heads, count, head_width = tokens.shape
-    return tokens.transpose(1, 2).reshape(batch, count, heads * head_width)
+def qkv(block: Block, normed: torch.Tensor, rope: torch.Tensor | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The block's own q, k, v ``[B, h, N, d]`` of ``normed = norm_in(x)`` (RoPE applied when given)."""
+    return as_block(block).qkv(normed, rope)
 
 
-def qkv(block: nn.Module, normed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The block's own q, k, v ``[B, h, N, d]`` of ``normed = ln_1(x)``."""
-    attn = block.attn
-    packed = F.linear(normed, attn.in_proj_weight, attn.in_proj_bias)
-    q, k, v = (split_heads(part, attn.num_heads) for part in packed.chunk(3, dim=-1))
-    return q, k, v
+def norm_in(block: Block, x: torch.Tensor) -> torch.Tensor:
+    """The block's pre-attention norm (open_clip's ``ln_1``)."""
+    return as_block(block).norm_in(x)
 
 
-def project_out(block: nn.Module, heads_out: torch.Tensor) -> torch.Tensor:
+def project_out(block: Block, heads_out: torch.Tensor) -> torch.Tensor:
     """Heads merged, the block's output projection and layer-scale 1."""
-    return block.ls_1(block.attn.out_proj(merge_heads(heads_out)))
+    return as_block(block).project_out(heads_out)
 
 
-def feed_forward(block: nn.Module, x: torch.Tensor,
+def feed_forward(block: Block, x: torch.Tensor,
                  c_proj_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """``x + ls_2(mlp(ln_2(x)))``, optionally with a replacement ``mlp.c_proj`` weight."""
-    if c_proj_weight is None:
-        return x + block.ls_2(block.mlp(block.ln_2(x)))
-    mlp = block.mlp
-    hidden = mlp.gelu(mlp.c_fc(block.ln_2(x)))
-    return x + block.ls_2(F.linear(hidden, c_proj_weight, mlp.c_proj.bias))
+    """``x + ls_2(mlp(ln_2(x)))``, optionally with a replacement MLP output weight."""
+    return as_block(block).feed_forward(x, c_proj_weight)
 
 
 #: PyTorch's CPU flash attention in bf16 is about twice as slow when the key count is
@@ -193,14 +151,15 @@ def attention(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, *
     return F.scaled_dot_product_attention(queries, keys, values, attn_mask=bias, scale=scale)
 
 
-def attention_update(block: nn.Module, x: torch.Tensor, q, k, v) -> torch.Tensor:
-    """CLIP's own residual block given its q, k, v (attention, residual, MLP)."""
+def attention_update(block: Block, x: torch.Tensor, q, k, v) -> torch.Tensor:
+    """The model's own residual block given its q, k, v (attention, residual, MLP)."""
     return feed_forward(block, x + project_out(block, attention(q, k, v)))
 
 
-def block_update(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def block_update(block: Block, x: torch.Tensor, rope: torch.Tensor | None = None) -> torch.Tensor:
     """One unmodified residual block on ``[B, N, D]`` tokens."""
-    return attention_update(block, x, *qkv(block, block.ln_1(x)))
+    adapter = as_block(block)
+    return attention_update(adapter, x, *adapter.qkv(adapter.norm_in(x), rope))
 
 
 def attention_probabilities(queries: torch.Tensor, keys: torch.Tensor, scale: float,
@@ -212,9 +171,14 @@ def attention_probabilities(queries: torch.Tensor, keys: torch.Tensor, scale: fl
     return logits.softmax(dim=-1)
 
 
-def run_trunk(visual: nn.Module, x: torch.Tensor, stop: int, *, start: int = 0,
+def blocks(visual: Trunk) -> list[TrunkBlock]:
+    """The trunk's block adapters, first to last."""
+    return as_trunk(visual).blocks
+
+
+def run_trunk(visual: Trunk, x: torch.Tensor, stop: int, *, start: int = 0,
               record: Iterable[int] = (), c_proj_weights: dict[int, torch.Tensor] | None = None,
-              ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+              rope: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     """Blocks ``start .. stop-1`` unchanged, recording ``softmax(q kᵀ/√d)`` of blocks in ``record``.
 
     ``c_proj_weights`` replaces the MLP output weight of some blocks for this pass
@@ -223,41 +187,33 @@ def run_trunk(visual: nn.Module, x: torch.Tensor, stop: int, *, start: int = 0,
     record = set(record)
     c_proj_weights = c_proj_weights or {}
     recorded: dict[int, torch.Tensor] = {}
-    blocks = list(visual.transformer.resblocks)
-    for index, block in enumerate(blocks[start:stop], start=start):
-        q, k, v = qkv(block, block.ln_1(x))
+    for index, block in enumerate(blocks(visual)[start:stop], start=start):
+        q, k, v = block.qkv(block.norm_in(x), rope)
         if index in record:
             recorded[index] = attention_probabilities(q, k, q.shape[-1] ** -0.5)
             attended = recorded[index] @ v
         else:
             attended = attention(q, k, v)
-        x = feed_forward(block, x + project_out(block, attended), c_proj_weights.get(index))
+        x = block.feed_forward(x + block.project_out(attended), c_proj_weights.get(index))
     return x, recorded
 
 
-def project(visual: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """``ln_post`` then the visual projection (into the joint embedding space), in float32.
-
-    A half-precision model's features would otherwise keep only about three significant
-    digits, enough to move Otsu thresholds; this last step costs next to nothing.
-    """
-    norm = visual.ln_post
-    tokens = F.layer_norm(tokens.float(), norm.normalized_shape, _float(norm.weight),
-                          _float(norm.bias), norm.eps)
-    return tokens @ visual.proj.float() if visual.proj is not None else tokens
+def patch_tokens(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """The ``gh*gw`` patch tokens of ``tokens`` (the prefix tokens in front dropped)."""
+    return tokens[:, tokens.shape[1] - grid[0] * grid[1]:]
 
 
-def _float(parameter: torch.Tensor | None) -> torch.Tensor | None:
-    return None if parameter is None else parameter.float()
+def project(visual: Trunk, tokens: torch.Tensor) -> torch.Tensor:
+    """Patch tokens through the head, each on its own, into the joint space (float32)."""
+    return as_trunk(visual).head_tokens(tokens)
 
 
-def dense_output(visual: nn.Module, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """L2-normalised projected patch tokens of ``tokens`` (class token dropped), ``[B, gh, gw, E]``."""
-    dense = F.normalize(project(visual, tokens[:, 1:]), dim=-1)
+def dense_output(visual: Trunk, tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """L2-normalised projected patch tokens of ``tokens`` (prefix tokens dropped), ``[B, gh, gw, E]``."""
+    dense = F.normalize(project(visual, patch_tokens(tokens, grid)), dim=-1)
     return dense.reshape(dense.shape[0], grid[0], grid[1], -1)
 
 
-def clip_embedding(visual: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
-    """The ordinary CLIP image embedding ``[B, E]`` (L2-normalised) of last-block tokens."""
-    pooled = tokens[:, 1:].mean(dim=1) if visual.pool_type == "avg" else tokens[:, 0]
-    return F.normalize(project(visual, pooled), dim=-1)
+def clip_embedding(visual: Trunk, tokens: torch.Tensor) -> torch.Tensor:
+    """The model's own image embedding ``[B, E]`` (L2-normalised) of last-block tokens."""
+    return F.normalize(as_trunk(visual).pooled(tokens), dim=-1)

@@ -103,11 +103,11 @@ _CS_CACHE_ATTR = "_napari_gem_channel_suppression"
 
 def channel_suppressed_weights(visual: nn.Module, blocks: tuple[int, ...]) -> dict[int, torch.Tensor]:
     """CS weights of ``blocks``, computed once per model (copies; the model is never changed)."""
-    resblocks = visual.transformer.resblocks
-    weights = [resblocks[b].mlp.c_proj.weight for b in blocks]
+    trunk_blocks = vision.blocks(visual)
+    weights = [trunk_blocks[b].fc2_weight for b in blocks]
     key = (blocks, tuple(w._version for w in weights), weights[0].dtype if weights else None,
            weights[0].device if weights else None)
-    cache = visual.__dict__.setdefault(_CS_CACHE_ATTR, {})
+    cache = vision.as_trunk(visual).module.__dict__.setdefault(_CS_CACHE_ATTR, {})
     if key not in cache:
         cache.clear()
         with torch.no_grad():
@@ -136,7 +136,7 @@ class Gclip(LastBlockMethod):
 
     def resolved_blocks(self, visual: nn.Module) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(global blocks, CS blocks) for this ViT, defaults scaled to its depth."""
-        count = len(visual.transformer.resblocks)
+        count = len(vision.blocks(visual))
         global_blocks = self.options.global_blocks or default_global_blocks(count)
         cs_blocks = ()
         if self.options.channel_suppression:
@@ -145,7 +145,7 @@ class Gclip(LastBlockMethod):
         return global_blocks, cs_blocks
 
     def check_model(self, visual: nn.Module) -> None:
-        count = len(visual.transformer.resblocks)
+        count = len(vision.blocks(visual))
         if count < 3:
             raise ValueError(f"GCLIP needs a ViT of at least 3 blocks; this one has {count}")
         for name, blocks in zip(("global_blocks", "cs_blocks"), self.resolved_blocks(visual), strict=True):
@@ -155,25 +155,27 @@ class Gclip(LastBlockMethod):
                     f"{count} blocks, so use indices 0 .. {count - 2}"
                 )
 
-    def trunk(self, visual, tokens):
+    def trunk(self, visual, tokens, rope=None):
         """Blocks before the first CS block once, then the CS blocks; keeps the branch point
         so CLIP's own last-block input can be recomputed for the presence embedding."""
         global_blocks, cs_blocks = self.resolved_blocks(visual)
-        stop = len(visual.transformer.resblocks) - 1
+        stop = len(vision.blocks(visual)) - 1
         if not cs_blocks:
-            x, maps = vision.run_trunk(visual, tokens, stop, record=global_blocks)
+            x, maps = vision.run_trunk(visual, tokens, stop, record=global_blocks, rope=rope)
             return x, _TrunkExtras(maps)
         first = min(cs_blocks)
-        shared, maps = vision.run_trunk(visual, tokens, first, record=global_blocks)
+        shared, maps = vision.run_trunk(visual, tokens, first, record=global_blocks, rope=rope)
         x, later_maps = vision.run_trunk(visual, shared, stop, start=first, record=global_blocks,
-                                         c_proj_weights=channel_suppressed_weights(visual, cs_blocks))
+                                         c_proj_weights=channel_suppressed_weights(visual, cs_blocks),
+                                         rope=rope)
         return x, _TrunkExtras({**maps, **later_maps}, first, shared)
 
-    def unmodified_last_input(self, visual, x, extras):
+    def unmodified_last_input(self, visual, x, extras, rope=None):
         if extras.branch_tokens is None or self.options.presence == "suppressed":
             return x
-        stop = len(visual.transformer.resblocks) - 1
-        return vision.run_trunk(visual, extras.branch_tokens, stop, start=extras.branch_block)[0]
+        stop = len(vision.blocks(visual)) - 1
+        return vision.run_trunk(visual, extras.branch_tokens, stop, start=extras.branch_block,
+                                rope=rope)[0]
 
     def last_block(self, block, x, q, k, v, grid, extras):
         global_maps = [extras.attention[index] for index in sorted(extras.attention)]

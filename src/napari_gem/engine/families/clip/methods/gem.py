@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ....described import option
 from ....promptable import VisionOutput
@@ -88,26 +87,28 @@ class Gem(DenseMethod):
     Options = GemOptions
     position_resampling = "exact"
 
-    def check_model(self, visual: nn.Module) -> None:
-        blocks = len(visual.transformer.resblocks)
+    def check_model(self, visual: vision.Trunk) -> None:
+        blocks = len(vision.blocks(visual))
         if self.options.depth - 1 > blocks:
             raise ValueError(
                 f"depth={self.options.depth} would modify {self.options.depth - 1} blocks, "
                 f"but this ViT has only {blocks} (use depth <= {blocks + 1})"
             )
 
-    def forward(self, visual: nn.Module, pixels: torch.Tensor, *,
+    def forward(self, visual: vision.Trunk, pixels: torch.Tensor, *,
                 with_clip_embedding: bool = True) -> VisionOutput:
+        visual = vision.as_trunk(visual)
         self.check_model(visual)
         grid = vision.patch_grid(visual, pixels)
-        blocks = list(visual.transformer.resblocks)
+        rope = visual.rope(grid)  # q and k of every path are rotated as the block does
+        blocks = visual.blocks
         first_modified = len(blocks) - (self.options.depth - 1)
         x, _ = vision.run_trunk(visual, vision.embed(visual, pixels, self.position_resampling),
-                                first_modified)
+                                first_modified, rope=rope)
         g = x
         for index, block in enumerate(blocks[first_modified:], start=first_modified):
-            normed = block.ln_1(x)  # the GEM path reads ln_1 of the *original* path (quirk)
-            q, k, v = vision.qkv(block, normed)
+            normed = block.norm_in(x)  # the GEM path reads ln_1 of the *original* path (quirk)
+            q, k, v = block.qkv(normed, rope)
             inverse_temperature = _inverse_temperature(normed, q.shape[-1], self.options)
             mixed = self_self_attention(q, k, v, inverse_temperature, self.options.iterations)
             g = g + vision.project_out(block, mixed)  # no MLP on the GEM path

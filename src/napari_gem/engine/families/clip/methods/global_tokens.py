@@ -32,14 +32,16 @@ class GlobalTokenReport:
 
 def attention_stripe_shares(visual: nn.Module, pixels: torch.Tensor, top: float = 0.01) -> list[float]:
     """For each block: mean over images, heads and queries of the attention mass on the
-    ``top`` fraction of patch keys with the largest column sums (class token excluded)."""
-    blocks = list(visual.transformer.resblocks)
+    ``top`` fraction of patch keys with the largest column sums (prefix tokens excluded)."""
+    trunk = vision.as_trunk(visual)
+    blocks = trunk.blocks
+    rope = trunk.rope(vision.patch_grid(trunk, pixels))
     with torch.inference_mode():
-        _, maps = vision.run_trunk(visual, vision.embed(visual, pixels), len(blocks),
-                                   record=range(len(blocks)))
+        _, maps = vision.run_trunk(trunk, vision.embed(trunk, pixels), len(blocks),
+                                   record=range(len(blocks)), rope=rope)
     shares = []
     for index in range(len(blocks)):
-        patch_keys = maps[index][..., 1:].float()  # [B, h, N, N-1]
+        patch_keys = maps[index][..., trunk.prefix_count:].float()  # [B, h, N, N-P]
         count = max(1, math.ceil(top * patch_keys.shape[-1]))
         columns = patch_keys.sum(dim=-2)  # [B, h, N-1]: attention each key receives
         strongest = columns.topk(count, dim=-1).indices
@@ -55,8 +57,8 @@ def find_global_blocks(model: nn.Module, pixels: torch.Tensor, top: float = 0.01
     vision tower. The suggestion is the block (not the first or the last two) whose
     share rises most over the block before it, and the block after it.
     """
-    visual = getattr(model, "visual", model)
-    weight = visual.conv1.weight
+    visual = vision.as_trunk(getattr(model, "visual", model))
+    weight = visual.parameter
     shares = attention_stripe_shares(visual, pixels.to(device=weight.device, dtype=weight.dtype), top)
     if len(shares) < 4:
         raise ValueError(f"a ViT of {len(shares)} blocks is too shallow to look for global tokens")

@@ -26,25 +26,26 @@ class NaclipOptions(MethodOptions):
 
 
 def neighbourhood_prior(grid: tuple[int, int], sigma: float, *, dtype=torch.float32,
-                        device=None) -> torch.Tensor:
-    """Ω ``[1 + gh*gw, 1 + gh*gw]``: ``exp(-|p_i - p_j|² / 2σ²)`` between patches, 0 for the class token."""
+                        device=None, prefix: int = 1) -> torch.Tensor:
+    """Ω ``[P + gh*gw, P + gh*gw]``: ``exp(-|p_i - p_j|² / 2σ²)`` between patches, 0 for the
+    ``prefix`` tokens in front (class token, registers)."""
     rows, cols = torch.meshgrid(torch.arange(grid[0], dtype=torch.float64),
                                 torch.arange(grid[1], dtype=torch.float64), indexing="ij")
     positions = torch.stack([rows.flatten(), cols.flatten()], dim=-1)
     squared = torch.cdist(positions, positions).square()
     gaussian = torch.exp(-squared / (2 * float(sigma) ** 2))
-    return F.pad(gaussian, (1, 0, 1, 0)).to(dtype=dtype, device=device)
+    return F.pad(gaussian, (prefix, 0, prefix, 0)).to(dtype=dtype, device=device)
 
 
 _PRIOR_CACHE: dict[tuple, torch.Tensor] = {}
 
 
-def _cached_prior(grid, sigma, dtype, device) -> torch.Tensor:
-    key = (tuple(grid), float(sigma), dtype, str(device))
+def _cached_prior(grid, sigma, dtype, device, prefix) -> torch.Tensor:
+    key = (tuple(grid), float(sigma), dtype, str(device), prefix)
     if key not in _PRIOR_CACHE:
         if len(_PRIOR_CACHE) >= 8:
             _PRIOR_CACHE.clear()
-        _PRIOR_CACHE[key] = neighbourhood_prior(grid, sigma, dtype=dtype, device=device)
+        _PRIOR_CACHE[key] = neighbourhood_prior(grid, sigma, dtype=dtype, device=device, prefix=prefix)
     return _PRIOR_CACHE[key]
 
 
@@ -59,5 +60,6 @@ class Naclip(LastBlockMethod):
     Options = NaclipOptions
 
     def last_block(self, block, x, q, k, v, grid, extras):
-        prior = _cached_prior(grid, self.options.sigma, k.dtype, k.device)
+        prefix = k.shape[-2] - grid[0] * grid[1]
+        prior = _cached_prior(grid, self.options.sigma, k.dtype, k.device, prefix)
         return vision.project_out(block, vision.attention(k, k, v, bias=prior))

@@ -1,0 +1,173 @@
+"""open_clip models from a Hugging Face repository or a folder: ``hf-hub:ORG/REPO``, ``local-dir:/path``.
+
+open_clip's own name forms: the repository or folder holds ``open_clip_config.json`` and
+the weights (``open_clip_model.safetensors`` or ``open_clip_pytorch_model.bin``), so the
+name alone says which weights load (``pretrained`` must be empty). A text tower from
+Hugging Face ``transformers`` (BiomedCLIP's PubMedBERT) needs that model's config and
+tokenizer from the same Hugging Face cache. Before open_clip runs, the cache is
+checked; anything missing with no reachable hub fails at once with a message naming it
+and the folder it would be cached in (no minute of retries).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..errors import ModelLoadError, UnsupportedModelError, first_line
+from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
+from .clip import hub
+from .clip.catalogue import curated
+from .clip.family import OFFLINE_HINT
+from .clip.methods import create_method
+from .clip.model import GroundingModel
+from .registry import register_family
+
+HF_HUB = "hf-hub:"
+LOCAL_DIR = "local-dir:"
+CONFIG_FILE = "open_clip_config.json"
+WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+#: Files a Hugging Face tokenizer may need; at least one of them must be present.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")
+
+
+def _cache_folder(cache_dir) -> str:
+    from huggingface_hub import constants
+
+    return str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
+
+
+def _cached(repo: str, filename: str, cache_dir) -> str | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
+    return found if isinstance(found, str) and os.path.isfile(found) else None
+
+
+def _text_tower_needs(config: dict, cache_dir, local_folder: Path | None) -> list[str]:
+    """What a Hugging Face text tower still needs from the hub cache (empty when all is there)."""
+    text = config.get("model_cfg", config).get("text_cfg", {})
+    missing = []
+    model = text.get("hf_model_name")
+    if model and not _cached(model, "config.json", cache_dir):
+        missing.append(f"the text tower's config ({model}/config.json)")
+    tokenizer = text.get("hf_tokenizer_name")
+    has_local_tokenizer = local_folder is not None and any(
+        (local_folder / f).is_file() for f in TOKENIZER_FILES)
+    if tokenizer and not has_local_tokenizer and not any(
+            _cached(tokenizer, f, cache_dir) for f in TOKENIZER_FILES):
+        missing.append(f"the tokenizer ({tokenizer})")
+    return missing
+
+
+def hub_needs(name: str, cache_dir=None) -> tuple[str | None, list[str]]:
+    """(the cached snapshot folder holding config and weights or None, what is missing)."""
+    repo = name[len(HF_HUB):]
+    config_path = _cached(repo, CONFIG_FILE, cache_dir)
+    if config_path is None:
+        return None, [f"the config ({repo}/{CONFIG_FILE})", f"the weights ({repo}/{WEIGHT_FILES[0]})"]
+    folder = Path(config_path).parent
+    has_weights = any((folder / f).is_file() for f in WEIGHT_FILES)
+    missing = [] if has_weights else [f"the weights ({repo}/{WEIGHT_FILES[0]})"]
+    missing += _text_tower_needs(json.loads(Path(config_path).read_text()), cache_dir, folder)
+    return (str(folder) if has_weights else None), missing
+
+
+def folder_problems(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return [f"the folder {folder} (not found)"]
+    missing = [] if (folder / CONFIG_FILE).is_file() else [f"the config {folder / CONFIG_FILE}"]
+    if not any((folder / f).is_file() for f in WEIGHT_FILES):
+        missing.append(f"the weights ({' or '.join(WEIGHT_FILES)} in {folder})")
+    return missing
+
+
+@register_family
+class OpenClipHubFamily(ModelFamily):
+    """open_clip models by Hugging Face repository (``hf-hub:``) or folder (``local-dir:``)."""
+
+    name = "open_clip_hub"
+    title = "open_clip repository or folder"
+    summary = "open_clip models from a Hugging Face repository (hf-hub:ORG/REPO) or folder (local-dir:/path)"
+    weights = WEIGHTS_PACKAGED  # the weights come with the repository or folder
+    priority = 20
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        return [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name) for r in curated(self.name)]
+
+    def claims(self, name: str) -> bool:
+        return isinstance(name, str) and name.startswith((HF_HUB, LOCAL_DIR))
+
+    def check(self, name: str, pretrained: str | None) -> None:
+        # load_model's default tag ("openai") names no weights of a repository or folder.
+        if pretrained not in (None, "", "openai"):
+            raise ModelLoadError(
+                f"{name} carries its own weights; leave pretrained empty (got {pretrained!r}). "
+                "To load other weights, put them in a folder with the config and use local-dir:."
+            )
+        if not name.split(":", 1)[1].strip():
+            raise ModelLoadError(f"{name!r} names no repository or folder")
+        if name.startswith(LOCAL_DIR):
+            missing = folder_problems(Path(name[len(LOCAL_DIR):]).expanduser())
+            if missing:
+                raise ModelLoadError(f"{name}: missing {'; '.join(missing)}")
+
+    def is_cached(self, name, pretrained, cache_dir=None) -> bool:
+        if name.startswith(LOCAL_DIR):
+            return True
+        return not hub_needs(name, cache_dir)[1]
+
+    def _fail_fast_when_offline(self, name: str, cache_dir) -> str | None:
+        """The snapshot folder to load from when cached; raises when offline and anything is missing."""
+        if name.startswith(LOCAL_DIR):
+            folder = Path(name[len(LOCAL_DIR):]).expanduser()
+            config = json.loads((folder / CONFIG_FILE).read_text())
+            missing = _text_tower_needs(config, cache_dir, folder)
+            snapshot = None
+        else:
+            snapshot, missing = hub_needs(name, cache_dir)
+        if not missing:
+            return snapshot
+        from huggingface_hub import constants
+
+        reason = ("HF_HUB_OFFLINE is set" if hub._hub_offline() else
+                  None if hub.reachable(constants.ENDPOINT) else
+                  f"{constants.ENDPOINT} did not answer within {hub.PROBE_TIMEOUT_S:g} s")
+        if reason:
+            raise ModelLoadError(
+                f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "
+                f"Downloads are cached in {_cache_folder(cache_dir)}; fetch them on a connected "
+                f"machine (see docs/models.md) and copy that folder over. {OFFLINE_HINT}"
+            )
+        return snapshot
+
+    def build(self, request: LoadRequest) -> GroundingModel:
+        import open_clip
+
+        name, cache_dir = request.name, request.cache_dir
+        snapshot = self._fail_fast_when_offline(name, cache_dir)
+        # A fully cached repository loads from its snapshot folder: no network call at all.
+        source = f"{LOCAL_DIR}{snapshot}" if snapshot else name
+        try:
+            model = open_clip.create_model(source, cache_dir=cache_dir)
+            tokenizer = open_clip.get_tokenizer(source, cache_dir=cache_dir)
+        except Exception as error:
+            raise ModelLoadError(f"could not load {name} ({type(error).__name__}: {first_line(error)})") \
+                from error
+        try:
+            method = request.dense_method or create_method(self.default_method)
+            grounding = GroundingModel(model, tokenizer, method, name=name, pretrained=None)
+        except (UnsupportedModelError, ValueError) as error:
+            raise ModelLoadError(f"{name}: {error}") from error
+        model.eval().requires_grad_(False)
+        return grounding
+
+    def fetch(self, name: str, pretrained, report: ByteReport, cache_dir=None) -> None:
+        if self.is_cached(name, pretrained, cache_dir):
+            return
+        self._fail_fast_when_offline(name, cache_dir)
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(name[len(HF_HUB):], cache_dir=cache_dir,
+                          allow_patterns=[CONFIG_FILE, *WEIGHT_FILES, "*.json", "*.txt", "*.model"])

@@ -1,0 +1,186 @@
+"""Hugging Face ``transformers`` CLIP and SigLIP models: ``transformers:ORG/REPO`` or ``transformers:/path``.
+
+PLIP (``vinid/plip``), PubMedCLIP and many others are published as ``transformers``
+``CLIPModel``s rather than open_clip checkpoints. The vision tower runs through the
+trunk adapter (:mod:`.clip.trunks.transformers_vit`); the text side uses the model's
+own tokenizer and text tower. ``transformers`` is an optional extra
+(``pip install napari-gem[transformers]``). Before anything loads, the Hugging Face
+cache is checked; with anything missing and no reachable hub, loading fails at once
+naming what is missing and where it would be cached.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError, UnsupportedModelError, first_line
+from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
+from .clip import hub
+from .clip.catalogue import curated
+from .clip.family import OFFLINE_HINT
+from .clip.methods import create_method
+from .clip.model import GroundingModel
+from .clip.trunks.transformers_vit import TransformersVision
+from .registry import register_family
+
+PREFIX = "transformers:"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer_config.json")
+
+
+class TransformersClip(nn.Module):
+    """A ``CLIPModel``/``SiglipModel`` with the few attributes napari-gem asks a CLIP for."""
+
+    #: Text embeddings come from the model's own ``get_text_features`` (no open_clip truncation).
+    text_pool_type = "transformers"
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.visual = TransformersVision(model.vision_model, getattr(model, "visual_projection", None))
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.model.logit_scale
+
+    def encode_text(self, batch) -> torch.Tensor:
+        return _features(self.model.get_text_features(**batch))
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        return _features(self.model.get_image_features(pixel_values=pixels))
+
+
+def _features(output):
+    # transformers 5 returns a model output whose pooled field holds the features.
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+class HfTokenizer:
+    """Texts -> the model's own token batch (padded as the model was trained)."""
+
+    def __init__(self, tokenizer, max_length: bool) -> None:
+        self.tokenizer = tokenizer
+        self.padding = "max_length" if max_length else True
+
+    def __call__(self, texts):
+        return self.tokenizer(list(texts), padding=self.padding, truncation=True, return_tensors="pt")
+
+
+def _source(name: str) -> str:
+    return name[len(PREFIX):].strip()
+
+
+def missing_files(source: str, cache_dir=None) -> list[str]:
+    """What a folder or a repository (in the Hugging Face cache) lacks: config, weights, tokenizer."""
+    folder = Path(source).expanduser()
+    if source.startswith((".", "/", "~")) or folder.is_dir():
+        has = lambda f: (folder / f).is_file()  # noqa: E731
+    else:
+        from huggingface_hub import try_to_load_from_cache
+
+        def has(f):
+            found = try_to_load_from_cache(source, f, cache_dir=cache_dir)
+            return isinstance(found, str) and os.path.isfile(found)
+    missing = [] if has("config.json") else ["the config (config.json)"]
+    if not any(has(f) for f in WEIGHT_FILES):
+        missing.append(f"the weights ({' or '.join(WEIGHT_FILES)})")
+    if not any(has(f) for f in TOKENIZER_FILES):
+        missing.append("the tokenizer (tokenizer.json or vocab.json)")
+    return missing
+
+
+@register_family
+class TransformersClipFamily(ModelFamily):
+    """Hugging Face ``transformers`` CLIPModel / SiglipModel, by repository id or folder."""
+
+    name = "transformers"
+    title = "Hugging Face transformers CLIP"
+    summary = "transformers CLIPModel / SiglipModel (transformers:ORG/REPO or transformers:/path)"
+    weights = WEIGHTS_PACKAGED  # the weights come with the repository or folder
+    priority = 20
+
+    def catalogue(self) -> list[CatalogueEntry]:
+        return [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name) for r in curated(self.name)]
+
+    def claims(self, name: str) -> bool:
+        return isinstance(name, str) and name.startswith(PREFIX)
+
+    def check(self, name: str, pretrained: str | None) -> None:
+        # load_model's default tag ("openai") names no weights of a repository or folder.
+        if pretrained not in (None, "", "openai"):
+            raise ModelLoadError(
+                f"{name} carries its own weights; leave pretrained empty (got {pretrained!r}).")
+        source = _source(name)
+        if not source:
+            raise ModelLoadError(f"{name!r} names no repository or folder")
+        folder = Path(source).expanduser()
+        if source.startswith((".", "/", "~")) and not folder.is_dir():
+            raise ModelLoadError(f"{name}: folder {folder} not found")
+        try:
+            import transformers  # noqa: F401
+        except ImportError as error:
+            raise ModelLoadError(
+                f"{name} needs the optional package transformers: pip install 'napari-gem[transformers]'"
+            ) from error
+
+    def is_cached(self, name, pretrained, cache_dir=None) -> bool:
+        return not missing_files(_source(name), cache_dir)
+
+    def _fail_fast_when_offline(self, name: str, cache_dir) -> bool:
+        """True when everything is local; raises when something is missing and the hub is out of reach."""
+        missing = missing_files(_source(name), cache_dir)
+        if not missing:
+            return True
+        from huggingface_hub import constants
+
+        folder = Path(_source(name)).expanduser()
+        if folder.is_dir():
+            raise ModelLoadError(f"{name}: the folder lacks {'; '.join(missing)}")
+        reason = ("HF_HUB_OFFLINE is set" if hub._hub_offline() else
+                  None if hub.reachable(constants.ENDPOINT) else
+                  f"{constants.ENDPOINT} did not answer within {hub.PROBE_TIMEOUT_S:g} s")
+        if reason:
+            where = str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
+            raise ModelLoadError(
+                f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "
+                f"Downloads are cached in {where}; fetch them on a connected machine (see "
+                f"docs/models.md) and copy that folder over. {OFFLINE_HINT}"
+            )
+        return False
+
+    def build(self, request: LoadRequest) -> GroundingModel:
+        from transformers import AutoModel, AutoTokenizer
+
+        name, cache_dir = request.name, request.cache_dir
+        local = self._fail_fast_when_offline(name, cache_dir)
+        source = _source(name)
+        try:
+            model = AutoModel.from_pretrained(source, cache_dir=cache_dir, local_files_only=local)
+            tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=cache_dir, local_files_only=local)
+        except Exception as error:
+            raise ModelLoadError(f"could not load {name} ({type(error).__name__}: {first_line(error)})") \
+                from error
+        if type(model).__name__ not in ("CLIPModel", "SiglipModel"):
+            raise ModelLoadError(
+                f"{name} is a {type(model).__name__}; only CLIPModel and SiglipModel are supported")
+        model = model.float().eval().requires_grad_(False)
+        wrapped = TransformersClip(model).eval()
+        siglip = type(model).__name__.startswith("Siglip")
+        try:
+            method = request.dense_method or create_method(self.default_method)
+            return GroundingModel(wrapped, HfTokenizer(tokenizer, max_length=siglip), method,
+                                  name=name, pretrained=None)
+        except (UnsupportedModelError, ValueError) as error:
+            raise ModelLoadError(f"{name}: {error}") from error
+
+    def fetch(self, name: str, pretrained, report: ByteReport, cache_dir=None) -> None:
+        if self._fail_fast_when_offline(name, cache_dir):
+            return
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(_source(name), cache_dir=cache_dir,
+                          allow_patterns=["*.json", "*.txt", "*.model", WEIGHT_FILES[0]])
