@@ -226,3 +226,13 @@ def test_the_families_bench_times_every_method_against_the_models_own_encode(tim
 
     samples = measure_family("napari-gem-test-eva02", 96, 1, METHODS)
     assert set(samples) == {"plain", *METHODS} and all(s[0] > 0 for s in samples.values())
+
+
+def test_a_siglip_name_offline_without_its_tokenizer_fails_fast_naming_it(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    started = time.monotonic()
+    with pytest.raises(ModelLoadError, match="tokenizer.*timm/ViT-B-16-SigLIP2") as error:
+        load_model("ViT-B-16-SigLIP2", "webli", device="cpu", cache_dir=str(tmp_path))
+    assert time.monotonic() - started <= 5 and str(tmp_path) in str(error.value)

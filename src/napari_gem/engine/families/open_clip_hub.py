@@ -12,7 +12,6 @@ and the folder it would be cached in (no minute of retries).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from ..errors import ModelLoadError, UnsupportedModelError, first_line
@@ -28,8 +27,6 @@ HF_HUB = "hf-hub:"
 LOCAL_DIR = "local-dir:"
 CONFIG_FILE = "open_clip_config.json"
 WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-#: Files a Hugging Face tokenizer may need; at least one of them must be present.
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")
 
 
 def _cache_folder(cache_dir) -> str:
@@ -38,39 +35,16 @@ def _cache_folder(cache_dir) -> str:
     return str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
 
 
-def _cached(repo: str, filename: str, cache_dir) -> str | None:
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
-    return found if isinstance(found, str) and os.path.isfile(found) else None
-
-
-def _text_tower_needs(config: dict, cache_dir, local_folder: Path | None) -> list[str]:
-    """What a Hugging Face text tower still needs from the hub cache (empty when all is there)."""
-    text = config.get("model_cfg", config).get("text_cfg", {})
-    missing = []
-    model = text.get("hf_model_name")
-    if model and not _cached(model, "config.json", cache_dir):
-        missing.append(f"the text tower's config ({model}/config.json)")
-    tokenizer = text.get("hf_tokenizer_name")
-    has_local_tokenizer = local_folder is not None and any(
-        (local_folder / f).is_file() for f in TOKENIZER_FILES)
-    if tokenizer and not has_local_tokenizer and not any(
-            _cached(tokenizer, f, cache_dir) for f in TOKENIZER_FILES):
-        missing.append(f"the tokenizer ({tokenizer})")
-    return missing
-
-
 def hub_needs(name: str, cache_dir=None) -> tuple[str | None, list[str]]:
     """(the cached snapshot folder holding config and weights or None, what is missing)."""
     repo = name[len(HF_HUB):]
-    config_path = _cached(repo, CONFIG_FILE, cache_dir)
+    config_path = hub.cached_file(repo, CONFIG_FILE, cache_dir)
     if config_path is None:
         return None, [f"the config ({repo}/{CONFIG_FILE})", f"the weights ({repo}/{WEIGHT_FILES[0]})"]
     folder = Path(config_path).parent
     has_weights = any((folder / f).is_file() for f in WEIGHT_FILES)
     missing = [] if has_weights else [f"the weights ({repo}/{WEIGHT_FILES[0]})"]
-    missing += _text_tower_needs(json.loads(Path(config_path).read_text()), cache_dir, folder)
+    missing += hub.text_tower_missing(json.loads(Path(config_path).read_text()), cache_dir, folder)
     return (str(folder) if has_weights else None), missing
 
 
@@ -123,17 +97,14 @@ class OpenClipHubFamily(ModelFamily):
         if name.startswith(LOCAL_DIR):
             folder = Path(name[len(LOCAL_DIR):]).expanduser()
             config = json.loads((folder / CONFIG_FILE).read_text())
-            missing = _text_tower_needs(config, cache_dir, folder)
+            missing = hub.text_tower_missing(config, cache_dir, folder)
             snapshot = None
         else:
             snapshot, missing = hub_needs(name, cache_dir)
         if not missing:
             return snapshot
-        from huggingface_hub import constants
 
-        reason = ("HF_HUB_OFFLINE is set" if hub._hub_offline() else
-                  None if hub.reachable(constants.ENDPOINT) else
-                  f"{constants.ENDPOINT} did not answer within {hub.PROBE_TIMEOUT_S:g} s")
+        reason = hub.offline_reason()
         if reason:
             raise ModelLoadError(
                 f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "

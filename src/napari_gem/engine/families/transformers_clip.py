@@ -140,9 +140,7 @@ class TransformersClipFamily(ModelFamily):
         folder = Path(_source(name)).expanduser()
         if folder.is_dir():
             raise ModelLoadError(f"{name}: the folder lacks {'; '.join(missing)}")
-        reason = ("HF_HUB_OFFLINE is set" if hub._hub_offline() else
-                  None if hub.reachable(constants.ENDPOINT) else
-                  f"{constants.ENDPOINT} did not answer within {hub.PROBE_TIMEOUT_S:g} s")
+        reason = hub.offline_reason()
         if reason:
             where = str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
             raise ModelLoadError(

@@ -161,6 +161,7 @@ class OpenClipFamily(ModelFamily):
         import open_clip
 
         name, pretrained, cache_dir = request.name, request.pretrained, request.cache_dir
+        _fail_fast_without_text_files(name, cache_dir)
         model = _create(name, pretrained, cache_dir)
         try:
             grounding = GroundingModel(model, open_clip.get_tokenizer(name, cache_dir=cache_dir),
@@ -183,6 +184,20 @@ class OpenClipFamily(ModelFamily):
             hub.fetch_weights(name, pretrained, report, cache_dir)
         except hub.HubUnreachable as error:
             raise ModelLoadError(f"{offline_help(name, pretrained, cache_dir)} ({error})") from error
+
+
+def _fail_fast_without_text_files(name: str, cache_dir) -> None:
+    """SigLIP-style models read a Hugging Face tokenizer: offline and uncached, fail at once."""
+    import open_clip
+
+    missing = hub.text_tower_missing(open_clip.get_model_config(name) or {}, cache_dir, None)
+    reason = hub.offline_reason() if missing else None
+    if reason:
+        folders = " or ".join(cache_folders(cache_dir))
+        raise ModelLoadError(
+            f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "
+            f"Downloads are cached in {folders}; fetch them on a connected machine (see "
+            f"docs/models.md) and copy that folder over. {OFFLINE_HINT}")
 
 
 def _create(name: str, pretrained: str | None, cache_dir: str | None):

@@ -24,6 +24,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlparse
 
 #: Seconds one reachability probe may take (name lookup and TCP connect).
@@ -202,3 +203,42 @@ def fetch_weights(name: str, tag: str, report: Callable[[int, int], None],
         except MissingFile:  # the repository has no such file: try the next candidate
             continue
     raise HubUnreachable(f"{repository} has none of {', '.join(candidates)}")
+
+
+#: Files a Hugging Face tokenizer may need; at least one of them must be present.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model")
+
+
+def cached_file(repo: str, filename: str, cache_dir=None) -> str | None:
+    """The cached path of one hub file, or None (no network call)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
+    return found if isinstance(found, str) and os.path.isfile(found) else None
+
+
+def text_tower_missing(config: dict, cache_dir, local_folder: Path | None) -> list[str]:
+    """What a Hugging Face text tower still needs from the hub cache (empty when all is there)."""
+    text = config.get("model_cfg", config).get("text_cfg", {})
+    missing = []
+    model = text.get("hf_model_name")
+    if model and not cached_file(model, "config.json", cache_dir):
+        missing.append(f"the text tower's config ({model}/config.json)")
+    tokenizer = text.get("hf_tokenizer_name")
+    has_local_tokenizer = local_folder is not None and any(
+        (local_folder / f).is_file() for f in TOKENIZER_FILES)
+    if tokenizer and not has_local_tokenizer and not any(
+            cached_file(tokenizer, f, cache_dir) for f in TOKENIZER_FILES):
+        missing.append(f"the tokenizer ({tokenizer})")
+    return missing
+
+
+def offline_reason() -> str | None:
+    """Why the hub cannot be reached now (``HF_HUB_OFFLINE``, or no answer), or None when it can."""
+    from huggingface_hub import constants
+
+    if _hub_offline():
+        return "HF_HUB_OFFLINE is set"
+    if not reachable(constants.ENDPOINT):
+        return f"{constants.ENDPOINT} did not answer within {PROBE_TIMEOUT_S:g} s"
+    return None

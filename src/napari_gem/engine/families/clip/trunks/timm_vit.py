@@ -182,6 +182,17 @@ class TimmVisionTrunk(VisionTrunk):
         rope = getattr(self.trunk, "rope", None)
         if rope is None:
             return None
+        key = (tuple(grid), self.parameter.device)
+        cache = self.__dict__.setdefault("_rope_cache", {})
+        if key not in cache:  # built once per grid: the bands never change in eval
+            if len(cache) >= 8:
+                cache.clear()
+            with torch.no_grad():
+                cache[key] = self._build_rope(rope, grid)
+        return cache[key]
+
+    @staticmethod
+    def _build_rope(rope, grid):
         native = getattr(rope, "feat_shape", None)
         if native is None or list(native) == list(grid):
             return rope.get_embed(shape=list(grid))
