@@ -1,4 +1,4 @@
-"""The GEM adapter: padding to the patch grid, similarity, upsampling, cutting back."""
+"""The model adapter (any method): padding to the patch grid, similarity, upsampling, cutting back."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_gem.evaluation.predictor import DenseScorer, GemScorer, as_scorer, centred_padding
+from napari_gem.evaluation.predictor import DenseScorer, ModelScorer, as_scorer, centred_padding
 
 
 @pytest.mark.parametrize(
@@ -19,16 +19,28 @@ def test_centred_padding(size, expected):
 
 def test_gem_is_wrapped_and_scorers_pass_through(tiny_gem, scorers):
     wrapped = as_scorer(tiny_gem)
-    assert isinstance(wrapped, GemScorer) and isinstance(wrapped, DenseScorer)
+    assert isinstance(wrapped, ModelScorer) and isinstance(wrapped, DenseScorer)
     stub = scorers.Constant([0.0, 1.0])
     assert as_scorer(stub) is stub
     assert wrapped.logit_scale == pytest.approx(tiny_gem.logit_scale)
     assert wrapped.describe()["model"] == tiny_gem.name
 
 
+def test_gem_scorer_is_a_deprecated_alias():
+    import napari_gem.evaluation as evaluation
+    from napari_gem.evaluation import predictor
+
+    with pytest.warns(DeprecationWarning, match="GemScorer is now ModelScorer"):
+        assert predictor.GemScorer is ModelScorer
+    with pytest.warns(DeprecationWarning, match="GemScorer is now ModelScorer"):
+        assert evaluation.GemScorer is ModelScorer
+    with pytest.raises(AttributeError):
+        evaluation.NoSuchScorer  # noqa: B018
+
+
 def test_crop_similarity_matches_a_direct_computation(tiny_gem):
     torch.manual_seed(0)
-    scorer = GemScorer(tiny_gem)
+    scorer = ModelScorer(tiny_gem)
     text = scorer.embed_prompts(["cat", "dog", "sky"], ("a photo of a {}.", "a {}."))
     assert text.shape == (3, tiny_gem.embed_dim)
     pixels = torch.randn(2, 3, 30, 45)  # not multiples of the 16-pixel patch
@@ -48,7 +60,7 @@ def test_crop_similarity_matches_a_direct_computation(tiny_gem):
 
 
 def test_text_is_template_ensembled(tiny_gem):
-    scorer = GemScorer(tiny_gem)
+    scorer = ModelScorer(tiny_gem)
     single = scorer.embed_prompts(["cat"], ("a photo of a {}.",))
     other = scorer.embed_prompts(["cat"], ("a sketch of a {}.",))
     both = scorer.embed_prompts(["cat"], ("a photo of a {}.", "a sketch of a {}."))

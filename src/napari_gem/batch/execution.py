@@ -23,8 +23,8 @@ from .whole_image import run_image_job
 
 def model_facts(model) -> ModelFacts:
     """Patch size, logit scale and description of a model (loads it if needed)."""
-    gem = model_of(model)
-    return ModelFacts(gem.patch_size, gem.logit_scale, gem.describe())
+    loaded = model_of(model)
+    return ModelFacts(loaded.patch_size, loaded.logit_scale, loaded.describe())
 
 
 def model_facts_or_error(model) -> ModelFacts | ModelLoadError:
@@ -37,10 +37,10 @@ def model_facts_or_error(model) -> ModelFacts | ModelLoadError:
 
 
 class InProcess:
-    """Everything runs here, one image after the other, with one GEM."""
+    """Everything runs here, one image after the other, with one model."""
 
-    def __init__(self, gem: PromptableModel, threads: int | None = None, progress: bool = False) -> None:
-        self.model = LocalModel(gem)
+    def __init__(self, model: PromptableModel, threads: int | None = None, progress: bool = False) -> None:
+        self.model = LocalModel(model)
         self.threads = threads
         self.progress = progress
 
@@ -133,8 +133,8 @@ def open_executor(model: PromptableModel | ModelSpec, scheduler=None, workers: i
     if scheduler is not None and workers is not None:
         raise ValueError("give either a scheduler address or a number of workers, not both")
     if scheduler is None and workers is None:
-        gem = model if isinstance(model, PromptableModel) else model_of(model)
-        yield InProcess(gem, threads, progress)
+        loaded = model if isinstance(model, PromptableModel) else model_of(model)
+        yield InProcess(loaded, threads, progress)
         return
     spec = model if isinstance(model, ModelSpec) else ModelSpec.from_model(model)
     with _client(scheduler, workers) as client:

@@ -40,21 +40,21 @@ def model_identity(model: PromptableModel | ModelSpec) -> dict:
 
 
 class LocalModel:
-    """A GEM that lives in this process only: used when the batch runs in-process.
+    """A model that lives in this process only: used when the batch runs in-process.
 
     It refuses to be pickled, so it can never be shipped to workers by mistake.
     """
 
-    def __init__(self, gem: PromptableModel) -> None:
-        self.gem = gem
+    def __init__(self, model: PromptableModel) -> None:
+        self.model = model
 
     def __reduce__(self):
         raise TypeError("an in-process model cannot be sent to dask workers; use a ModelSpec")
 
 
 def model_of(handle: ModelSpec | LocalModel) -> PromptableModel:
-    """The GEM behind a task's model handle: this process's copy for a spec."""
-    return handle.gem if isinstance(handle, LocalModel) else loaded_model(handle)
+    """The model behind a task's model handle: this process's copy for a spec."""
+    return handle.model if isinstance(handle, LocalModel) else loaded_model(handle)
 
 
 def use_torch_threads(threads: int | None) -> None:

@@ -5,7 +5,7 @@ or on a cluster):
 
 1. **Scores on the patch grid.** A setup task fixes the contrast limits (and, in
    calibrated mode, the image-level presence from a strided overview). Window tasks
-   run GEM on batches of windows and return their cosine similarities on the patch
+   run the dense method on batches of windows and return their cosine similarities on the patch
    grid (tiny: a 448-pixel window is 28 x 28 cells). Block tasks blend the windows
    covering a block of the global grid (taper weights, divided by the summed weight)
    and write the block into a temporary grid zarr.
@@ -146,11 +146,11 @@ def plane_setup(plane: PlaneRef, model, options: SegmentOptions, scoring: Scorin
     mapping = intensity_map(view, options.contrast, options.percentiles)
     presence = None
     if scoring.calibrated:
-        gem = model_of(model)
-        embedding = overview_embedding(view, mapping, gem, options)
-        text = gem.encode_text(scoring.competitors, scoring.templates)
+        loaded = model_of(model)
+        embedding = overview_embedding(view, mapping, loaded, options)
+        text = loaded.encode_text(scoring.competitors, scoring.templates)
         logits = (text.to(embedding.device) @ embedding)[:, None, None]
-        presence = prompt_softmax(logits, gem.logit_scale, dim=0)[: len(scoring.prompts), 0, 0]
+        presence = prompt_softmax(logits, loaded.logit_scale, dim=0)[: len(scoring.prompts), 0, 0]
         presence = presence.cpu().numpy()
     return {"mapping": mapping, "presence": presence}
 
@@ -160,8 +160,8 @@ def window_scores(plane: PlaneRef, starts: Sequence[tuple[int, int]], shape: Win
                   threads: int | None) -> dict[tuple[int, int], np.ndarray]:
     """Cosine similarity ``[competitors, wgh, wgw]`` of each window with every prompt."""
     use_torch_threads(threads)
-    gem, view = model_of(model), plane.open()
-    text = gem.encode_text(scoring.competitors, scoring.templates)
+    loaded, view = model_of(model), plane.open()
+    text = loaded.encode_text(scoring.competitors, scoring.templates)
     scores = {}
     for first in range(0, len(starts), options.window_batch):
         batch = starts[first : first + options.window_batch]
@@ -169,7 +169,7 @@ def window_scores(plane: PlaneRef, starts: Sequence[tuple[int, int]], shape: Win
             to_pixels(to_rgb(read_window(view, start, shape.window_shape), setup["mapping"]))
             for start in batch
         ])
-        features = gem.encode_image(pixels, with_clip_embedding=False).dense_features
+        features = loaded.encode_image(pixels, with_clip_embedding=False).dense_features
         similarity = similarity_grid(features, text.to(features.device))
         for start, window in zip(batch, similarity.cpu().numpy(), strict=True):
             scores[tuple(start)] = window

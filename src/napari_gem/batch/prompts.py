@@ -1,7 +1,7 @@
 """Prompts for a batch: from the command line's comma-separated list to prompt strings.
 
 Templates and text embeddings are the engine's (``resolve_templates`` and
-``GEM.encode_text``, which embeds each prompt on its own, so every worker gets the
+``GroundingModel.encode_text``, which embeds each prompt on its own, so every worker gets the
 same numbers whatever it ran before).
 """
 

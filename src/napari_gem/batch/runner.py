@@ -43,7 +43,7 @@ def segment_files(
     """Segment every image of ``inputs`` for ``prompts`` and write the outputs to ``out_dir``.
 
     ``inputs``: files, folders (their images; subfolders too with ``recursive``) and
-    glob patterns. ``model``: a loaded GEM, or a :class:`ModelSpec` (default: ViT-B-16
+    glob patterns. ``model``: a loaded model (any method), or a :class:`ModelSpec` (default: ViT-B-16
     with OpenAI weights); on a cluster every worker rebuilds it from its spec.
     ``scheduler``: a dask scheduler address or ``distributed.Client``; ``workers``:
     start a LocalCluster of that many processes; neither: run in this process.

@@ -20,7 +20,7 @@ from .models import model_of, use_torch_threads
 from .report import ImageOutcome, attempt
 
 
-def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: PromptableModel,
+def segment_whole_image(job: ImageJob, prompts: Sequence[str], model: PromptableModel,
                         options: SegmentOptions) -> list[Path]:
     """Segment every plane of ``job.source`` and write all outputs; returns the paths.
 
@@ -35,14 +35,14 @@ def segment_whole_image(job: ImageJob, prompts: Sequence[str], gem: PromptableMo
     next_label = np.zeros(len(prompts), np.int64)
     objects, plane_records = [], []
     for index, plane in planes(image):
-        result = encode(plane, gem, options).segment(prompts)
+        result = encode(plane, model, options).segment(prompts)
         instances = result.instances + (result.instances > 0) * next_label[:, None, None]
         next_label += result.instances.reshape(len(prompts), -1).max(axis=1)
         heatmaps[(slice(None), *index)] = result.heatmaps
         labels[(slice(None), *index)] = instances
         objects += _plane_objects(prompts, instances, result.heatmaps, index)
         plane_records.append(_plane_record(index, result.parameters))
-    parameters = _parameters(job, image, layout, prompts, gem, options, plane_records)
+    parameters = _parameters(job, image, layout, prompts, model, options, plane_records)
     return write_outputs(
         job.out_dir, job.stem,
         masks=dict(zip(prompts, labels, strict=True)),
@@ -76,10 +76,10 @@ def _plane_record(index: tuple[int, ...], parameters: dict) -> dict:
     }
 
 
-def _parameters(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts, gem: PromptableModel,
+def _parameters(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts, model: PromptableModel,
                 options: SegmentOptions, plane_records: list[dict]) -> dict:
     return {
-        **parameters_header(job, image, layout, "in-memory", prompts, gem.describe(), options),
+        **parameters_header(job, image, layout, "in-memory", prompts, model.describe(), options),
         "planes": plane_records,
     }
 

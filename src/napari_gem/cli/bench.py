@@ -66,20 +66,20 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def measure_bf16(gem, input_size: int, repeats: int) -> dict[str, float]:
+def measure_bf16(model, input_size: int, repeats: int) -> dict[str, float]:
     """GEM in bf16 against GEM in fp32 on the same weights: speed-up and heatmap agreement."""
     from ..engine import GroundingModel
     from ..engine.devices import place_model
 
-    fp32 = GroundingModel(gem.clip_model, gem.tokenizer, gem.dense_method)
-    bf16_clip = copy.deepcopy(gem.clip_model)
-    place_model(bf16_clip, gem.device, torch.bfloat16, "the bf16 copy")  # as load_model does
-    bf16 = GroundingModel(bf16_clip, gem.tokenizer, gem.dense_method)
-    pixels = torch.randn(1, 3, input_size, input_size, device=gem.device)
+    fp32 = GroundingModel(model.clip_model, model.tokenizer, model.dense_method)
+    bf16_clip = copy.deepcopy(model.clip_model)
+    place_model(bf16_clip, model.device, torch.bfloat16, "the bf16 copy")  # as load_model does
+    bf16 = GroundingModel(bf16_clip, model.tokenizer, model.dense_method)
+    pixels = torch.randn(1, 3, input_size, input_size, device=model.device)
     times = interleaved_medians({
         "fp32": lambda: fp32.encode_image(pixels, with_clip_embedding=False),
         "bf16": lambda: bf16.encode_image(pixels, with_clip_embedding=False),
-    }, repeats, gem.device)
+    }, repeats, model.device)
     prompts = ["cell", "nucleus", "background", "a scratch on the lens", "cat"]
     reference = fp32.heatmaps(pixels, prompts).flatten(1).double()
     lowered = bf16.heatmaps(pixels, prompts).flatten(1).double()
@@ -94,23 +94,24 @@ def _build(args) -> tuple:
     from ..engine.loading import load_model
 
     pretrained = None if args.pretrained == "none" else args.pretrained
-    gem = load_model(args.model, pretrained, device=args.device, precision=args.precision)
+    # GEM explicitly: the GEM rows time this model's own method.
+    model = load_model(args.model, pretrained, device=args.device, precision=args.precision, method="gem")
     # The plain baseline is open_clip's own forward at the same input size, on a copy
     # of the same weights whose position table is resampled for that size.
-    plain = copy.deepcopy(gem.clip_model)
-    grid = (args.input_size // gem.patch_size,) * 2
+    plain = copy.deepcopy(model.clip_model)
+    grid = (args.input_size // model.patch_size,) * 2
     with torch.no_grad():
-        table = resampled_position_embedding(gem.visual, grid)[0]
+        table = resampled_position_embedding(model.visual, grid)[0]
     plain.visual.positional_embedding = torch.nn.Parameter(table, requires_grad=False)
-    return gem, plain
+    return model, plain
 
 
-def measure_encode(gem, plain, input_size: int, repeats: int,
+def measure_encode(model, plain, input_size: int, repeats: int,
                    methods: tuple[str, ...] = ("gem",)) -> dict[str, float]:
     """Median encode seconds of the plain model and of each method as ``encode`` calls it
     (dense features and the CLIP embedding for presence, as the plain forward gives), and
     of GEM's dense features alone."""
-    pixels = torch.randn(1, 3, input_size, input_size, device=gem.device, dtype=gem.dtype)
+    pixels = torch.randn(1, 3, input_size, input_size, device=model.device, dtype=model.dtype)
 
     def plain_encode():
         with torch.inference_mode():
@@ -118,10 +119,10 @@ def measure_encode(gem, plain, input_size: int, repeats: int,
 
     runs = {"plain": plain_encode}
     for name in methods:
-        model = gem.with_method(name)
-        runs[name] = lambda model=model: model.encode_image(pixels)
-    runs["gem_dense_only"] = lambda: gem.encode_image(pixels, with_clip_embedding=False)
-    samples = interleaved_samples(runs, repeats, gem.device)
+        variant = model.with_method(name)
+        runs[name] = lambda variant=variant: variant.encode_image(pixels)
+    runs["gem_dense_only"] = lambda: model.encode_image(pixels, with_clip_embedding=False)
+    samples = interleaved_samples(runs, repeats, model.device)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     medians["gem_worst_ratio"] = worst_ratio(samples, "gem", "plain")
     return medians
@@ -153,22 +154,22 @@ def method_rows(encode_times: dict[str, float], methods: tuple[str, ...]) -> lis
     return rows
 
 
-def measure_prompt_rerun(gem, image_side: int, input_size: int, repeats: int) -> float:
+def measure_prompt_rerun(model, image_side: int, input_size: int, repeats: int) -> float:
     """Seconds for 5 never-seen prompts -> full-resolution heatmaps on an encoded image."""
     from ..engine import SegmentOptions, encode
 
     image = (np.random.default_rng(0).random((image_side, image_side, 3)) * 255).astype(np.uint8)
-    encoded = encode(image, gem, SegmentOptions(input_size=input_size))
+    encoded = encode(image, model, SegmentOptions(input_size=input_size))
     counter = iter(range(10**9))
 
     def rerun():
         run = next(counter)
         encoded.heatmaps([f"object {run}-{i}" for i in range(5)])
 
-    return interleaved_medians({"rerun": rerun}, repeats, gem.device)["rerun"]
+    return interleaved_medians({"rerun": rerun}, repeats, model.device)["rerun"]
 
 
-def measure_tiling(gem, image_side: int, input_size: int, repeats: int) -> dict[str, float]:
+def measure_tiling(model, image_side: int, input_size: int, repeats: int) -> dict[str, float]:
     """Tiled encode vs the same windows run bare, interleaved; then one big run's memory.
 
     The ratio is measured on a 1024 px image (10 windows with the overview) so both
@@ -182,26 +183,27 @@ def measure_tiling(gem, image_side: int, input_size: int, repeats: int) -> dict[
     rng = np.random.default_rng(1)
 
     def windows_of(side: int) -> int:
-        plan = plan_windows((side, side), options.window, options.overlap, gem.patch_size)
+        plan = plan_windows((side, side), options.window, options.overlap, model.patch_size)
         return len(plan.starts) + 1  # + the whole-image overview for the CLIP embedding
 
     small = (rng.random((1024, 1024, 3)) * 255).astype(np.uint8)
     count = windows_of(1024)
-    batch = torch.randn(options.window_batch, 3, input_size, input_size, device=gem.device, dtype=gem.dtype)
+    batch = torch.randn(options.window_batch, 3, input_size, input_size,
+                        device=model.device, dtype=model.dtype)
     full_batches, rest = divmod(count, options.window_batch)
 
     def bare_windows():
         for _ in range(full_batches):
-            gem.encode_image(batch, with_clip_embedding=False)
+            model.encode_image(batch, with_clip_embedding=False)
         if rest:
-            gem.encode_image(batch[:rest], with_clip_embedding=False)
+            model.encode_image(batch[:rest], with_clip_embedding=False)
 
     times = interleaved_medians(
-        {"tiled": lambda: encode(small, gem, options), "bare": bare_windows}, repeats, gem.device
+        {"tiled": lambda: encode(small, model, options), "bare": bare_windows}, repeats, model.device
     )
     image = (rng.random((image_side, image_side, 3)) * 255).astype(np.uint8)
     with PeakMemory() as memory:
-        elapsed = timed(lambda: encode(image, gem, options), gem.device)
+        elapsed = timed(lambda: encode(image, model, options), model.device)
     return {
         "small_windows": count,
         "ratio": times["tiled"] / times["bare"],
@@ -223,10 +225,10 @@ def run_bench(args) -> int:
         return run_families_bench(args)
     methods = _chosen_methods(args.methods)  # before any model is built
     torch.manual_seed(0)
-    gem, plain = _build(args)
-    print(f"model {args.model} ({args.pretrained}), device {gem.device}, {gem.dtype}, "
+    model, plain = _build(args)
+    print(f"model {args.model} ({args.pretrained}), device {model.device}, {model.dtype}, "
           f"{torch.get_num_threads()} threads, input {args.input_size}px", flush=True)
-    encode_times = measure_encode(gem, plain, args.input_size, args.repeats, methods)
+    encode_times = measure_encode(model, plain, args.input_size, args.repeats, methods)
     dense_only = encode_times["gem_dense_only"] / encode_times["plain"]
     rows = [
         ("plain open_clip encode (s)", f"{encode_times['plain']:.3f}", "baseline", ""),
@@ -237,8 +239,8 @@ def run_bench(args) -> int:
          "yes" if encode_times["gem_worst_ratio"] <= TARGETS["gem_vs_plain"] else "NO"),
         ("GEM dense features only (no presence embedding) / plain", f"{dense_only:.2f}x", "", ""),
     ]
-    if args.bf16 and gem.dtype == torch.float32:
-        bf16 = measure_bf16(gem, args.input_size, args.repeats)
+    if args.bf16 and model.dtype == torch.float32:
+        bf16 = measure_bf16(model, args.input_size, args.repeats)
         rows += [
             ("GEM bf16 encode (s)", f"{bf16['bf16']:.3f}", "", ""),
             ("GEM fp32 / GEM bf16 (speed-up)", f"{bf16['speedup']:.2f}x",
@@ -248,16 +250,16 @@ def run_bench(args) -> int:
              "yes" if bf16["correlation"] >= TARGETS["bf16_correlation"] else "NO"),
         ]
     if args.pamr_image:
-        seconds = measure_pamr(args.pamr_image, 5, args.repeats, gem.device)
+        seconds = measure_pamr(args.pamr_image, 5, args.repeats, model.device)
         rows.append((f"PAMR {args.pamr_image}px, 5 prompts (s)", f"{seconds:.3f}",
                      f"<= {TARGETS['pamr_s']}", "yes" if seconds <= TARGETS["pamr_s"] else "NO"))
     if args.rerun_image:
-        rerun = measure_prompt_rerun(gem, args.rerun_image, args.input_size, args.repeats) * 1000
+        rerun = measure_prompt_rerun(model, args.rerun_image, args.input_size, args.repeats) * 1000
         rows.append((f"5 new prompts on encoded {args.rerun_image}px (ms)", f"{rerun:.1f}",
                      f"<= {TARGETS['prompt_rerun_ms']:.0f}",
                      "yes" if rerun <= TARGETS["prompt_rerun_ms"] else "NO"))
     if args.tiled_image:
-        tiling = measure_tiling(gem, args.tiled_image, args.input_size, args.repeats)
+        tiling = measure_tiling(model, args.tiled_image, args.input_size, args.repeats)
         rows += [
             ("one window (s)", f"{tiling['per_window']:.3f}", "", ""),
             (f"tiled 1024px ({tiling['small_windows']} windows) / bare windows",

@@ -119,12 +119,12 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
         # Check the dataset and the names before a model is loaded (maybe downloaded).
         spec = open_dataset(args.dataset, args.root).spec
         class_names = resolve_class_names(spec, args.class_names, synonyms=protocol.synonyms)
-        gem = load_model(args.model, args.pretrained, device=args.device, precision=args.precision,
-                         method=args.method, **method_options_from_args(args))
+        model = load_model(args.model, args.pretrained, device=args.device, precision=args.precision,
+                           method=args.method, **method_options_from_args(args))
         result = evaluate(
             args.dataset,
             args.root,
-            gem,
+            model,
             limit=args.limit,
             progress=_print_progress,
             out=args.out,

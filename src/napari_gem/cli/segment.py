@@ -22,10 +22,10 @@ from .method_args import (
 from .option_flags import add_option_flags, options_from_flags
 
 DESCRIPTION = """\
-Segment many images with GEM: for every prompt, write a heatmap, a mask, an objects
-table and the parameters of the run. INPUT can be image files (TIFF, OME-TIFF, PNG,
-JPEG), zarr or OME-Zarr stores, folders of them, or glob patterns ("data/*.tif").
-Stacks are segmented plane by plane. A re-run skips images that are done.
+Segment many images with a dense method (--method): for every prompt, write a heatmap,
+a mask, an objects table and the parameters of the run. INPUT can be image files (TIFF,
+OME-TIFF, PNG, JPEG), zarr or OME-Zarr stores, folders of them, or glob patterns
+("data/*.tif"). Stacks are segmented plane by plane. A re-run skips images that are done.
 """
 
 EPILOG = """\

@@ -1,6 +1,7 @@
-"""Benchmark evaluation of GEM under the training-free segmentation protocols.
+"""Benchmark evaluation of the dense methods (GEM, GCLIP, ...) under the training-free
+segmentation protocols.
 
-``evaluate("voc20", "/data/VOCdevkit/VOC2012", gem)`` scores a model on a dataset in
+``evaluate("voc20", "/data/VOCdevkit/VOC2012", model)`` scores a model on a dataset in
 its standard layout; ``napari-gem evaluate`` is the command-line form. See
 ``docs/evaluation.md``.
 """
@@ -16,7 +17,7 @@ from .datasets import (
     open_dataset,
 )
 from .metrics import ConfusionMatrix, SegmentationScores, scores_from_confusion
-from .predictor import DenseScorer, GemScorer
+from .predictor import DenseScorer, ModelScorer
 from .protocol import SETTINGS, ProtocolSettings, protocol_for
 from .run import EvaluationResult, evaluate, format_table, write_results
 
@@ -30,7 +31,7 @@ __all__ = [
     "DatasetSpec",
     "DenseScorer",
     "EvaluationResult",
-    "GemScorer",
+    "ModelScorer",
     "ProtocolSettings",
     "SegmentationDataset",
     "SegmentationScores",
@@ -45,3 +46,11 @@ __all__ = [
     "scores_from_confusion",
     "write_results",
 ]
+
+
+def __getattr__(name: str):
+    if name == "GemScorer":  # deprecated; the predictor module says so
+        from . import predictor
+
+        return predictor.GemScorer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

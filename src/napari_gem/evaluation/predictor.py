@@ -1,6 +1,6 @@
 """The model side of an evaluation: prompt embeddings and per-crop prompt logits.
 
-:class:`DenseScorer` is the small interface the protocol needs; :class:`GemScorer`
+:class:`DenseScorer` is the small interface the protocol needs; :class:`ModelScorer`
 implements it with the engine's models (:class:`~napari_gem.PromptableModel`). Tests (or other
 models) can pass any object with the same four members.
 """
@@ -48,7 +48,7 @@ def centred_padding(height: int, width: int, multiple: int) -> tuple[int, int, i
     return extra_w // 2, extra_w - extra_w // 2, extra_h // 2, extra_h - extra_h // 2
 
 
-class GemScorer:
+class ModelScorer:
     """:class:`DenseScorer` over an engine model (any :class:`~napari_gem.PromptableModel`).
 
     A crop whose sides are not multiples of the patch size is padded around its
@@ -56,35 +56,44 @@ class GemScorer:
     are cut back to the crop, as ClearCLIP does.
     """
 
-    def __init__(self, gem) -> None:
-        self.gem = gem
+    def __init__(self, model) -> None:
+        self.model = model
 
     @property
     def device(self) -> torch.device:
-        return torch.device(self.gem.device)
+        return torch.device(self.model.device)
 
     @property
     def logit_scale(self) -> float:
-        return float(self.gem.logit_scale)
+        return float(self.model.logit_scale)
 
     def describe(self) -> dict:
-        """The model and its GEM settings, for the result file."""
-        describe = getattr(self.gem, "describe", None)
-        return dict(describe()) if callable(describe) else {"model": repr(self.gem)}
+        """The model and its method settings, for the result file."""
+        describe = getattr(self.model, "describe", None)
+        return dict(describe()) if callable(describe) else {"model": repr(self.model)}
 
     def embed_prompts(self, prompts: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
-        return self.gem.encode_text(list(prompts), templates=tuple(templates))
+        return self.model.encode_text(list(prompts), templates=tuple(templates))
 
     def crop_similarity(self, pixels: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         height, width = pixels.shape[-2:]
-        left, right, top, bottom = centred_padding(height, width, int(self.gem.patch_size))
+        left, right, top, bottom = centred_padding(height, width, int(self.model.patch_size))
         padded = F.pad(pixels, (left, right, top, bottom)) if left + right + top + bottom else pixels
-        features = self.gem.encode_image(padded, with_clip_embedding=False).dense_features
+        features = self.model.encode_image(padded, with_clip_embedding=False).dense_features
         grid = similarity_grid(features, text.to(features.device))
         logits = upsample(grid, tuple(padded.shape[-2:]))
         return logits[:, :, top : top + height, left : left + width]
 
 
 def as_scorer(model) -> DenseScorer:
-    """``model`` itself if it is a :class:`DenseScorer`, else a :class:`GemScorer` of it."""
-    return model if isinstance(model, DenseScorer) else GemScorer(model)
+    """``model`` itself if it is a :class:`DenseScorer`, else a :class:`ModelScorer` of it."""
+    return model if isinstance(model, DenseScorer) else ModelScorer(model)
+
+
+def __getattr__(name: str):
+    if name == "GemScorer":  # the scorer's first name, from when GEM was the only method
+        import warnings
+
+        warnings.warn("GemScorer is now ModelScorer", DeprecationWarning, stacklevel=2)
+        return ModelScorer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

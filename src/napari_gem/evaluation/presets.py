@@ -90,8 +90,9 @@ PRESETS: dict[str, MethodPreset] = {
         source="inferred: ClearCLIP's protocol, which GCLIP compares against (docs/methods.md)",
         prob_thresholds=_CLEARCLIP.prob_thresholds, synonyms=False, inferred=True,
         per_dataset=_CLEARCLIP.per_dataset),
-    # SimZSS's segmentation protocol is not published (simzss-spec §1.6, §4): the common
-    # windows, bare class names as its embed_words uses, and its dense-loss scale 1/0.07.
+    # SimZSS's segmentation protocol is not published (the official tileb1/simzss code
+    # has no segmentation evaluation; docs/simzss.md): the common windows, bare class
+    # names as its embed_words uses, and its dense-loss scale 1/0.07.
     "simzss": MethodPreset(
         source="inferred: SimZSS's protocol is unpublished; the common protocol with bare "
         "names and the dense-loss logit scale 1/0.07 (docs/simzss.md)",

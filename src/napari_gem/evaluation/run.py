@@ -99,7 +99,7 @@ def predict_label_map(
 def evaluate(
     dataset: str,
     root: str | Path,
-    gem,
+    model,
     *,
     setting: str = "common",
     limit: int | None = None,
@@ -108,9 +108,9 @@ def evaluate(
     protocol: ProtocolSettings | None = None,
     class_names: ClassNames | str | Path | None = None,
 ) -> EvaluationResult:
-    """Evaluate ``gem`` on the validation split of ``dataset`` stored under ``root``.
+    """Evaluate ``model`` on the validation split of ``dataset`` stored under ``root``.
 
-    ``gem`` is a :class:`~napari_gem.GroundingModel` (or any :class:`DenseScorer`).
+    ``model`` is a :class:`~napari_gem.GroundingModel` (or any :class:`DenseScorer`).
     ``setting`` picks the protocol (``common`` or ``paper``, see
     :mod:`napari_gem.evaluation.protocol`); ``protocol`` replaces it entirely.
     ``limit`` scores only the first images. ``class_names`` replaces the shipped
@@ -125,7 +125,7 @@ def evaluate(
     data = open_dataset(dataset, root)
     settings = protocol if protocol is not None else protocol_for(dataset, setting)
     names = resolve_class_names(data.spec, class_names, synonyms=settings.synonyms)
-    scorer = as_scorer(gem)
+    scorer = as_scorer(model)
     samples = data.samples[:limit] if limit is not None else data.samples
 
     started = time.perf_counter()

@@ -11,7 +11,7 @@
   prototypes at the fixed scale 1/0.07 (x14.29) with cross-entropy.
 
 The released code's cross-entropy target is the argmax of the model's own logits
-(simzss-spec.md §3); here the default target is the concept's label (the paper's
+(tileb1/simzss, src/open_clip/loss.py, ZSLoss); here the default target is the concept's label (the paper's
 reading), and ``target="argmax"`` reproduces the code.
 """
 
