@@ -212,3 +212,20 @@ def load_proxy(proxy: str = "dino-b16", weights: str | os.PathLike | None = None
             vfm = ProxyVfm(module.to(device=key.device, dtype=key.dtype), key.name, key.weights)
         _SHARED[key] = vfm
         return vfm
+
+
+def ensure_available(proxy: str = "dino-b16", weights: str | os.PathLike | None = None) -> None:
+    """Return when ``proxy`` can be built without waiting on a network that is not there:
+    it is shared already, its weights file exists, its weights are cached or their host
+    answers. Otherwise a :class:`ModelLoadError` within seconds, naming what is missing."""
+    name = timm_name(proxy)
+    if weights is not None:
+        if not os.path.isfile(os.fspath(weights)):
+            raise ModelLoadError(f"proxy weights file {os.fspath(weights)!r} does not exist")
+        return
+    with _LOCK:
+        if any(key.name == name and key.weights is None for key in _SHARED):
+            return
+    from .vfm_loading import check_weights_available
+
+    check_weights_available(name)
