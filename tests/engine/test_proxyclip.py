@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from napari_gem import GroundingModel, ModelLoadError, create_method, load_model
+from napari_gem.engine import method_class
 from napari_gem.engine.families.clip.methods.proxyclip import ProxyclipOptions
 from napari_gem.engine.vfm import forget_proxies, load_proxy, share_proxy
 
@@ -228,6 +229,22 @@ def test_the_proxy_is_shared_and_the_presence_embedding_is_clips_own(clip32, vfm
     plain = GroundingModel.from_open_clip(clip_model, tokenizer, method="clip")
     torch.testing.assert_close(first.encode_image(pixels).clip_embedding,
                                plain.encode_image(pixels).clip_embedding)
+
+
+def test_tiled_segmentation_blends_windows_on_the_proxy_grid(clip32, vfms):
+    import numpy as np
+
+    import napari_gem
+
+    clip_model, tokenizer = clip32
+    model = GroundingModel.from_open_clip(clip_model, tokenizer, method="proxyclip", proxy="dino-b8")
+    assert model.encode_image(torch.randn(1, 3, 64, 64)).dense_features.shape[1:3] == (8, 8)
+    image = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    tiled = napari_gem.segment(image, ["cell"], model=model, input_size=64, tiling="always",
+                               window=64, overlap=16)
+    assert tiled.heatmaps.shape == (1, 90, 120) and np.isfinite(tiled.heatmaps).all()
+    assert method_class("proxyclip").needs_extra_weights
+    assert not method_class("naclip").needs_extra_weights
 
 
 # -- loading ----------------------------------------------------------------------------

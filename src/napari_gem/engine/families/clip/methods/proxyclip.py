@@ -118,6 +118,7 @@ class Proxyclip(DenseMethod):
     provenance = ("Lan et al., ECCV 2024; official code github.com/mc-lan/ProxyCLIP e7b767f, "
                   "open_clip/transformer.py L503-586, proxyclip_segmentor.py L30-184")
     Options = ProxyclipOptions
+    needs_extra_weights = True
 
     def __init__(self, options: MethodOptions | None = None, **values) -> None:
         super().__init__(options, **values)
