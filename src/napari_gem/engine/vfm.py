@@ -26,13 +26,11 @@ from torch import nn
 
 from .errors import ModelLoadError
 from .preprocess import CLIP_MEAN, CLIP_STD
+from .vfm_loading import PROXIES, build_proxy_module, check_weights_available
 
-#: The named proxies: the official ProxyCLIP choices (spec §1.3 table) as timm models.
-PROXIES = {
-    "dino-b16": "vit_base_patch16_224.dino",
-    "dino-b8": "vit_base_patch8_224.dino",
-    "dinov2-b14-reg": "vit_base_patch14_reg4_dinov2.lvd142m",
-}
+__all__ = ["PROXIES", "ProxyVfm", "ensure_available", "forget_proxies", "load_proxy", "share_proxy",
+           "timm_name"]
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -206,8 +204,6 @@ def load_proxy(proxy: str = "dino-b16", weights: str | os.PathLike | None = None
         if sibling is not None:
             vfm = sibling.moved(key.device, key.dtype)
         else:
-            from .vfm_loading import build_proxy_module
-
             module = build_proxy_module(key.name, key.weights)
             vfm = ProxyVfm(module.to(device=key.device, dtype=key.dtype), key.name, key.weights)
         _SHARED[key] = vfm
@@ -226,6 +222,4 @@ def ensure_available(proxy: str = "dino-b16", weights: str | os.PathLike | None 
     with _LOCK:
         if any(key.name == name and key.weights is None for key in _SHARED):
             return
-    from .vfm_loading import check_weights_available
-
     check_weights_available(name)

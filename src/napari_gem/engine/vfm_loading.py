@@ -14,6 +14,12 @@ from torch import nn
 
 from .errors import ModelLoadError, first_line
 
+#: The named proxies: the official ProxyCLIP choices (vfm-methods-spec §1.3) as timm models.
+PROXIES = {
+    "dino-b16": "vit_base_patch16_224.dino",
+    "dino-b8": "vit_base_patch8_224.dino",
+    "dinov2-b14-reg": "vit_base_patch14_reg4_dinov2.lvd142m",
+}
 #: The files timm reads from a weights repository on the hub, in its order.
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -31,8 +37,6 @@ def build_proxy_module(name: str, weights: str | None) -> nn.Module:
 
 def _create(name: str, *, pretrained: bool) -> nn.Module:
     import timm
-
-    from .vfm import PROXIES
 
     if not timm.is_model(name):
         raise ModelLoadError(
