@@ -213,6 +213,8 @@ def test_the_defaults_are_the_official_ones():
     options = ProxyclipOptions()
     assert (options.proxy, options.proxy_weights, options.beta, options.gamma, options.mean_scope) == \
         ("dino-b16", None, 1.2, 3.0, "image")
+    assert ProxyclipOptions(proxy_weights=("a.pth",)).proxy_weights == "a.pth"  # a form's text field
+    assert ProxyclipOptions(proxy_weights=()).proxy_weights is None
     with pytest.raises(ValueError, match="gamma must be a positive number"):
         ProxyclipOptions(gamma=0)
     with pytest.raises(ValueError, match="mean_scope must be image or batch"):

@@ -17,6 +17,7 @@ padded to multiples of 56).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -42,9 +43,11 @@ class ProxyclipOptions(MethodOptions):
     proxy: str = option("dino-b16", kind="choice", label="proxy model", choices=_PROXY_CHOICES,
                         help="ProxyCLIP: the vision foundation model whose patch similarities "
                         "form the attention (from Python also any timm model name)")
+    # A text option (the form's text field, the --proxy-weights flag): its parsed text
+    # arrives as a tuple and is joined back into one path below.
     proxy_weights: str | None = option(
-        None, kind="texts", label="proxy weights file", custom=True, in_form=False,
-        help="ProxyCLIP: a timm state dict file for the proxy (default: timm's pretrained "
+        None, kind="texts", label="proxy weights file", example=("dino_vitb16.pth",), noun="file path",
+        help="ProxyCLIP: a timm state dict file for the proxy (empty: timm's pretrained "
         "weights from the Hugging Face cache)")
     beta: float = option(1.2, kind="float", label="β (mean shift)", minimum=0.0, maximum=3.0, step=0.1,
                          help="ProxyCLIP: similarities below β × their mean are masked out")
@@ -58,8 +61,7 @@ class ProxyclipOptions(MethodOptions):
         if not isinstance(self.proxy, str) or not self.proxy.strip():
             raise ValueError(f"proxy must be one of {', '.join(PROXIES)} or a timm model name; "
                              f"got {self.proxy!r}")
-        if self.proxy_weights is not None and not isinstance(self.proxy_weights, str):
-            object.__setattr__(self, "proxy_weights", str(self.proxy_weights))
+        object.__setattr__(self, "proxy_weights", _one_path(self.proxy_weights))
         for name, low in (("beta", 0.0), ("gamma", None)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -68,6 +70,19 @@ class ProxyclipOptions(MethodOptions):
                 raise ValueError(f"{name} must be {kind}; got {value!r}")
         if self.mean_scope not in ("image", "batch"):
             raise ValueError(f"mean_scope must be image or batch; got {self.mean_scope!r}")
+
+
+def _one_path(value) -> str | None:
+    """A path from a string, a path-like, or the text parts a form or flag gives; "" is None."""
+    if isinstance(value, (tuple, list)):
+        value = ",".join(str(part) for part in value)  # the parts were split at commas
+    if value is None:
+        return None
+    try:
+        text = os.fspath(value)
+    except TypeError:
+        raise ValueError(f"proxy_weights must be a file path or None; got {value!r}") from None
+    return str(text).strip() or None
 
 
 def proxy_attention(features: torch.Tensor, beta: float, gamma: float,
