@@ -78,3 +78,20 @@ def tiny_simzss(tiny_simzss_name, tiny_simzss_checkpoint):
     from napari_gem import load_model
 
     return load_model(tiny_simzss_name, tiny_simzss_checkpoint, device="cpu")
+
+
+# -- ProxyCLIP: a tiny DINO ViT-B/16 shared as the default proxy (no weights can be downloaded) --
+@pytest.fixture
+def tiny_proxy():
+    """A random 2-block DINO B/16 (width 64) shared in the process as proxy ``dino-b16``."""
+    import timm
+    import torch
+
+    from napari_gem.engine.vfm import forget_proxies, share_proxy
+
+    torch.manual_seed(0)
+    module = timm.create_model("vit_base_patch16_224.dino", pretrained=False, depth=2, embed_dim=64,
+                               num_heads=2, img_size=64).eval()
+    share_proxy("dino-b16", module)
+    yield module
+    forget_proxies()

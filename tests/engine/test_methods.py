@@ -23,7 +23,7 @@ def test_the_methods_are_listed_with_what_they_change_and_where_they_come_from()
     listing = {info.name: info for info in list_methods()}
     assert tuple(listing) == method_names()
     assert set(listing) == {"gem", "clip", "maskclip", "maskclip-nores", "sclip", "clearclip",
-                            "naclip", "gclip"}
+                            "naclip", "gclip", "proxyclip"}
     assert method_names()[0] == "gem"
     for info in listing.values():
         assert info.summary and info.provenance
@@ -34,7 +34,7 @@ def test_the_methods_are_listed_with_what_they_change_and_where_they_come_from()
 
 
 @pytest.mark.parametrize("method", method_names())
-def test_every_method_runs_the_whole_api(tiny_clip, method):
+def test_every_method_runs_the_whole_api(tiny_clip, tiny_proxy, method):
     model = GroundingModel.from_open_clip(*tiny_clip, method=method)
     out = model.encode_image(torch.randn(2, 3, 64, 96))
     assert out.dense_features.shape == (2, 4, 6, 32)

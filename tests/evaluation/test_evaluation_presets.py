@@ -33,6 +33,13 @@ def test_every_method_has_a_preset():
                              prob_threshold=0.1)),
     ("naclip", "ade20k", dict(short_side=336, crop=224, stride=112, pamr_steps=10)),
     ("naclip", "cityscapes", dict(short_side=560)),
+    # vfm-methods-spec §2.3
+    ("proxyclip", "voc21", dict(short_side=336, crop=336, stride=112, logit_scale=40.0, prob_threshold=0.2,
+                                pamr_steps=None, synonyms=True)),
+    ("proxyclip", "coco-object", dict(prob_threshold=0.25)),
+    ("proxyclip", "context59", dict(short_side=336, prob_threshold=None)),
+    ("proxyclip", "cityscapes", dict(short_side=448, crop=224, stride=112)),
+    ("proxyclip", "ade20k", dict(short_side=448, crop=336, stride=112)),
     ("gclip", "ade20k", dict(short_side=448, crop=448, stride=224, logit_scale=50.0, synonyms=False)),
 ])
 def test_presets_follow_the_official_code(method, dataset, expected):

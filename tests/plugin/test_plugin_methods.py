@@ -20,7 +20,7 @@ def _shown(field) -> bool:
 def test_the_method_picker_shows_only_the_chosen_methods_options(widget):
     assert widget.method.value == "gem"
     assert widget.method.choices == ("gem", "clip", "maskclip", "maskclip-nores", "sclip",
-                                     "clearclip", "naclip", "gclip")
+                                     "clearclip", "naclip", "gclip", "proxyclip")
     assert _shown(widget.depth) and not _shown(widget.sigma) and not _shown(widget.fusion)
     widget.method.value = "naclip"
     assert _shown(widget.sigma) and not _shown(widget.depth) and not _shown(widget.temperature)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..demo.quality import evaluate, format_table
-from ..engine import method_names
+from ..engine import method_class, method_names
+
+#: Every method that needs no weights besides the demo model's (ProxyCLIP needs a proxy's).
+_DEFAULT_METHODS = [name for name in method_names() if not method_class(name).needs_extra_weights]
 
 
 def add_demo_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -16,7 +19,7 @@ def add_demo_eval_parser(subparsers) -> argparse.ArgumentParser:
         description="Print the demo model's quality table (semantic mIoU, mask IoU, pointing game, "
         "presence AUROC, false-positive area of absent prompts) on held-out generated scenes.",
     )
-    parser.add_argument("--methods", default=",".join(method_names()),
+    parser.add_argument("--methods", default=",".join(_DEFAULT_METHODS),
                         help="comma-separated dense methods to compare (default: %(default)s)")
     parser.add_argument("--scenes", type=int, default=100, help="held-out scenes (default: %(default)s)")
     parser.add_argument("--input-size", type=int, default=None,

@@ -103,6 +103,10 @@ class FeatureBlender:
         """Add one window's ``[gh, gw, E]`` features at pixel offset ``start``."""
         gy, gx = start[0] // self.plan.patch_size, start[1] // self.plan.patch_size
         gh, gw = self.plan.window_grid
+        if tuple(features.shape[:2]) != (gh, gw):  # a method on another grid (ProxyCLIP's VFM)
+            features = torch.nn.functional.interpolate(
+                features.permute(2, 0, 1)[None].float(), size=(gh, gw), mode="bilinear",
+                align_corners=False, antialias=True)[0].permute(1, 2, 0)
         self.weighted[gy : gy + gh, gx : gx + gw] += features.float() * self._taper[..., None]
         self.weight[gy : gy + gh, gx : gx + gw] += self._taper
 

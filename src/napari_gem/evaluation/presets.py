@@ -86,6 +86,15 @@ PRESETS: dict[str, MethodPreset] = {
         per_dataset={"voc21": {"crop": None, "stride": None}, "voc20": {"crop": None, "stride": None},
                      "cityscapes": {"short_side": 560}},
     ),
+    # vfm-methods-spec §2.3: proxyclip_segmentor.py L30-31, configs/cfg_*.py (no config
+    # overrides the logit scale, beta or gamma; name files split on "; " carry synonyms).
+    "proxyclip": MethodPreset(
+        source="github.com/mc-lan/ProxyCLIP e7b767f proxyclip_segmentor.py L30-31 and configs/",
+        short_side=336, crop=336, stride=112, logit_scale=40.0,
+        prob_thresholds={"voc21": 0.2, "context60": 0.15, "coco-object": 0.25},
+        per_dataset={"cityscapes": {"short_side": 448, "crop": 224, "stride": 112},
+                     "ade20k": {"short_side": 448}},
+    ),
     "gclip": MethodPreset(
         source="inferred: ClearCLIP's protocol, which GCLIP compares against (docs/methods.md)",
         prob_thresholds=_CLEARCLIP.prob_thresholds, synonyms=False, inferred=True,

@@ -5,12 +5,13 @@ with validated options and :func:`list_methods` lists them. The import order bel
 listing order.
 """
 
-from . import gem, simple, naclip, gclip  # noqa: F401,I001  (registers the methods, GEM first)
+from . import gem, simple, naclip, gclip, proxyclip  # noqa: F401,I001  (registers the methods, GEM first)
 from .base import DenseMethod, MethodOptions
 from .gclip import GclipOptions
 from .gem import GemOptions
 from .global_tokens import GlobalTokenReport, find_global_blocks
 from .naclip import NaclipOptions
+from .proxyclip import ProxyclipOptions
 from .registry import MethodInfo, create_method, list_methods, method_class, method_names
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MethodInfo",
     "MethodOptions",
     "NaclipOptions",
+    "ProxyclipOptions",
     "create_method",
     "find_global_blocks",
     "list_methods",

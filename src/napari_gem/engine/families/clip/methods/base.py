@@ -44,6 +44,8 @@ class DenseMethod(ABC):
     verified: ClassVar[bool] = True
     #: Its options class (defaults are the paper's).
     Options: ClassVar[type[MethodOptions]]
+    #: True where the method needs another model's weights besides CLIP's (ProxyCLIP's proxy).
+    needs_extra_weights: ClassVar[bool] = False
     #: How it resamples position embeddings (see ``vision.POSITION_RESAMPLING``).
     position_resampling: ClassVar[str] = "scale_factor"
 
