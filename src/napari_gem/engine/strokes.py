@@ -276,7 +276,7 @@ def _training_set(image_shape, shape, positive, negative, small_prior, options):
     labels = [np.ones(len(rows[0]), np.int8), np.zeros(len(rows[1]), np.int8)]
     weights = [np.full(len(rows[0]), 1.0), np.full(len(rows[1]), 1.0)]
     if small_prior is not None:
-        prior_rows, prior_labels = _prior_labels(shape, np.concatenate(rows), small_prior, options)
+        prior_rows, prior_labels = _prior_labels(shape, rows, small_prior, options)
         total = max(1, sum(len(r) for r in rows))
         rows.append(prior_rows)
         labels.append(prior_labels)
@@ -284,19 +284,33 @@ def _training_set(image_shape, shape, positive, negative, small_prior, options):
     return np.concatenate(rows), np.concatenate(labels), np.concatenate(weights)
 
 
-def _prior_labels(shape, stroke_rows, small_prior, options):
-    """A fixed sample of working pixels far from the strokes, labelled by the prior's mask."""
+def _prior_labels(shape, painted, small_prior, options):
+    """A fixed sample of working pixels far from the strokes, labelled by the prior.
+
+    The strokes move the prior's threshold: a negative stroke says its prior level is not
+    the prompt, so only pixels hotter than it stay positive; a positive stroke says its
+    level is, so only pixels colder than it stay negative. Pixels in between are left to
+    the classifier.
+    """
     from .masks import threshold_value
     from .result import default_threshold
 
-    near = np.zeros(shape[0] * shape[1], dtype=bool)
-    near[stroke_rows] = True
-    far = ndimage.distance_transform_edt(~near.reshape(shape)) > PRIOR_MARGIN
-    candidates = np.flatnonzero(far)
-    rng = np.random.default_rng(0)
-    chosen = rng.choice(candidates, size=min(PRIOR_SAMPLES, len(candidates)), replace=False)
+    flat_prior = small_prior.reshape(-1)
     threshold = threshold_value(small_prior, default_threshold(options))
-    return chosen, (small_prior.reshape(-1)[chosen] > threshold).astype(np.int8)
+    positive_rows, negative_rows = painted
+    above = max(threshold, np.quantile(flat_prior[negative_rows], 0.9)) if len(negative_rows) else threshold
+    below = min(threshold, np.quantile(flat_prior[positive_rows], 0.1)) if len(positive_rows) else threshold
+    near = np.zeros(flat_prior.shape, dtype=bool)
+    near[np.concatenate(painted)] = True
+    far = (ndimage.distance_transform_edt(~near.reshape(shape)) > PRIOR_MARGIN).reshape(-1)
+    rng = np.random.default_rng(0)
+    chosen, labels = [], []
+    for label, region in ((1, far & (flat_prior > above)), (0, far & (flat_prior < below))):
+        candidates = np.flatnonzero(region)
+        picked = rng.choice(candidates, size=min(PRIOR_SAMPLES // 2, len(candidates)), replace=False)
+        chosen.append(picked)
+        labels.append(np.full(len(picked), label, np.int8))
+    return np.concatenate(chosen), np.concatenate(labels)
 
 
 def _fit_predict(columns, rows, labels, weights) -> np.ndarray:
