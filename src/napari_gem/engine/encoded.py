@@ -28,8 +28,8 @@ from .preprocess import (
 from .promptable import PromptableModel
 from .refinement import GuideReader, pamr_tiled
 from .result import SegmentationResult, build_result
-from .strokes import gray_thumbnail
 from .strokes import refine as refine_with_strokes
+from .strokes import thumbnail as small_copy
 from .text import clean_prompts, resolve_templates
 from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window
 
@@ -60,7 +60,7 @@ class EncodedImage:
         self.covered_shape = tuple(covered_shape)  # pixels the grid spans (padded when tiled)
         self.num_windows = num_windows
         self.read_guide = read_guide  # normalised image windows, for PAMR
-        self.thumbnail = thumbnail  # small gray copy, for the stroke classifier's filters
+        self.thumbnail = thumbnail  # small RGB copy, for the stroke classifier's filters
         self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
 
     @property
@@ -291,7 +291,7 @@ def encode(
         progress(1, 1)
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
                         read_guide=_guide_reader(image, mapping),
-                        thumbnail=gray_thumbnail(image, mapping, (height, width)))
+                        thumbnail=small_copy(image, mapping, (height, width)))
 
 
 def _guide_reader(image, mapping) -> GuideReader:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 #: Longest side of the grid the classifier works on (then upsampled to the image).
 WORKING_SIDE = 256
+FILTER_COLOUR = True
 #: Principal components of the dense features the classifier sees.
 FEATURE_COMPONENTS = 16
 #: Every input the classifier may use; ``inputs`` picks a subset (the baselines drop some).
@@ -43,6 +44,8 @@ INPUTS = ("features", "prior", "filters")
 #: Pixels labelled by the prior's mask, and their total weight relative to the strokes'.
 PRIOR_SAMPLES = 1500
 PRIOR_WEIGHT = 0.5
+#: ... once both classes are painted (the user's strokes then carry the classifier).
+PRIOR_WEIGHT_TWO_CLASSES = 0.5
 #: Prior labels keep this far (working pixels) from any stroke: there the user decides.
 PRIOR_MARGIN = 4
 #: Name of the result's prompt when exemplars are used without text.
@@ -56,8 +59,8 @@ def working_shape(image_shape: tuple[int, int]) -> tuple[int, int]:
     return max(1, int(round(height * scale))), max(1, int(round(width * scale)))
 
 
-def gray_thumbnail(image, mapping, image_shape: tuple[int, int]) -> np.ndarray:
-    """The image in gray at :func:`working_shape`, read with a stride (memory stays bounded)."""
+def thumbnail(image, mapping, image_shape: tuple[int, int]) -> np.ndarray:
+    """The image as RGB in [0, 1] at :func:`working_shape`, read with a stride (memory stays bounded)."""
     from skimage.transform import resize
 
     from .preprocess import to_rgb
@@ -65,8 +68,7 @@ def gray_thumbnail(image, mapping, image_shape: tuple[int, int]) -> np.ndarray:
     shape = working_shape(image_shape)
     step = max(1, min(image_shape[0] // shape[0], image_shape[1] // shape[1]) // 2)
     rgb = to_rgb(np.asarray(image[::step, ::step]), mapping)
-    gray = rgb.mean(axis=-1)
-    return resize(gray, shape, anti_aliasing=True, preserve_range=True).astype(np.float32)
+    return resize(rgb, shape, anti_aliasing=True, preserve_range=True).astype(np.float32)
 
 
 def check_strokes(
@@ -258,7 +260,9 @@ def _filters(encoded) -> np.ndarray:
 
     if encoded.thumbnail is None:
         raise ValueError("the image filters need the image: this encoded image was made without it")
-    filters = multiscale_basic_features(encoded.thumbnail, sigma_min=1, sigma_max=8, num_sigma=4)
+    image = encoded.thumbnail if FILTER_COLOUR else encoded.thumbnail.mean(-1)
+    filters = multiscale_basic_features(image, sigma_min=1, sigma_max=8, num_sigma=4,
+                                        channel_axis=-1 if FILTER_COLOUR else None)
     return filters.reshape(-1, filters.shape[-1]).astype(np.float32)
 
 
@@ -278,9 +282,10 @@ def _training_set(image_shape, shape, positive, negative, small_prior, options):
     if small_prior is not None:
         prior_rows, prior_labels = _prior_labels(shape, rows, small_prior, options)
         total = max(1, sum(len(r) for r in rows))
+        share = PRIOR_WEIGHT_TWO_CLASSES if len(rows[0]) and len(rows[1]) else PRIOR_WEIGHT
         rows.append(prior_rows)
         labels.append(prior_labels)
-        weights.append(np.full(len(prior_rows), PRIOR_WEIGHT * total / max(1, len(prior_rows))))
+        weights.append(np.full(len(prior_rows), share * total / max(1, len(prior_rows))))
     return np.concatenate(rows), np.concatenate(labels), np.concatenate(weights)
 
 
