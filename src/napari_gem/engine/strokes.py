@@ -19,7 +19,6 @@ upsampled to the image, painted pixels keep their label, and the mask is its 0.5
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,9 +29,6 @@ from .maps import min_max, upsample
 from .masks import instance_labels
 from .result import SegmentationResult, build_result
 from .text import clean_prompts
-
-if TYPE_CHECKING:
-    from .encoded import EncodedImage
 
 #: Longest side of the grid the classifier works on (then upsampled to the image).
 WORKING_SIDE = 256
@@ -103,7 +99,7 @@ def check_strokes(
 
 
 def refine(
-    encoded: EncodedImage,
+    encoded,
     prompt: str | None,
     *,
     positive=None,
@@ -112,7 +108,7 @@ def refine(
     inputs: Sequence[str] = INPUTS,
     **segment_options,
 ) -> SegmentationResult:
-    """``prompt``'s mask of ``encoded`` refined by strokes and example boxes.
+    """``prompt``'s mask of ``encoded`` (an :class:`~.encoded.EncodedImage`) refined by strokes and boxes.
 
     ``positive``/``negative``: boolean masks of the image's shape (painted "this is it" /
     "this is not"). ``exemplars``: boxes ``(y0, x0, y1, x1)`` around examples; with a
@@ -145,7 +141,7 @@ def refine(
     return _assemble(name, probability, presence, options, parameters, positive, negative)
 
 
-def _prior(encoded: EncodedImage, base: SegmentationResult | None,
+def _prior(encoded, base: SegmentationResult | None,
            boxes: list) -> tuple[np.ndarray, np.ndarray]:
     """The prompt's heatmap (with the exemplars' map averaged in) and its presence."""
     if base is None:
