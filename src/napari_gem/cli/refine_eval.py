@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import platform
 
-from ..evaluation.annotator import MAX_STROKES, evaluate, format_table, refinement_time
+from ..evaluation.annotator import (
+    MAX_STROKES,
+    evaluate,
+    exemplar_comparison,
+    format_table,
+    refinement_time,
+)
 
 
 def add_refine_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -37,6 +43,12 @@ def run_refine_eval(args: argparse.Namespace) -> int:
     options = segment_options()
     results = evaluate(model, options, scenes=args.scenes, strokes=args.strokes)
     print(format_table(results))
+    examples = exemplar_comparison(model, options, scenes=args.scenes)
+    print()
+    print("| prompt | mask IoU |")
+    print("|---|---|")
+    for name, value in examples.items():
+        print(f"| {name} | {value:.3f} |")
     timing = refinement_time(model, options)
     print()
     print(f"{args.scenes} held-out demo scenes, every present concept; NoC capped at {MAX_STROKES}. "

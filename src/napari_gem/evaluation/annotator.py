@@ -195,3 +195,23 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
         cells += [f"{numbers[key]:.2f}" for key in COLUMNS[5:7]] + [f"{numbers['ms']:.0f}"]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def exemplar_comparison(model, options, scenes: int = 20, start: int | None = None) -> dict[str, float]:
+    """Mean mask IoU of text alone, one example box alone, and both (mean of the min-max maps).
+
+    The box is the bounding box of the concept's largest object, as a user would draw it.
+    """
+    from ..engine.encoded import encode
+
+    scores: dict[str, list[float]] = {"text": [], "example box": [], "text + example box": []}
+    encoded_seed, encoded = None, None
+    for seed, image, concept, truth in demo_cases(scenes, start):
+        if seed != encoded_seed:
+            encoded_seed, encoded = seed, encode(image, model, options)
+        ys, xs = np.nonzero(largest_region(truth))
+        box = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
+        scores["text"].append(iou(encoded.segment([concept]).masks[0], truth))
+        scores["example box"].append(iou(encoded.refine(None, exemplars=[box]).masks[0], truth))
+        scores["text + example box"].append(iou(encoded.refine(concept, exemplars=[box]).masks[0], truth))
+    return {name: float(np.mean(values)) for name, values in scores.items()}
