@@ -18,6 +18,7 @@ upsampled to the image, painted pixels keep their label, and the mask is its 0.5
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +45,8 @@ PRIOR_WEIGHT = 0.5
 PRIOR_WEIGHT_TWO_CLASSES = 0.5
 #: Prior labels keep this far (working pixels) from any stroke: there the user decides.
 PRIOR_MARGIN = 4
+#: Text priors (one full-size result each) kept per encoded image between strokes.
+CACHED_PRIORS = 2
 #: Name of the result's prompt when exemplars are used without text.
 EXEMPLAR_PROMPT = "@exemplars"
 
@@ -129,9 +132,9 @@ def refine(
     base = None
     if prompt is not None:
         prompt = clean_prompts(prompt)[0]
-        base = encoded.segment([prompt], **segment_options)
+        base = _cached_segment(encoded, prompt, segment_options)
         if not has_strokes and not boxes:
-            return base
+            return copy.deepcopy(base)
     prior, presence = _prior(encoded, base, boxes)
     name = prompt if prompt is not None else EXEMPLAR_PROMPT
     parameters = _parameters(encoded, options, name, positive, negative, boxes, inputs)
@@ -139,6 +142,22 @@ def refine(
         return build_result([name], prior[None], presence, options, parameters)
     probability = _stroke_probability(encoded, prior, options, positive, negative, inputs)
     return _assemble(name, probability, presence, options, parameters, positive, negative)
+
+
+def _cached_segment(encoded, prompt: str, segment_options: dict) -> SegmentationResult:
+    """``encoded.segment([prompt])``, kept for the next strokes on the same prompt.
+
+    The text prior does not change between strokes; only the last
+    :data:`CACHED_PRIORS` prompts are kept, so memory stays a few full-size maps.
+    """
+    key = ("segment", prompt, repr(sorted(segment_options.items())))
+    cache = encoded.refine_cache
+    if key not in cache:
+        kept = [k for k in cache if k[0] == "segment"]  # oldest first
+        for old in kept[: max(0, len(kept) - CACHED_PRIORS + 1)]:
+            del cache[old]
+        cache[key] = encoded.segment([prompt], **segment_options)
+    return cache[key]
 
 
 def _prior(encoded, base: SegmentationResult | None,
@@ -227,9 +246,9 @@ def _input_columns(encoded, small_prior, shape, inputs) -> np.ndarray:
 
 def _cached(encoded, key: str, build):
     cache = encoded.refine_cache
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
+    if (key,) not in cache:
+        cache[(key,)] = build()
+    return cache[(key,)]
 
 
 def _feature_components(encoded, shape) -> np.ndarray:
