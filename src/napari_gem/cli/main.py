@@ -16,6 +16,7 @@ from .demo_eval import add_demo_eval_parser
 from .evaluate import add_evaluate_parser
 from .methods_list import add_methods_parser
 from .models_list import add_models_parser
+from .refine_eval import add_refine_eval_parser
 from .segment import add_segment_parser
 from .train_demo import add_train_demo_parser
 from .train_simzss import add_train_simzss_parser
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_launch_options(launch)
     for add_parser in (add_bench_parser, add_methods_parser, add_models_parser, add_segment_parser,
                        add_evaluate_parser, add_train_simzss_parser, add_demo_eval_parser,
-                       add_train_demo_parser):
+                       add_train_demo_parser, add_refine_eval_parser):
         add_parser(subparsers)
     return parser
 

@@ -28,6 +28,8 @@ from .preprocess import (
 from .promptable import PromptableModel
 from .refinement import GuideReader, pamr_tiled
 from .result import SegmentationResult, build_result
+from .strokes import refine as refine_with_strokes
+from .strokes import thumbnail as small_copy
 from .text import clean_prompts, resolve_templates
 from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window
 
@@ -48,6 +50,7 @@ class EncodedImage:
         covered_shape: tuple[int, int],
         num_windows: int,
         read_guide: GuideReader | None = None,
+        thumbnail: np.ndarray | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -57,6 +60,8 @@ class EncodedImage:
         self.covered_shape = tuple(covered_shape)  # pixels the grid spans (padded when tiled)
         self.num_windows = num_windows
         self.read_guide = read_guide  # normalised image windows, for PAMR
+        self.thumbnail = thumbnail  # small RGB copy, for the stroke classifier's filters
+        self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
 
     @property
     def tiled(self) -> bool:
@@ -157,6 +162,12 @@ class EncodedImage:
             "num_windows": self.num_windows,
         }
         return build_result(prompts, heatmaps, presence, options, parameters)
+
+    def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
+               **segment_options) -> SegmentationResult:
+        """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`)."""
+        return refine_with_strokes(self, prompt, positive=positive, negative=negative, exemplars=exemplars,
+                      **segment_options)
 
 
 def with_background(
@@ -279,7 +290,8 @@ def encode(
     if progress is not None:
         progress(1, 1)
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
-                        read_guide=_guide_reader(image, mapping))
+                        read_guide=_guide_reader(image, mapping),
+                        thumbnail=small_copy(image, mapping, (height, width)))
 
 
 def _guide_reader(image, mapping) -> GuideReader:
