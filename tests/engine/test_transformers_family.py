@@ -12,7 +12,7 @@ transformers = pytest.importorskip("transformers")
 import open_clip  # noqa: E402
 
 from napari_gem import ModelLoadError, load_model  # noqa: E402
-from napari_gem.engine.families.clip.methods import method_names  # noqa: E402
+from napari_gem.engine.families.clip.methods import self_contained_method_names  # noqa: E402
 from napari_gem.engine.families.clip.model import GroundingModel  # noqa: E402
 from napari_gem.engine.families.transformers_clip import TransformersClip  # noqa: E402
 
@@ -59,7 +59,7 @@ def test_a_transformers_clip_gives_its_open_clip_twins_features_for_every_method
     differences = {}
     for size in ((64, 64), (96, 64)):
         pixels = torch.randn(1, 3, *size)
-        for method in method_names():
+        for method in self_contained_method_names():
             a = ours.with_method(method).encode_image(pixels)
             b = twin.with_method(method).encode_image(pixels)
             differences[method, size] = float((a.dense_features - b.dense_features).abs().max())

@@ -18,11 +18,11 @@ from torch import nn
 from trunk_models import open_clip_to_timm_state, register_timm_clips
 
 from napari_gem import ModelLoadError, load_model
-from napari_gem.engine.families.clip.methods import method_names
+from napari_gem.engine.families.clip.methods import self_contained_method_names
 from napari_gem.engine.families.clip.model import GroundingModel
 from napari_gem.engine.families.clip.trunks import as_trunk
 
-METHODS = method_names()
+METHODS = self_contained_method_names()  # ProxyCLIP's proxy: tests/engine/test_proxyclip.py
 
 
 @pytest.fixture(scope="module")

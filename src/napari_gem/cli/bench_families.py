@@ -75,11 +75,11 @@ def measure_family(name: str, input_size: int, repeats: int, methods) -> dict[st
 def run_families_bench(args) -> int:
     import statistics
 
-    from ..engine.families.clip.methods import method_names
+    from ..engine.families.clip.methods import self_contained_method_names
 
     _register_timm_vit()
     torch.manual_seed(0)
-    methods = method_names()
+    methods = self_contained_method_names()  # a proxy model would need its own weights
     print(f"families bench: cpu, fp32, {torch.get_num_threads()} threads, input {args.input_size}px, "
           f"{args.repeats} interleaved repeats", flush=True)
     rows = []

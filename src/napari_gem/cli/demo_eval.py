@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ..demo.quality import evaluate, format_table
-from ..engine import method_class, method_names
+from ..engine.families.clip.methods import self_contained_method_names
 
 #: Every method that needs no weights besides the demo model's (ProxyCLIP needs a proxy's).
-_DEFAULT_METHODS = [name for name in method_names() if not method_class(name).needs_extra_weights]
+_DEFAULT_METHODS = list(self_contained_method_names())
 
 
 def add_demo_eval_parser(subparsers) -> argparse.ArgumentParser:

@@ -12,7 +12,14 @@ from .gem import GemOptions
 from .global_tokens import GlobalTokenReport, find_global_blocks
 from .naclip import NaclipOptions
 from .proxyclip import ProxyclipOptions
-from .registry import MethodInfo, create_method, list_methods, method_class, method_names
+from .registry import (
+    MethodInfo,
+    create_method,
+    list_methods,
+    method_class,
+    method_names,
+    self_contained_method_names,
+)
 
 __all__ = [
     "DenseMethod",
@@ -28,4 +35,5 @@ __all__ = [
     "list_methods",
     "method_class",
     "method_names",
+    "self_contained_method_names",
 ]

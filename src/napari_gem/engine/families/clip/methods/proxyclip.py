@@ -28,6 +28,7 @@ from ....described import option
 from ....promptable import VisionOutput
 from ....vfm import PROXIES, ProxyVfm, ensure_available, load_proxy
 from .. import vision
+from ..trunks.base import merge_heads, split_heads
 from .base import DenseMethod, MethodOptions
 from .registry import register
 
@@ -140,17 +141,18 @@ class Proxyclip(DenseMethod):
         # Offline, say so now (within seconds), before a CLIP is built or an image encoded.
         ensure_available(self.options.proxy, self.options.proxy_weights)
 
-    def proxy_for(self, visual: nn.Module) -> ProxyVfm:
+    def proxy_for(self, visual) -> ProxyVfm:
         """The shared proxy VFM on the CLIP tower's device and in its dtype."""
-        weight = visual.conv1.weight
+        weight = vision.as_trunk(visual).parameter
         return load_proxy(self.options.proxy, self.options.proxy_weights,
                           device=weight.device, dtype=weight.dtype)
 
     def check_model(self, visual: nn.Module) -> None:
         self.proxy_for(visual)  # built (or its weights refused) when the model is loaded
 
-    def forward(self, visual: nn.Module, pixels: torch.Tensor, *,
+    def forward(self, visual, pixels: torch.Tensor, *,
                 with_clip_embedding: bool = True) -> VisionOutput:
+        visual = vision.as_trunk(visual)
         vfm = self.proxy_for(visual)
         features = vfm.patch_features(proxy_pixels(vfm, pixels))  # [B, C, I, J]
         vfm_grid = tuple(features.shape[-2:])
@@ -158,12 +160,15 @@ class Proxyclip(DenseMethod):
         attention = proxy_attention(features, options.beta, options.gamma, options.mean_scope)
 
         grid = vision.patch_grid(visual, pixels)
+        rope = visual.rope(grid)
         tokens = vision.embed(visual, pixels, self.position_resampling)  # SCLIP-family rule, §1.2
-        x, _ = vision.run_trunk(visual, tokens, len(visual.transformer.resblocks) - 1)
-        last = visual.transformer.resblocks[-1]
-        q, k, v = vision.qkv(last, last.ln_1(x))
-        values = values_on_grid(vision.merge_heads(v)[:, 1:], grid, vfm_grid)
-        tokens = last.ls_1(last.attn.out_proj(attention.to(values.dtype) @ values))
+        x, _ = vision.run_trunk(visual, tokens, len(visual.blocks) - 1, rope=rope)
+        last = visual.blocks[-1]
+        q, k, v = last.qkv(last.norm_in(x), rope)
+        values = values_on_grid(merge_heads(v)[:, visual.prefix_count:], grid, vfm_grid)
+        # One attention shared by all heads: applied to the merged values, then split back.
+        attended = split_heads(attention.to(values.dtype) @ values, last.num_heads)
+        tokens = last.project_out(attended)
         dense = F.normalize(vision.project(visual, tokens), dim=-1)
         dense = dense.reshape(dense.shape[0], *vfm_grid, -1)
         embedding = None

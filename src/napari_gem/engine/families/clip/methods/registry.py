@@ -23,6 +23,11 @@ def method_names() -> tuple[str, ...]:
     return tuple(_METHODS)
 
 
+def self_contained_method_names() -> tuple[str, ...]:
+    """The methods that need no other model's weights (ProxyCLIP needs its proxy's)."""
+    return tuple(name for name, cls in _METHODS.items() if not cls.needs_extra_weights)
+
+
 def method_class(name: str) -> type[DenseMethod]:
     """The class registered as ``name``; a clear ``ValueError`` listing the choices otherwise."""
     key = str(name).strip().lower()
