@@ -33,3 +33,18 @@ def first_line(error: BaseException, limit: int = 300) -> str:
     """The first line of an error's message, cut to ``limit`` characters ("" when empty)."""
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else ""
+
+
+def key_mismatch(expected: set[str], given: set[str], known: set[str] | None = None,
+                 limit: int = 8) -> str:
+    """"missing keys: ...; unexpected keys: ..." for a state dict ("" when they match).
+
+    ``known`` are keys that may be present without being expected (default: ``expected``).
+    """
+    parts = []
+    for label, keys in (("missing", expected - given), ("unexpected", given - (known or expected))):
+        if keys:
+            ordered = sorted(keys)
+            more = f" (and {len(ordered) - limit} more)" if len(ordered) > limit else ""
+            parts.append(f"{label} keys: {', '.join(ordered[:limit])}{more}")
+    return "; ".join(parts)

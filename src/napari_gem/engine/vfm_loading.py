@@ -12,7 +12,7 @@ import os
 import torch
 from torch import nn
 
-from .errors import ModelLoadError, first_line
+from .errors import ModelLoadError, first_line, key_mismatch
 
 #: The named proxies: the official ProxyCLIP choices (vfm-methods-spec §1.3) as timm models.
 PROXIES = {
@@ -73,24 +73,12 @@ def read_timm_state_dict(path: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def _listed(keys: set[str], limit: int = 8) -> str:
-    shown = sorted(keys)[:limit]
-    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
-    return ", ".join(shown) + more
-
-
 def load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: str, name: str) -> None:
     """Load ``state`` with every key accounted for; the message names missing/unexpected keys."""
-    expected = set(module.state_dict())
-    missing, unexpected = expected - set(state), set(state) - expected
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_listed(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_listed(unexpected)}")
+    mismatch = key_mismatch(set(module.state_dict()), set(state))
+    if mismatch:
         raise ModelLoadError(
-            f"{path} does not hold the weights of timm model {name!r} ({'; '.join(parts)}). "
+            f"{path} does not hold the weights of timm model {name!r} ({mismatch}). "
             "Is it a state dict of this architecture?")
     try:
         module.load_state_dict(state, strict=True)

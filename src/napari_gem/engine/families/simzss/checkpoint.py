@@ -22,13 +22,13 @@ import math
 import os
 import pickle
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ...errors import ModelLoadError
+from ...errors import ModelLoadError, key_mismatch
 
 VIT_PREFIX = "visual.vit.model."
 DENOISER_PREFIX = "visual.denoiser."
@@ -101,12 +101,6 @@ class SimZSSWeights:
     denoiser_position: torch.Tensor | None
 
 
-def _listed(keys: Iterable[str], limit: int = 8) -> str:
-    keys = sorted(keys)
-    shown = ", ".join(keys[:limit])
-    return shown + (f" (and {len(keys) - limit} more)" if len(keys) > limit else "")
-
-
 def split_weights(
     state: Mapping[str, torch.Tensor],
     *,
@@ -129,16 +123,10 @@ def split_weights(
     if has_denoiser:
         expected |= {DENOISER_PREFIX + key for key in denoiser_keys} | {DENOISER_POSITION}
     known = expected | set(IGNORED_KEYS) | {DENOISER_POSITION}
-    missing = expected - set(state)
-    unexpected = set(state) - known
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_listed(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_listed(unexpected)}")
+    mismatch = key_mismatch(expected, set(state), known)
+    if mismatch:
         raise ModelLoadError(
-            f"{source} does not match the SimZSS layout ({'; '.join(parts)}). "
+            f"{source} does not match the SimZSS layout ({mismatch}). "
             "Is it a SimZSS checkpoint of this architecture?"
         )
     return SimZSSWeights(
