@@ -13,7 +13,15 @@ import statistics
 import numpy as np
 import torch
 
-from .timing import PeakMemory, emit_table, interleaved_medians, interleaved_samples, timed, worst_ratio
+from .timing import (
+    PeakMemory,
+    emit_table,
+    interleaved_medians,
+    interleaved_samples,
+    method_encode_runs,
+    timed,
+    worst_ratio,
+)
 
 TARGETS = {
     "gem_vs_plain": 1.4,
@@ -117,10 +125,7 @@ def measure_encode(model, plain, input_size: int, repeats: int,
         with torch.inference_mode():
             plain.visual(pixels)
 
-    runs = {"plain": plain_encode}
-    for name in methods:
-        variant = model.with_method(name)
-        runs[name] = lambda variant=variant: variant.encode_image(pixels)
+    runs = {"plain": plain_encode, **method_encode_runs(model, methods, pixels)}
     runs["gem_dense_only"] = lambda: model.encode_image(pixels, with_clip_embedding=False)
     samples = interleaved_samples(runs, repeats, model.device)
     medians = {name: statistics.median(values) for name, values in samples.items()}

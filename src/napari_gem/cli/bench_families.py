@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .timing import emit_table, interleaved_samples
+from .timing import emit_table, interleaved_samples, method_encode_runs
 
 TARGETS = {"method": 1.1, "gem": 1.5}
 TIMM_VIT = "napari-gem-bench-timm-vit-b-16"
@@ -65,10 +65,7 @@ def measure_family(name: str, input_size: int, repeats: int, methods) -> dict[st
         with torch.inference_mode():
             plain.encode_image(pixels)
 
-    runs = {"plain": own_encode}
-    for method in methods:
-        variant = model.with_method(method)
-        runs[method] = lambda variant=variant: variant.encode_image(pixels)
+    runs = {"plain": own_encode, **method_encode_runs(model, methods, pixels)}
     return interleaved_samples(runs, repeats, torch.device("cpu"))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ModelLoadError, UnsupportedModelError, first_line
 from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from .clip import hub
-from .clip.catalogue import curated
+from .clip.catalogue import curated_entries
 from .clip.family import OFFLINE_HINT
 from .clip.methods import create_method
 from .clip.model import GroundingModel
@@ -68,7 +68,7 @@ class OpenClipHubFamily(ModelFamily):
     priority = 20
 
     def catalogue(self) -> list[CatalogueEntry]:
-        return [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name) for r in curated(self.name)]
+        return curated_entries(self.name)
 
     def claims(self, name: str) -> bool:
         return isinstance(name, str) and name.startswith((HF_HUB, LOCAL_DIR))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..base import CatalogueEntry
+
 
 @dataclass(frozen=True)
 class CuratedModel:
@@ -65,3 +67,9 @@ CURATED: tuple[CuratedModel, ...] = (
 def curated(family: str) -> list[CuratedModel]:
     """The curated rows of one family."""
     return [row for row in CURATED if row.family == family]
+
+
+def curated_entries(family: str) -> list[CatalogueEntry]:
+    """The curated models of ``family`` as pickers list them."""
+    return [CatalogueEntry(row.name, row.label, row.group, row.tooltip, family, row.pretrained)
+            for row in curated(family)]

@@ -17,7 +17,7 @@ from ...paths import is_weights_path
 from ..base import ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from ..registry import register_family
 from . import hub
-from .catalogue import curated
+from .catalogue import curated_entries
 from .methods import create_method
 from .model import GroundingModel
 
@@ -127,9 +127,7 @@ class OpenClipFamily(ModelFamily):
         return list(supported_models())
 
     def catalogue(self) -> list[CatalogueEntry]:
-        rows = [CatalogueEntry(r.name, r.label, r.group, r.tooltip, self.name, r.pretrained)
-                for r in curated(self.name)]
-        return super().catalogue() + rows
+        return super().catalogue() + curated_entries(self.name)
 
     def pretrained_tags(self, name: str) -> list[str]:
         import open_clip
