@@ -51,6 +51,7 @@ class EncodedImage:
         num_windows: int,
         read_guide: GuideReader | None = None,
         thumbnail: np.ndarray | None = None,
+        read_image: Callable[[int, int, int, int], np.ndarray] | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -61,6 +62,7 @@ class EncodedImage:
         self.num_windows = num_windows
         self.read_guide = read_guide  # normalised image windows, for PAMR
         self.thumbnail = thumbnail  # small RGB copy, for the stroke classifier's filters
+        self.read_image = read_image  # RGB [0, 1] windows (y0, y1, x0, x1), for strokes on tiles
         self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
 
     @property
@@ -291,7 +293,17 @@ def encode(
         progress(1, 1)
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
                         read_guide=_guide_reader(image, mapping),
-                        thumbnail=small_copy(image, mapping, (height, width)))
+                        thumbnail=small_copy(image, mapping, (height, width)),
+                        read_image=_image_reader(image, mapping))
+
+
+def _image_reader(image, mapping) -> Callable[[int, int, int, int], np.ndarray]:
+    """Windows of the image as RGB in [0, 1], for the stroke classifier's full-resolution filters."""
+
+    def read(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return to_rgb(np.asarray(image[y0:y1, x0:x1]), mapping)
+
+    return read
 
 
 def _guide_reader(image, mapping) -> GuideReader:
