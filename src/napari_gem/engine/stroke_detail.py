@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 Window = tuple[int, int, int, int]  # (y0, y1, x0, x1), end exclusive
 
@@ -28,6 +29,8 @@ FILTER_CONTEXT = 16
 DETAIL_SAMPLES = 2000
 #: A coarse probability below this (or above one minus it) labels a pixel.
 CONFIDENT = 0.2
+#: The coarse labels' total weight relative to the stroke pixels' (the strokes decide here).
+COARSE_WEIGHT = 0.25
 
 
 def detail_windows(image_shape: tuple[int, int], side: int, painted: np.ndarray) -> list[Window]:
@@ -56,17 +59,20 @@ def refine_windows(
     fit_predict: Callable,
     filters: Callable[[np.ndarray], np.ndarray],
     reduced_grid: torch.Tensor | None,
+    coarse_shape: tuple[int, int],
 ) -> list[Window]:
     """Replace ``probability`` (full size, in place) near the strokes by a full-resolution one.
 
     ``filters(rgb)`` gives the filter columns of an RGB window; ``reduced_grid`` is the
     dense features' principal components ``[C, gh, gw]`` (``None`` when ``features`` is not
-    an input). Returns the windows read.
+    an input); ``coarse_shape`` the grid ``probability`` was upsampled from. Returns the
+    windows read.
     """
     windows = detail_windows(encoded.image_shape, encoded.options.window, positive | negative)
     columns = [_window_columns(encoded, window, prior, inputs, filters, reduced_grid) for window in windows]
     rows, labels, weights = [], [], []
     rng = np.random.default_rng(0)
+    coarseness = max(1, int(np.ceil(2 * max(encoded.image_shape) / max(coarse_shape))))
     offset = 0
     for window, window_columns in zip(windows, columns, strict=True):
         y0, y1, x0, x1 = window
@@ -78,18 +84,23 @@ def refine_windows(
             labels.append(np.full(len(found), label, np.int8))
             weights.append(np.ones(len(found)))
         for label, region in ((1, coarse > 1 - CONFIDENT), (0, coarse < CONFIDENT)):
-            region = region & ~painted[0] & ~painted[1]
+            # The coarse grid blurs edges over ``coarseness`` pixels: only its interiors count.
+            region = ndimage.binary_erosion(region, iterations=coarseness, border_value=1)
+            region &= ~painted[0] & ~painted[1]
             found = np.flatnonzero(region)
             size = min(len(found), DETAIL_SAMPLES // (2 * len(windows)))
             rows.append(rng.choice(found, size=size, replace=False) + offset)
             labels.append(np.full(size, label, np.int8))
-            weights.append(np.full(size, 0.5))
+            weights.append(np.full(size, -1.0))  # set below, once the strokes are counted
         offset += len(window_columns)
     labels = np.concatenate(labels) if labels else np.zeros(0, np.int8)
+    weights = np.concatenate(weights) if weights else np.zeros(0)
+    coarse = weights < 0
+    weights[coarse] = COARSE_WEIGHT * (~coarse).sum() / max(1, coarse.sum())
     if len(np.unique(labels)) < 2:
         return windows  # one class near the strokes: the coarse result (strokes kept later) stands
     stacked = np.concatenate(columns)
-    predicted = fit_predict(stacked, np.concatenate(rows), labels, np.concatenate(weights))
+    predicted = fit_predict(stacked, np.concatenate(rows), labels, weights)
     offset = 0
     for y0, y1, x0, x1 in windows:
         size = (y1 - y0) * (x1 - x0)

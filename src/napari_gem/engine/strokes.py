@@ -235,7 +235,7 @@ def _stroke_probability(encoded, prior, options, positive, negative, inputs) -> 
         reduced = (_cached(encoded, "reduced grid", lambda: _reduced_grid(encoded))
                    if "features" in inputs else None)
         refine_windows(encoded, probability, prior, positive, negative, inputs, _fit_predict,
-                       _image_filters, reduced)
+                       _image_filters, reduced, shape)
     return probability
 
 
