@@ -70,6 +70,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     from .bench_families import add_families_bench_arguments
 
     add_families_bench_arguments(parser)
+    from .bench_refine import add_refine_bench_arguments
+
+    add_refine_bench_arguments(parser)
     parser.set_defaults(handler=run_bench)
     return parser
 
@@ -280,6 +283,10 @@ def run_bench(args) -> int:
              "", ""),
             (f"tiled {args.tiled_image}px peak memory (MiB)", f"{tiling['peak_mb']:.0f}", "", ""),
         ]
+    if args.refine_image:
+        from .bench_refine import measure_refinement, refine_rows
+
+        rows += refine_rows(measure_refinement(model, args.refine_image, args.input_size), args.refine_image)
     emit_table(rows, args.out)
     return 0
 

@@ -6,6 +6,7 @@ import argparse
 import platform
 
 from ..evaluation.annotator import (
+    BACKBONES,
     MAX_STROKES,
     evaluate,
     exemplar_comparison,
@@ -27,7 +28,14 @@ def add_refine_eval_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--scenes", type=int, default=20, help="held-out scenes (default: %(default)s)")
     parser.add_argument("--strokes", type=int, default=MAX_STROKES,
                         help="strokes per concept, at most the NoC cap (default: %(default)s)")
-    parser.add_argument("--method", default="gem", help="dense method (default: %(default)s)")
+    parser.add_argument("--method", default="gem",
+                        help="dense method of the demo model (default: %(default)s)")
+    parser.add_argument("--backbone", default="all", choices=(*BACKBONES, "all"),
+                        help="whose features and text prior to refine: " + "; ".join(
+                            f"{b.name}: {b.description}" for b in BACKBONES.values())
+                        + " (default: %(default)s)")
+    parser.add_argument("--no-examples", dest="examples", action="store_false",
+                        help="skip the example-box comparison")
     parser.set_defaults(handler=run_refine_eval)
     return parser
 
@@ -39,22 +47,28 @@ def run_refine_eval(args: argparse.Namespace) -> int:
         raise ValueError("--scenes must be at least 1")
     if not 1 <= args.strokes <= MAX_STROKES:
         raise ValueError(f"--strokes must be between 1 and {MAX_STROKES}")
-    model = load_model(args.method)
-    options = segment_options()
-    results = evaluate(model, options, scenes=args.scenes, strokes=args.strokes)
-    print(format_table(results))
-    examples = exemplar_comparison(model, options, scenes=args.scenes)
-    print()
-    print("| prompt | mask IoU |")
-    print("|---|---|")
-    for name, value in examples.items():
-        print(f"| {name} | {value:.3f} |")
-    timing = refinement_time(model, options)
-    print()
-    print(f"{args.scenes} held-out demo scenes, every present concept; NoC capped at {MAX_STROKES}. "
-          f"A 1024 x 1024 refinement after encoding: first {1000 * timing['first']:.0f} ms "
-          f"(builds the cached inputs), then {1000 * timing['median_later']:.0f} ms "
-          f"(median); CPU: {cpu_name()}.")
+    options = segment_options()  # the demo scenes' input size for every backbone
+    chosen = list(BACKBONES) if args.backbone == "all" else [args.backbone]
+    for name in chosen:
+        backbone = BACKBONES[name]
+        model = load_model(args.method) if name == "demo" else backbone.load()
+        results = evaluate(model, options, scenes=args.scenes, strokes=args.strokes)
+        print(f"### {name}: {backbone.description}")
+        print()
+        print(format_table(results))
+        print()
+        if name == "demo" and args.examples:
+            examples = exemplar_comparison(model, options, scenes=args.scenes)
+            print("| prompt | mask IoU |")
+            print("|---|---|")
+            for prompt, value in examples.items():
+                print(f"| {prompt} | {value:.3f} |")
+            print()
+    timing = refinement_time(load_model(args.method), options)
+    print(f"{args.scenes} held-out demo scenes (input {options.input_size} px), every present concept; "
+          f"NoC capped at {MAX_STROKES}. A 1024 x 1024 refinement after encoding: first "
+          f"{1000 * timing['first']:.0f} ms (builds the cached inputs), then "
+          f"{1000 * timing['median_later']:.0f} ms (median); CPU: {cpu_name()}.")
     return 0
 
 

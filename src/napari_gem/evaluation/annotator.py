@@ -17,7 +17,7 @@ Settings compared in the same run (see :data:`SETTINGS`):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +43,40 @@ SETTINGS = (
     Setting("strokes without text", ("features", "filters"), False),
     Setting("filters only", ("filters",), False),
 )
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A model whose dense features and text prior the annotator refines: ``load()`` builds it."""
+
+    name: str
+    description: str
+    load: Callable[[], object]
+
+
+def _demo_model():
+    from ..demo import load_model
+
+    return load_model()
+
+
+def _random_vit_b16():
+    import torch
+
+    from ..engine.loading import load_model
+
+    torch.manual_seed(0)  # the same random weights every run
+    return load_model("ViT-B-16", None, device="cpu")
+
+
+#: The backbones ``refine-eval`` measures on the same scenes (issue 16, item 5).
+BACKBONES = {
+    backbone.name: backbone for backbone in (
+        Backbone("demo", "the packaged demo CLIP (GEM), trained on generated micrographs", _demo_model),
+        Backbone("vit-b-16-random", "open_clip ViT-B/16 (GEM) with random weights (pretrained=None): "
+                 "its dense features are untrained, its text prior is noise", _random_vit_b16),
+    )
+}
 
 
 @dataclass
