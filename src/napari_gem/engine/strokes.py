@@ -36,14 +36,14 @@ from .text import clean_prompts
 WORKING_SIDE = 256
 FILTER_COLOUR = True
 #: Principal components of the dense features the classifier sees.
-FEATURE_COMPONENTS = 16
+FEATURE_COMPONENTS = 4
 #: Every input the classifier may use; ``inputs`` picks a subset (the baselines drop some).
 INPUTS = ("features", "prior", "filters")
 #: Pixels labelled by the prior's mask, and their total weight relative to the strokes'.
 PRIOR_SAMPLES = 1500
-PRIOR_WEIGHT = 1.0
+PRIOR_WEIGHT = 2.0
 #: ... once both classes are painted (the user's strokes then carry the classifier).
-PRIOR_WEIGHT_TWO_CLASSES = 1.0
+PRIOR_WEIGHT_TWO_CLASSES = 2.0
 #: Prior quantile below which a pixel is background for the prior (capped by the threshold).
 PRIOR_BACKGROUND_QUANTILE = 0.7
 #: A hot prior pixel whose filters lie this many times farther from the negative strokes'
@@ -149,7 +149,10 @@ def refine(
     parameters = _parameters(encoded, options, name, positive, negative, boxes, inputs)
     if not has_strokes:
         return build_result([name], prior[None], presence, options, parameters)
-    probability = _stroke_probability(encoded, prior, options, positive, negative, inputs)
+    prior_key = (name, repr(sorted(segment_options.items())), tuple(boxes))
+    small_prior = _remember(encoded, "small prior", prior_key,
+                            lambda: _resize(prior, working_shape(encoded.image_shape)))
+    probability = _stroke_probability(encoded, prior, small_prior, options, positive, negative, inputs)
     return _assemble(name, probability, presence, options, parameters, positive, negative)
 
 
@@ -159,13 +162,19 @@ def _cached_segment(encoded, prompt: str, segment_options: dict) -> Segmentation
     The text prior does not change between strokes; only the last
     :data:`CACHED_PRIORS` prompts are kept, so memory stays a few full-size maps.
     """
-    key = ("segment", prompt, repr(sorted(segment_options.items())))
+    return _remember(encoded, "segment", (prompt, repr(sorted(segment_options.items()))),
+                     lambda: encoded.segment([prompt], **segment_options))
+
+
+def _remember(encoded, kind: str, key: tuple, build):
+    """``build()``, cached on ``encoded`` under ``(kind, *key)``; the last :data:`CACHED_PRIORS` of a kind."""
+    key = (kind, *key)
     cache = encoded.refine_cache
     if key not in cache:
-        kept = [k for k in cache if k[0] == "segment"]  # oldest first
+        kept = [k for k in cache if k[0] == kind]  # oldest first
         for old in kept[: max(0, len(kept) - CACHED_PRIORS + 1)]:
             del cache[old]
-        cache[key] = encoded.segment([prompt], **segment_options)
+        cache[key] = build()
     return cache[key]
 
 
@@ -216,10 +225,9 @@ def _assemble(name, probability, presence, options, parameters, positive, negati
     return result
 
 
-def _stroke_probability(encoded, prior, options, positive, negative, inputs) -> np.ndarray:
+def _stroke_probability(encoded, prior, small_prior, options, positive, negative, inputs) -> np.ndarray:
     """The classifier's probability of the prompt at the image's resolution."""
     shape = working_shape(encoded.image_shape)
-    small_prior = _resize(prior, shape)
     columns = _input_columns(encoded, small_prior, shape, inputs)
     likeness = _cached(encoded, "standard filters", lambda: _standardised(_filters(encoded))) \
         if "prior" in inputs and encoded.thumbnail is not None else None
@@ -370,7 +378,8 @@ def _prior_labels(shape, painted, small_prior, options, likeness=None):
     far = (ndimage.distance_transform_edt(~near.reshape(shape)) > PRIOR_MARGIN).reshape(-1)
     hot = far & (flat_prior > above)
     if likeness is not None:
-        hot &= _unlike_negatives(likeness, positive_rows, negative_rows)
+        candidates = np.flatnonzero(hot)
+        hot[candidates] = _unlike_negatives(likeness, candidates, positive_rows, negative_rows)
     rng = np.random.default_rng(0)
     chosen, labels = [], []
     for label, region in ((1, hot), (0, far & (flat_prior < below))):
@@ -381,14 +390,16 @@ def _prior_labels(shape, painted, small_prior, options, likeness=None):
     return np.concatenate(chosen), np.concatenate(labels)
 
 
-def _unlike_negatives(likeness: np.ndarray, positive_rows, negative_rows) -> np.ndarray:
-    """Pixels whose filters look more like the positive strokes than the negative ones."""
+def _unlike_negatives(likeness: np.ndarray, rows, positive_rows, negative_rows) -> np.ndarray:
+    """Which of ``rows`` have filters more like the positive strokes than the negative ones."""
     if not len(negative_rows):
-        return np.ones(len(likeness), dtype=bool)
-    to_negative = np.linalg.norm(likeness - likeness[negative_rows].mean(0), axis=1)
+        return np.ones(len(rows), dtype=bool)
+    negative_mean = likeness[negative_rows].mean(0)
+    to_negative = np.linalg.norm(likeness[rows] - negative_mean, axis=1)
     if len(positive_rows):
-        return np.linalg.norm(likeness - likeness[positive_rows].mean(0), axis=1) < to_negative
-    return to_negative > UNLIKE_NEGATIVE * np.quantile(to_negative[negative_rows], 0.99)
+        return np.linalg.norm(likeness[rows] - likeness[positive_rows].mean(0), axis=1) < to_negative
+    spread = np.quantile(np.linalg.norm(likeness[negative_rows] - negative_mean, axis=1), 0.99)
+    return to_negative > UNLIKE_NEGATIVE * spread
 
 
 def _fit_predict(columns, rows, labels, weights) -> np.ndarray:
