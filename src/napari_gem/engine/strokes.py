@@ -1,19 +1,22 @@
 """Refine a prompt's mask from the user's strokes (and example boxes).
 
-A small per-image classifier (scikit-learn, as ilastik and napari-convpaint use) learns
-from the painted pixels. Its inputs, per pixel, at a working resolution of at most
-:data:`WORKING_SIDE` pixels on the long side:
+A small per-image classifier (scikit-learn's extremely randomised trees; ilastik and
+napari-convpaint use random forests) learns from the painted pixels. Its inputs, per
+pixel, at a working resolution of at most :data:`WORKING_SIDE` pixels on the long side:
 
 - ``features``: the cached dense features, reduced to a few principal components on the
   grid and upsampled bilinearly;
 - ``prior``: the prompt's heatmap (text, or text and exemplars);
-- ``filters``: multiscale intensity, edge and texture filters of the gray image
+- ``filters``: multiscale intensity, edge and texture filters of the image's small RGB copy
   (``skimage.feature.multiscale_basic_features``).
 
-With the prior among the inputs, the prior's own mask also labels a sample of pixels far
-from every stroke (with a small weight), so where the user has not painted the text
-prompt still speaks and a single class of strokes is enough to train. The probability is
-upsampled to the image, painted pixels keep their label, and the mask is its 0.5 level.
+With the prior among the inputs, the prior also labels a sample of pixels far from every
+stroke (cold pixels as background; hot pixels as foreground when their filters do not look
+like the negative strokes), so where the user has not painted the text prompt still speaks
+and a single class of strokes is enough to train. The probability is upsampled to the
+image (on a tiled image, the windows near the strokes are classified again at full
+resolution: :mod:`.stroke_detail`), painted pixels keep their label, and the mask is its
+0.5 level.
 """
 
 from __future__ import annotations
