@@ -47,6 +47,9 @@ PRIOR_SAMPLES = 1500
 PRIOR_WEIGHT = 2.0
 #: ... once both classes are painted (the user's strokes then carry the classifier).
 PRIOR_WEIGHT_TWO_CLASSES = 2.0
+#: Quantile of the prior over the negative strokes above which hot pixels may be foreground
+#: (1.0, their hottest pixel: measured better than 0.9 and 0.5).
+NEGATIVE_LEVEL = 1.0
 #: Prior quantile below which a pixel is background for the prior (capped by the threshold).
 PRIOR_BACKGROUND_QUANTILE = 0.7
 #: A hot prior pixel whose filters lie this many times farther from the negative strokes'
@@ -372,7 +375,8 @@ def _prior_labels(shape, painted, small_prior, options, likeness=None):
     flat_prior = small_prior.reshape(-1)
     threshold = threshold_value(small_prior, default_threshold(options))
     positive_rows, negative_rows = painted
-    above = max(threshold, np.quantile(flat_prior[negative_rows], 0.9)) if len(negative_rows) else threshold
+    above = (max(threshold, np.quantile(flat_prior[negative_rows], NEGATIVE_LEVEL)) if len(negative_rows)
+             else threshold)
     below = min(threshold, np.quantile(flat_prior, PRIOR_BACKGROUND_QUANTILE))
     if len(positive_rows):
         below = min(below, np.quantile(flat_prior[positive_rows], 0.1))
