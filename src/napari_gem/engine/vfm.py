@@ -26,10 +26,10 @@ from torch import nn
 
 from .errors import ModelLoadError
 from .preprocess import CLIP_MEAN, CLIP_STD
-from .vfm_loading import PROXIES, build_proxy_module, check_weights_available
+from .vfm_loading import PROXIES, build_proxy_module, check_weights_available, is_cached
 
-__all__ = ["PROXIES", "ProxyVfm", "ensure_available", "forget_proxies", "load_proxy", "share_proxy",
-           "timm_name"]
+__all__ = ["PROXIES", "ExtraModel", "ProxyVfm", "ensure_available", "forget_proxies", "load_proxy",
+           "proxy_status", "share_proxy", "timm_name"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -223,3 +223,26 @@ def ensure_available(proxy: str = "dino-b16", weights: str | os.PathLike | None 
         if any(key.name == name and key.weights is None for key in _SHARED):
             return
     check_weights_available(name)
+
+
+@dataclass(frozen=True)
+class ExtraModel:
+    """Another model a method needs besides CLIP, and whether its weights are here already."""
+
+    name: str
+    cached: bool
+
+    def __str__(self) -> str:
+        return f"{self.name}: " + ("cached" if self.cached else "not cached, downloaded on first use")
+
+
+def proxy_status(proxy: str = "dino-b16") -> ExtraModel:
+    """Which model ``proxy`` is and whether it is loaded in this process or in the hub cache."""
+    name = timm_name(proxy)
+    with _LOCK:
+        loaded = any(key.name == name for key in _SHARED)
+    try:
+        cached = loaded or is_cached(name)
+    except Exception:  # an unknown timm name: not here, rather than a failing listing
+        cached = False
+    return ExtraModel(f"{proxy} ({name})", cached)

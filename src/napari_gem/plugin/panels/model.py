@@ -44,16 +44,24 @@ def precision_tooltip() -> str:
     return f"auto: fp32 on the CPU, bf16/fp16 on a GPU. {cpu_bf16}."
 
 
+def method_label(info) -> str:
+    """The method's title, marked where it is reconstructed or needs another model."""
+    label = info.title if info.verified else f"{info.title} (reconstructed)"
+    if info.extra_model:
+        label += " (+ extra model, " + ("cached)" if info.extra_model.cached else "downloads)")
+    return label
+
+
 def method_choices() -> list[tuple[str, str]]:
-    return [(info.title if info.verified else f"{info.title} (reconstructed)", info.name)
-            for info in list_methods()]
+    return [(method_label(info), info.name) for info in list_methods()]
 
 
 def method_tooltip(name: str) -> str:
     info = next(info for info in list_methods() if info.name == name)
     caveat = ("\nReconstructed from the paper: its equations are not verified against "
               "official code." if not info.verified else "")
-    return f"{info.title}: {info.summary}.\nSource: {info.provenance}.{caveat}"
+    extra = f"\nIt needs another model: {info.extra_model}." if info.extra_model else ""
+    return f"{info.title}: {info.summary}.\nSource: {info.provenance}.{caveat}{extra}"
 
 
 class ModelPicker(ComboBox):
