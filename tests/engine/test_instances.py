@@ -32,7 +32,7 @@ def bump(centre, width: float) -> np.ndarray:
 
 
 def two_peaks() -> np.ndarray:
-    return (bump(LEFT, 8) + bump(RIGHT, 8)).astype(np.float32)
+    return (bump(LEFT, 6) + bump(RIGHT, 6)).astype(np.float32)
 
 
 @pytest.mark.parametrize("landscape", ["product", "heatmap"])
@@ -78,23 +78,25 @@ def test_the_components_option_keeps_touching_objects_as_one():
     np.testing.assert_array_equal(labels, components(two_touching_disks()))
 
 
-def test_the_mask_is_never_changed():
+@pytest.mark.parametrize("cell", [4, 9, 16])  # seeds sought at full, 1/2 and 1/4 resolution
+def test_the_mask_is_never_changed(cell):
     rng = np.random.default_rng(3)
-    mask = rng.random((80, 90)) > 0.45  # many odd regions, some touching only at corners
-    heatmap = rng.random((80, 90)).astype(np.float32)
+    mask = rng.random((81, 90)) > 0.45  # many odd regions, some touching only at corners
+    heatmap = rng.random((81, 90)).astype(np.float32)
     before = mask.copy()
     for mode in ("watershed", "components"):
-        labels = label_instances(mask, heatmap, mode, cell=4)
+        labels = label_instances(mask, heatmap, mode, cell=cell)
         np.testing.assert_array_equal(labels > 0, mask)
         assert set(np.unique(labels)) == set(range(int(labels.max()) + 1))  # numbered 1..n
     np.testing.assert_array_equal(mask, before)
     assert label_instances(np.zeros((5, 5), bool), np.ones((5, 5)), cell=4).max() == 0
 
 
-def test_every_split_object_is_connected():
+@pytest.mark.parametrize("cell", [3, 8])
+def test_every_split_object_is_connected(cell):
     rng = np.random.default_rng(5)
     mask = rng.random((80, 90)) > 0.4
-    labels = split_touching(mask, rng.random((80, 90)), cell=3, dynamic=0.0)
+    labels = split_touching(mask, rng.random((80, 90)), cell=cell, dynamic=0.0)
     assert labels.max() > connected_components(mask).max()
     for value in range(1, int(labels.max()) + 1):
         assert connected_components(labels == value).max() == 1
@@ -110,12 +112,14 @@ def test_bad_input_is_a_clear_error():
 
 
 def test_results_follow_the_option_and_keep_the_mask():
-    heatmaps = two_peaks()[None]
+    # At 0.5 the mask is the two touching disks; the heatmap peaks at their centres.
+    heatmaps = (0.5 * two_touching_disks() + 0.49 * two_peaks() / two_peaks().max())[None]
     presence = np.ones(1, np.float32)
     parameters = {"heatmap_cell": 8.0}
-    split = build_result(["cell"], heatmaps, presence, SegmentOptions(threshold=0.3), parameters)
+    split = build_result(["cell"], heatmaps, presence, SegmentOptions(threshold=0.5), parameters)
     merged = build_result(["cell"], heatmaps, presence,
-                          SegmentOptions(threshold=0.3, instances="components"), parameters)
+                          SegmentOptions(threshold=0.5, instances="components"), parameters)
+    np.testing.assert_array_equal(split.masks[0], two_touching_disks())
     np.testing.assert_array_equal(split.masks, merged.masks)
     np.testing.assert_array_equal(split.instances > 0, split.masks)
     assert (split.instances.max(), merged.instances.max()) == (2, 1)

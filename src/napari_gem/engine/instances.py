@@ -36,8 +36,7 @@ INSTANCE_MODES = (("split touching objects (watershed)", "watershed"),
 #: (ViT-B/16 read at its native resolution).
 DEFAULT_CELL = 16.0
 # The defaults were chosen on 30 touching demo scenes of their own (napari_gem.demo.counting's
-# selection seeds; docs/api.md, "Objects"): with the true mask, the product landscape cut the
-# count error of connected components by a third, the heatmap alone by an eighth.
+# selection seeds); the measurement is in docs/api.md, "Objects".
 #: Smoothing of the heatmap before seeds are sought, in grid cells (Gaussian sigma).
 SMOOTH_CELLS = 1.0
 #: Smallest distance between two seeds, in grid cells.
@@ -46,6 +45,8 @@ MIN_DISTANCE_CELLS = 1.0
 DYNAMIC = 0.2
 #: Where seeds are sought and what is flooded (see :func:`split_touching`).
 LANDSCAPE = "product"
+#: Pixels per grid cell at which the landscape and its seeds are worked out.
+SAMPLES_PER_CELL = 4
 
 Splitter = Callable[..., np.ndarray]
 
@@ -67,79 +68,110 @@ def split_touching(mask: np.ndarray, heatmap: np.ndarray, *, cell: float | None 
     ``landscape`` is where seeds are sought and what is flooded: ``product`` (the default:
     the smoothed heatmap times the distance to the region's border, scaled to [0, 1] per
     region, so a neck between two objects is a valley even where the coarse heatmap is
-    flat) or ``heatmap`` (the smoothed heatmap alone). ``dynamic``, ``smooth_cells`` and ``min_distance_cells`` set the seeds (see the
-    module's constants). Labels are int32 1..n, written into ``out`` when given;
-    ``labels > 0`` equals ``mask`` exactly.
+    flat) or ``heatmap`` (the smoothed heatmap alone). ``dynamic``, ``smooth_cells`` and
+    ``min_distance_cells`` set the seeds (see the module's constants). Labels are int32
+    1..n, written into ``out`` when given; ``labels > 0`` equals ``mask`` exactly.
+
+    The landscape and its seeds are worked out at :data:`SAMPLES_PER_CELL` pixels per grid
+    cell (they hold no finer detail), the flooding at full resolution.
     """
     mask = np.asarray(mask, dtype=bool)
     heatmap = np.asarray(heatmap, dtype=np.float32)
     if heatmap.shape != mask.shape:
         raise ValueError(f"heatmap shape {heatmap.shape} differs from mask shape {mask.shape}")
+    if landscape not in ("heatmap", "product"):
+        raise ValueError(f"landscape must be heatmap or product; got {landscape!r}")
     cell = DEFAULT_CELL if cell is None else float(cell)
     labels = connected_components(mask, out=out)
     count = int(labels.max(initial=0))
     if count == 0:
         return labels
-    height = ndimage.gaussian_filter(np.nan_to_num(heatmap), sigma=smooth_cells * cell)
-    height = _landscape(height, mask, labels, count, landscape)
-    radius = max(1, int(round(min_distance_cells * cell)))
-    peaks = _candidate_peaks(height, mask, radius)
-    per_region = np.bincount(labels[peaks], minlength=count + 1)
-    spread = float(height.max() - height.min())
+    step = max(1, int(cell // SAMPLES_PER_CELL))
+    coarse_mask = _block_mean(mask.astype(np.float32), step) >= 0.5
+    height = ndimage.gaussian_filter(_block_mean(np.nan_to_num(heatmap), step), smooth_cells * cell / step)
+    if landscape == "product":
+        height = height * _depth(coarse_mask)
+    radius = max(1, int(round(min_distance_cells * cell / step)))
+    seeds = _seeds(height, coarse_mask, radius, dynamic * float(height.max() - height.min()))
+    # Seeds back at full resolution: the centre of their block, kept where the mask is.
+    points = np.minimum(seeds * step + step // 2, np.asarray(mask.shape) - 1)
+    points = points[mask[tuple(points.T)]]
+    seed_regions = labels[tuple(points.T)]
+    per_region = np.bincount(seed_regions, minlength=count + 1)
     next_label = count + 1
     boxes = ndimage.find_objects(labels)
     for region in np.flatnonzero(per_region >= 2):
         box = _grown(boxes[region - 1], labels.shape)
         inside = labels[box] == region
-        split = _split_region(inside, height[box], peaks[box], dynamic * spread)
-        pieces = int(split.max())
-        if pieces < 2:
-            continue
+        markers = np.zeros(inside.shape, dtype=np.int32)
+        local = points[seed_regions == region] - [s.start for s in box]
+        markers[tuple(local.T)] = np.arange(1, len(local) + 1)
+        elevation = -_upsampled(height, box, step)
+        split = watershed(elevation, markers, mask=inside, connectivity=inside.ndim)
         # The first piece keeps the region's number; the others are numbered on.
         renumbered = np.where(split > 1, split - 2 + next_label, region)
         labels[box][inside] = renumbered[inside]
-        next_label += pieces - 1
+        next_label += len(local) - 1
     return labels
 
 
-def _landscape(smooth: np.ndarray, mask: np.ndarray, labels: np.ndarray, count: int,
-               landscape: str) -> np.ndarray:
-    """The map seeds are sought on and the watershed floods (negated)."""
-    if landscape == "heatmap":
-        return smooth
-    if landscape != "product":
-        raise ValueError(f"landscape must be heatmap or product; got {landscape!r}")
+def _block_mean(array: np.ndarray, step: int) -> np.ndarray:
+    """Means of ``step``-sided blocks (edge blocks padded with their edge values)."""
+    if step == 1:
+        return array
+    padded = np.pad(array, [(0, -n % step) for n in array.shape], mode="edge")
+    shape = [size for n in padded.shape for size in (n // step, step)]
+    return padded.reshape(shape).mean(axis=tuple(range(1, 2 * array.ndim, 2)))
+
+
+def _depth(mask: np.ndarray) -> np.ndarray:
+    """Distance to the border of each region, scaled to [0, 1] per region."""
+    regions, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim))
     distance = ndimage.distance_transform_edt(mask).astype(np.float32)
-    deepest = np.asarray(ndimage.maximum(distance, labels, np.arange(count + 1)), dtype=np.float32)
+    deepest = np.asarray(ndimage.maximum(distance, regions, np.arange(count + 1)), dtype=np.float32)
     deepest[0] = 1.0
-    return smooth * (distance / deepest[labels])
+    return distance / deepest[regions]
+
+
+def _seeds(height: np.ndarray, mask: np.ndarray, radius: int, dynamic: float) -> np.ndarray:
+    """Seed points ``[n, ndim]``: the highest point of every region of ``mask``, and every
+    other local maximum at least ``radius`` from a higher one that stands ``dynamic`` above
+    the saddle to a higher one (h-maxima)."""
+    regions, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim))
+    inside = np.where(mask, height, -np.inf)
+    highest = ndimage.maximum_filter(inside, size=2 * radius + 1, mode="constant", cval=-np.inf)
+    candidates = mask & (inside == highest)
+    per_region = np.bincount(regions[candidates], minlength=count + 1)
+    keep = candidates & (per_region[regions] == 1)
+    boxes = ndimage.find_objects(regions)
+    for region in np.flatnonzero(per_region >= 2):
+        box = boxes[region - 1]
+        within = regions[box] == region
+        lifted = np.where(within, height[box] - height[box][within].min(), 0.0)
+        strong = h_maxima(lifted, dynamic) > 0 if dynamic > 0 else within
+        found = candidates[box] & within & strong
+        if not found.any():  # flat: its highest point only
+            found = within & (lifted == lifted.max())
+        keep[box] |= found
+    # A plateau of equal maxima is one seed.
+    plateaus, count = ndimage.label(keep, structure=np.ones((3,) * mask.ndim))
+    centres = ndimage.maximum_position(keep, plateaus, np.arange(1, count + 1))
+    return np.asarray(centres, dtype=np.int64).reshape(-1, mask.ndim)
+
+
+def _upsampled(height: np.ndarray, box: tuple[slice, ...], step: int) -> np.ndarray:
+    """The coarse landscape bilinearly at full resolution over ``box``."""
+    if step == 1:
+        return height[box]
+    coarse = tuple(slice(s.start // step, -(-s.stop // step)) for s in box)
+    fine = ndimage.zoom(height[coarse], step, order=1, mode="nearest", grid_mode=True)
+    offset = tuple(slice(s.start - c.start * step, s.stop - c.start * step) for s, c in zip(box, coarse, strict=True))
+    return fine[offset]
 
 
 def _grown(box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
     """A bounding box one pixel larger on every side (so the flooding sees the region's rim)."""
     return tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(box, shape, strict=True))
-
-
-def _candidate_peaks(smooth: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
-    """Pixels of ``mask`` that are the highest of ``smooth`` within ``radius`` (inside the mask)."""
-    inside = np.where(mask, smooth, -np.inf)
-    size = 2 * radius + 1
-    highest = ndimage.maximum_filter(inside, size=size, mode="constant", cval=-np.inf)
-    return mask & (inside == highest)
-
-
-def _split_region(inside: np.ndarray, height: np.ndarray, candidates: np.ndarray,
-                  dynamic: float) -> np.ndarray:
-    """Labels 1..k of one region (``inside``, a crop) split by the watershed from its seeds."""
-    floor = float(height[inside].min())
-    lifted = np.where(inside, height - floor, 0.0)
-    # h-maxima: a peak counts only if it stands ``dynamic`` above the saddle to a higher one.
-    strong = h_maxima(lifted, dynamic) > 0 if dynamic > 0 else np.ones_like(inside)
-    seeds = candidates & inside & strong
-    markers, found = ndimage.label(seeds, structure=np.ones((3,) * inside.ndim))
-    if found < 2:
-        return inside.astype(np.int32)
-    return watershed(-lifted, markers, mask=inside, connectivity=inside.ndim).astype(np.int32)
 
 
 #: The instance modes, by the value of the ``instances`` option.
