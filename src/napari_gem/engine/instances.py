@@ -165,7 +165,8 @@ def _upsampled(height: np.ndarray, box: tuple[slice, ...], step: int) -> np.ndar
         return height[box]
     coarse = tuple(slice(s.start // step, -(-s.stop // step)) for s in box)
     fine = ndimage.zoom(height[coarse], step, order=1, mode="nearest", grid_mode=True)
-    offset = tuple(slice(s.start - c.start * step, s.stop - c.start * step) for s, c in zip(box, coarse, strict=True))
+    offset = tuple(slice(s.start - c.start * step, s.stop - c.start * step)
+                   for s, c in zip(box, coarse, strict=True))
     return fine[offset]
 
 
