@@ -2,7 +2,7 @@
 
 A prompt's mask says *where* its concept is; its objects say *how many*. Plain connected
 components merge every group of touching objects into one. The watershed splits a
-connected region where the heatmap has more than one clear peak inside it:
+connected region where its landscape (below) has more than one clear peak inside it:
 
 - **seeds** are the local maxima of a landscape: by default the heatmap, smoothed at the
   scale of its grid, times the distance to the region's border (so the neck between two
@@ -12,7 +12,9 @@ connected region where the heatmap has more than one clear peak inside it:
   of a coarse patch grid, so their maxima sit on grid nodes and a noisy node makes a
   spurious peak: the dynamic drops those, the smoothing drops them and the fine ripples
   of PAMR-refined maps.
-- **flooding** runs on the same landscape, negated, inside the region only.
+- **flooding** runs on the same landscape, negated, inside the region only. Landscape and
+  seeds are worked out at :data:`SAMPLES_PER_CELL` pixels per grid cell (they hold no
+  finer detail), the flooding at full resolution.
 
 The mask is never changed: every pixel of it gets a label, a region with one seed (or
 none) stays one object, and only regions with several seeds are split.
