@@ -411,6 +411,7 @@ class SegmentController:
         options = last.options
         method = default_threshold(options.replace(threshold=threshold))
         plane_labels, used = [], []
+        cell = info(heat_layers[0]).get("parameters", {}).get("heatmap_cell")
         for index in computed_planes(heat_layers):
             heatmaps = np.stack([np.asarray(layer.data[index], dtype=np.float32)
                                  for layer in heat_layers])
@@ -418,7 +419,8 @@ class SegmentController:
             used.append(values)
             plane_labels.append((index, masks_from_heatmaps(heatmaps, values, mode,
                                                             options.min_size,
-                                                            options.fill_holes)))
+                                                            options.fill_holes,
+                                                            options.instances, cell)))
         if not plane_labels:
             return None
         parameters = dict(info(heat_layers[0]).get("parameters", {}))
