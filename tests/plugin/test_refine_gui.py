@@ -97,6 +97,12 @@ def test_paint_erase_refine_keeps_strokes_changes_the_rest_and_undo_restores(
     handler.release_key("Control-Shift-Z")
     np.testing.assert_array_equal(np.asarray(layer.data), after)
 
+    # Undoing the refinement and then the erase stroke leaves one stroke, the painted one.
+    layer.undo()
+    layer.undo()
+    assert np.all(np.asarray(layer.data)[erased] == 1)  # the erased pixels are back
+    assert demo_widget.refiner.stroke_counts() == {concept: (1, 0)}
+
 
 def test_refine_key_live_mode_and_clear_messages(viewer, demo_widget, qtbot, notes):
     image, concept, truth = _scene()
@@ -160,6 +166,13 @@ def test_refined_mask_is_exported_with_its_strokes_and_reproduced_from_them(
     refined = encoded.refine(concept, positive=positive, negative=negative,
                              **entry["planes"][""]["options"])
     np.testing.assert_array_equal(refined.masks[0].astype(np.uint8), np.asarray(layer.data))
+
+    # File > Save Selected Layers (napari-gem export) writes the strokes too.
+    viewer.layers.selection = {layer, viewer.layers[f"{concept} heatmap (micrograph)"]}
+    viewer.layers.save(str(tmp_path / "saved"), selected=True, plugin="napari-gem")
+    saved = json.loads((tmp_path / "saved" / "micrograph_parameters.json").read_text())
+    [again] = saved["strokes"][concept]
+    np.testing.assert_array_equal(read_strokes(tmp_path / "saved" / again["file"])[0], positive)
 
 
 def test_each_plane_of_a_stack_is_refined_on_its_own(viewer, demo_widget, qtbot):
