@@ -203,3 +203,23 @@ def test_each_plane_of_a_stack_is_refined_on_its_own(viewer, demo_widget, qtbot)
 
     viewer.dims.set_point(0, 0)  # no strokes on plane 0: nothing to refine there
     assert demo_widget.refine_mask() is None
+
+
+def test_instances_masks_refine_and_keep_the_painted_labels(viewer, demo_widget, qtbot):
+    image, concept, truth = _scene()
+    viewer.add_image(image, name="micrograph", rgb=True)
+    demo_widget.prompts.value = concept
+    demo_widget.mask_mode.value = "instances"
+    run_and_wait(qtbot, demo_widget)
+    layer = viewer.layers[f"{concept} instances (micrograph)"]
+    mask = np.asarray(layer.data) > 0
+    before_label = layer.selected_label
+    layer.selected_label = 7  # a label of the user's own
+    painted = _disk(layer, _interior(truth & ~mask), 7)
+    layer.selected_label = before_label
+    before = np.array(layer.data, copy=True)
+    _wait(qtbot, demo_widget.refine_mask(layer=layer))
+    after = np.asarray(layer.data)
+    assert np.all(after[painted] == 7)  # the user's label, as painted
+    assert np.count_nonzero(after[~painted] != before[~painted]) > 0
+    assert after.dtype == before.dtype and after.max() >= 1
