@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelLoadError
-from .preprocess import CLIP_MEAN, CLIP_STD
+from .preprocess import renormalised
 from .vfm_loading import PROXIES, build_proxy_module, check_weights_available, is_cached
 
 __all__ = ["PROXIES", "ExtraModel", "ProxyVfm", "ensure_available", "forget_proxies", "load_proxy",
@@ -87,11 +87,7 @@ class ProxyVfm:
     def pixels_from_clip(self, pixels: torch.Tensor) -> torch.Tensor:
         """CLIP-normalised pixels re-normalised for this VFM (spec §1.1):
         ``(px·σ_clip + μ_clip − μ) / σ``, so CLIP-space zero padding arrives as CLIP's mean colour."""
-        def column(values):
-            return torch.tensor(values, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1)
-
-        raw = pixels * column(CLIP_STD) + column(CLIP_MEAN)
-        return (raw - column(self.mean)) / column(self.std)
+        return renormalised(pixels, self.mean, self.std)
 
     # -- position table -------------------------------------------------------------------
     def _prefix_rows(self) -> int:

@@ -154,8 +154,9 @@ def _load_model(spec: ModelSpec, models: ModelCache, report, cancelled) -> objec
             def bytes_report(done: int, total: int) -> None:
                 if cancelled():
                     raise Cancelled("cancelled by the user")
-                megabytes = f"{done / 1e6:.0f} / {total / 1e6:.0f} MB" if total else ""
-                report(Progress(f"downloading {spec.name} ({spec.pretrained}) {megabytes}",
+                megabytes = f" {done / 1e6:.0f} / {total / 1e6:.0f} MB" if total else ""
+                weights = f" ({spec.pretrained})" if spec.pretrained else ""
+                report(Progress(f"downloading {spec.name}{weights}{megabytes}",
                                 done // 1024, total // 1024))
 
             spec.fetch(bytes_report)

@@ -11,6 +11,7 @@ naming what is missing and where it would be cached.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError, UnsupportedModelError, first_line
+from ..preprocess import CLIP_MEAN, CLIP_STD
 from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from .clip import hub
 from .clip.catalogue import curated_entries
@@ -169,6 +171,7 @@ class TransformersClipFamily(ModelFamily):
         model = model.float().eval().requires_grad_(False)
         wrapped = TransformersClip(model).eval()
         siglip = type(model).__name__.startswith("Siglip")
+        wrapped.visual.preprocess_cfg = processor_normalisation(source, cache_dir, local, siglip)
         try:
             method = request.dense_method or create_method(self.default_method)
             return GroundingModel(wrapped, HfTokenizer(tokenizer, max_length=siglip), method,
@@ -182,6 +185,22 @@ class TransformersClipFamily(ModelFamily):
             return
         with hub.download_errors(name, _cache_folder(cache_dir)):
             hub.fetch_repo(_source(name), REPO_FILES, report, cache_dir)
+
+
+def processor_normalisation(source: str, cache_dir, local: bool, siglip: bool) -> dict:
+    """``{"mean", "std"}`` from the model's ``preprocessor_config.json``; without one, the
+    defaults of transformers' own processors (SigLIP: 0.5; CLIP: OpenAI CLIP's)."""
+    from transformers.utils import cached_file
+
+    defaults = ((0.5,) * 3, (0.5,) * 3) if siglip else (CLIP_MEAN, CLIP_STD)
+    try:
+        path = cached_file(source, "preprocessor_config.json", cache_dir=cache_dir,
+                           local_files_only=local, _raise_exceptions_for_missing_entries=False)
+        config = json.loads(Path(path).read_text()) if path else {}
+    except (OSError, ValueError):
+        config = {}
+    return {"mean": tuple(config.get("image_mean", defaults[0])),
+            "std": tuple(config.get("image_std", defaults[1]))}
 
 
 def _cache_folder(cache_dir) -> str:
