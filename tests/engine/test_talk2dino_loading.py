@@ -161,3 +161,40 @@ def test_evaluation_uses_the_official_masks_through_the_scorer_interface(model):
     pixels = torch.randn(2, 3, 448, 448)
     masks = model.crop_similarity(pixels, model.embed_prompts(["a", "b"], ("a photo of a {}.",)))
     assert masks.shape == (2, 2, 448, 448) and ((masks > 0) & (masks < 1)).all()
+
+
+def test_the_evaluation_preset_is_the_official_protocol():
+    from napari_gem.engine.families.talk2dino import SUB_IMAGENET_TEMPLATES
+    from napari_gem.evaluation.protocol import protocol_for
+
+    voc = protocol_for("voc21", method="talk2dino")
+    assert (voc.short_side, voc.crop, voc.stride) == (448, 448, 224)
+    assert voc.templates == SUB_IMAGENET_TEMPLATES and len(voc.templates) == 7
+    assert voc.background_logit == 0.55 and voc.prob_threshold is None and voc.pamr_steps is None
+    assert voc.pamr_dilations == (1, 2, 4, 8, 12, 24)
+    assert protocol_for("ade20k", method="talk2dino").background_logit is None
+
+
+def test_the_background_is_a_constant_channel_at_bg_thresh():
+    """Official: argmax over [0.55, mask_1, ...]; a pixel whose every mask is below 0.55 is background."""
+    from napari_gem.evaluation.protocol import protocol_for
+    from napari_gem.evaluation.run import predict_label_map
+
+    class Scorer:
+        device = torch.device("cpu")
+        logit_scale = 1.0
+
+        def embed_prompts(self, prompts, templates):
+            return torch.zeros(len(prompts), 4)
+
+        def crop_similarity(self, pixels, text):
+            masks = torch.full((pixels.shape[0], 3, *pixels.shape[-2:]), 0.5)
+            masks[:, 0] = 0.99  # the background prompt's own score is never used
+            masks[:, 2, :, : pixels.shape[-1] // 2] = 0.6  # class 2 above bg_thresh on the left
+            return masks
+
+    settings = protocol_for("voc21", method="talk2dino")
+    image = np.zeros((448, 448, 3), dtype=np.uint8)
+    prediction = predict_label_map(image, (448, 448), Scorer(), torch.zeros(3, 4),
+                                   torch.tensor([0, 1, 2]), 3, settings)
+    assert (prediction[:, :200] == 2).all() and (prediction[:, 250:] == 0).all()

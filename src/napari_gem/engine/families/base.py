@@ -79,6 +79,9 @@ class ModelFamily(ABC):
     weights: ClassVar[str] = WEIGHTS_TAG
     #: Families are asked in increasing priority; a family that claims any name asks last.
     priority: ClassVar[int] = 0
+    #: Its own options (a dataclass described with ``described.option``) where it makes its
+    #: own dense features and takes options; the command line offers them as flags.
+    own_options: ClassVar[type | None] = None
 
     @abstractmethod
     def claims(self, name: str) -> bool:

@@ -10,7 +10,7 @@ from ..registry import register_family
 from .architecture import architecture_names, is_talk2dino_name
 from .loader import build_talk2dino
 from .model import METHOD, Talk2DinoModel
-from .options import options_from
+from .options import Talk2DinoOptions, options_from
 
 TITLE = "Talk2DINO"
 
@@ -26,6 +26,7 @@ class Talk2DinoFamily(ModelFamily):
     uses_clip_methods = False
     default_method = METHOD
     weights = WEIGHTS_FILE
+    own_options = Talk2DinoOptions
 
     def claims(self, name: str) -> bool:
         return is_talk2dino_name(name)
