@@ -215,6 +215,25 @@ def test_crop_masks_match_the_reference(engine, reference_backbone, reference_te
     assert (got - expected).abs().max() <= TOLERANCE
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_float32_engine_as_users_run_it_agrees_too(files, reference_backbone, reference_text_parts,
+                                                        size):
+    from talk2dino_models import TINY
+
+    from napari_gem import load_model
+
+    model = load_model(TINY, files["projection"], device="cpu", backbone_weights=files["backbone"],
+                       text_weights=files["text"])
+    text = reference_text(reference_text_parts, PROMPTS)
+    raw = raw_image(*size, seed=size[1])
+    expected = reference_masks(reference_backbone, raw, text, cleaning=True)
+    got = model.crop_similarity(clip_pixels(raw).float(), model.encode_text(PROMPTS),
+                                background_cleaning=True)[0]
+    assert got.dtype == torch.float32
+    assert (got.double() - expected).abs().max() <= TOLERANCE
+    assert (model.encode_text(PROMPTS).double() - text).abs().max() <= 1e-6
+
+
 def test_a_batch_is_cleaned_image_by_image(engine):
     """The official cleaning handles batch 1 only; the engine applies it per image."""
     pixels = torch.cat([clip_pixels(raw_image(448, 448, seed)) for seed in (1, 2)])

@@ -87,7 +87,9 @@ def test_a_backbone_file_of_another_architecture_is_refused_naming_the_keys(file
 
 
 def test_a_missing_file_is_named(files, tmp_path):
-    with pytest.raises(ModelLoadError, match="projection file not found"):
+    with pytest.raises(ModelLoadError, match="weights are its projection file.*'openai' is not a file"):
+        _load(files, "openai")
+    with pytest.raises(ModelLoadError, match="projection file"):
         _load(files, tmp_path / "nothing.pth")
     with pytest.raises(ModelLoadError, match="text_weights file"):
         _load(files, files["projection"], text_weights=tmp_path / "nothing.pt")

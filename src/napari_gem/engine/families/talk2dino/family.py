@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ...errors import ModelLoadError
@@ -43,6 +44,13 @@ class Talk2DinoFamily(ModelFamily):
 
     def segment_defaults(self, name: str) -> dict[str, Any]:
         return {"input_size": 448, "window": 448, "overlap": 224}
+
+    def check(self, name: str, pretrained: str | None) -> None:
+        if pretrained is not None and not os.path.isfile(os.path.expanduser(pretrained)):
+            raise ModelLoadError(
+                f"{TITLE}'s weights are its projection file (the released vitb_mlp_infonce.pth); "
+                f"{pretrained!r} is not a file. DINOv2 and the CLIP text tower come from their "
+                "caches, or from backbone_weights= and text_weights= files")
 
     def check_method(self, name: str, method: str | None, options: dict[str, Any]) -> None:
         if method not in (None, METHOD):
