@@ -127,6 +127,19 @@ def test_offline_with_nothing_cached_it_fails_within_seconds_naming_both_parts_a
     assert "timm/vit_base_patch16_clip_224.openai" in message
 
 
+def test_the_models_list_says_whether_dinov2_and_clip_are_cached(empty_offline_cache):
+    family = family_for("talk2dino-vitb14")
+    assert not family.is_cached("talk2dino-vitb14", None)
+    for repository in ("timm/vit_base_patch14_reg4_dinov2.lvd142m", "timm/vit_base_patch16_clip_224.openai"):
+        folder = empty_offline_cache / f"models--{repository.replace('/', '--')}"
+        (folder / "snapshots" / "0").mkdir(parents=True)
+        (folder / "refs").mkdir()
+        (folder / "refs" / "main").write_text("0")
+        for filename in ("model.safetensors", "open_clip_model.safetensors"):
+            (folder / "snapshots" / "0" / filename).write_bytes(b"weights")
+    assert family.is_cached("talk2dino-vitb14", None)
+
+
 def test_offline_with_the_backbone_given_only_the_text_tower_is_named(empty_offline_cache, files):
     with pytest.raises(ModelLoadError) as caught:
         load_model(TINY, files["projection"], device="cpu", backbone_weights=files["backbone"])

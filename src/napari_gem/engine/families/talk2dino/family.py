@@ -8,10 +8,11 @@ from typing import Any
 from ...errors import ModelLoadError
 from ..base import WEIGHTS_FILE, CatalogueEntry, LoadRequest, ModelFamily
 from ..registry import register_family
-from .architecture import architecture_names, is_talk2dino_name
+from .architecture import architecture_names, get_architecture, is_talk2dino_name
 from .loader import build_talk2dino
 from .model import METHOD, Talk2DinoModel
 from .options import Talk2DinoOptions, options_from
+from .parts import missing_parts
 
 TITLE = "Talk2DINO"
 
@@ -44,6 +45,15 @@ class Talk2DinoFamily(ModelFamily):
 
     def segment_defaults(self, name: str) -> dict[str, Any]:
         return {"input_size": 448, "window": 448, "overlap": 224}
+
+    def is_cached(self, name: str, pretrained: str | None, cache_dir=None) -> bool:
+        """Whether DINOv2 and the CLIP text tower are in their caches (the projection is a file)."""
+        try:
+            architecture = get_architecture(name)
+        except KeyError:
+            return True
+        cache = os.fspath(cache_dir) if cache_dir is not None else None
+        return missing_parts(architecture, None, None, cache) == []
 
     def check(self, name: str, pretrained: str | None) -> None:
         if pretrained is not None and not os.path.isfile(os.path.expanduser(pretrained)):

@@ -38,6 +38,14 @@ def _text_missing(architecture: Talk2DinoArchitecture, cache_dir: str | None) ->
             "or pass text_weights=PATH, an open_clip checkpoint)")
 
 
+def missing_parts(architecture: Talk2DinoArchitecture, backbone_weights: str | None,
+                  text_weights: str | None, cache_dir: str | None = None) -> list[str]:
+    """What must be downloaded: each frozen part neither given as a file nor cached."""
+    return [what for what in (
+        None if backbone_weights else _backbone_missing(architecture),
+        None if text_weights else _text_missing(architecture, cache_dir)) if what]
+
+
 def check_parts(architecture: Talk2DinoArchitecture, backbone_weights: str | None,
                 text_weights: str | None, cache_dir: str | None = None) -> None:
     """Return when both frozen parts can be built without waiting on an absent network.
@@ -49,9 +57,7 @@ def check_parts(architecture: Talk2DinoArchitecture, backbone_weights: str | Non
     for label, path in (("backbone_weights", backbone_weights), ("text_weights", text_weights)):
         if path is not None and not os.path.isfile(path):
             raise ModelLoadError(f"Talk2DINO {label} file {path!r} does not exist")
-    missing = [what for what in (
-        None if backbone_weights else _backbone_missing(architecture),
-        None if text_weights else _text_missing(architecture, cache_dir)) if what]
+    missing = missing_parts(architecture, backbone_weights, text_weights, cache_dir)
     if not missing:
         return
     from huggingface_hub import constants
