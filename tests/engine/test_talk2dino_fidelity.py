@@ -282,3 +282,56 @@ def test_an_image_misreading_is_caught(engine, reference_backbone, reference_tex
     got = engine.crop_similarity(clip_pixels(raw), engine.encode_text(PROMPTS),
                                  background_cleaning=cleaning)[0]
     assert (got - wrong).abs().max() > 10 * TOLERANCE
+
+
+# -- PAMR (spec §3.7), as evaluate --pamr on runs it for Talk2DINO -----------------------------
+PAMR_DILATIONS = (1, 2, 4, 8, 12, 24)
+
+
+def reference_pamr(mask: torch.Tensor, raw_rgb: torch.Tensor, iterations: int,
+                   dilations: tuple[int, ...]) -> torch.Tensor:
+    """Spec §3.7 on the raw RGB crop (0..255): ``mask [P, H, W]``, ``raw_rgb [3, H, W]``."""
+    pad = max(dilations)
+
+    def neighbours(x, with_centre):
+        padded = F.pad(x[None], [pad] * 4, mode="replicate")[0]
+        height, width = x.shape[-2:]
+        out = []
+        for d in dilations:
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if (dy, dx) == (0, 0) and not with_centre:
+                        continue
+                    top, left = pad + dy * d, pad + dx * d
+                    out.append(padded[:, top: top + height, left: left + width])
+        return torch.stack(out, dim=1)  # [C, K, H, W]
+
+    samples = neighbours(raw_rgb, True)
+    std = samples.std(dim=1, unbiased=True)  # [3, H, W], centre and every dilation's 8
+    near = neighbours(raw_rgb, False)
+    affinity = -(raw_rgb[:, None] - near).abs() / (1e-8 + 0.1 * std[:, None])
+    affinity = torch.softmax(affinity.mean(dim=0), dim=0)  # [K, H, W]
+    for _ in range(iterations):
+        mask = (neighbours(mask, False) * affinity[None]).sum(dim=1)
+    return mask
+
+
+@pytest.mark.parametrize("misreading", [None, "one iteration", "dilation 1 only"])
+def test_pamr_with_talk2dinos_dilations_matches_the_spec_on_the_raw_crop(misreading):
+    """The engine's PAMR (guided by CLIP-normalised pixels, as evaluate runs it) equals spec
+    §3.7 on the raw crop; with ``misreading`` the reference is far off (guards "one
+    iteration" and "dilation 1 only")."""
+    from napari_gem.engine.refinement import pamr
+
+    raw = raw_image(96, 120, seed=3)
+    rgb = torch.from_numpy(raw).double().permute(2, 0, 1)
+    masks = torch.sigmoid(torch.randn(2, 96, 120, generator=torch.Generator().manual_seed(4),
+                                      dtype=torch.float64))
+    got = pamr(masks, clip_pixels(raw)[0], 10, PAMR_DILATIONS).double()
+    iterations = 1 if misreading == "one iteration" else 10
+    dilations = (1,) if misreading == "dilation 1 only" else PAMR_DILATIONS
+    expected = reference_pamr(masks, rgb, iterations, dilations)
+    if misreading is None:
+        assert (got - expected).abs().max() <= TOLERANCE
+    else:
+        assert (got - expected).abs().max() > 10 * TOLERANCE
