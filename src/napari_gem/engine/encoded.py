@@ -71,6 +71,11 @@ class EncodedImage:
     def grid_shape(self) -> tuple[int, int]:
         return tuple(self.features.shape[:2])
 
+    @property
+    def heatmap_cell(self) -> float:
+        """The side of one feature-grid cell in image pixels (the scale of the heatmaps' detail)."""
+        return float(np.mean(np.divide(self.covered_shape, self.grid_shape)))
+
     def similarity(self, prompts: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
         """Cosine similarity ``[P, gh, gw]`` of the features with each prompt."""
         text = self.model.encode_text(prompts, templates)
@@ -160,6 +165,7 @@ class EncodedImage:
             "image_shape": list(self.image_shape),
             "tiled": self.tiled,
             "num_windows": self.num_windows,
+            "heatmap_cell": self.heatmap_cell,
         }
         return build_result(prompts, heatmaps, presence, options, parameters)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .described import check_described, option
+from .instances import INSTANCE_MODES
 from .refinement import check_pamr_settings
 
 #: The choices of each option, with the labels people see.
@@ -65,6 +66,9 @@ class SegmentOptions:
                            help="remove objects smaller than this")
     fill_holes: int = option(0, kind="int", label="fill holes (px)", minimum=0, maximum=100_000_000,
                              help="fill holes up to this size")
+    instances: str = option("watershed", kind="choice", label="objects", choices=INSTANCE_MODES,
+                            help="how a mask becomes objects: watershed (touching objects split at "
+                            "the heatmap's peaks) or components (connected regions)")
     background_threshold: float | None = option(None, kind="float", label="background threshold",
                                                 auto="none", minimum=0.0, maximum=1.0, in_form=False,
                                                 help="pixels whose best score is below it are background")

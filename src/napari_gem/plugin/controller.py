@@ -86,6 +86,7 @@ class LastRun:
     options: SegmentOptions
     geometry: object
     presence: dict[str, float]
+    request: RunRequest | None = None  # what made it (model, options, planes): for refining
 
 
 def split_prompts(text: str) -> list[str]:
@@ -365,7 +366,7 @@ class SegmentController:
             for i, prompt in enumerate(prompts)
         }
         self.last = LastRun(layer, list(prompts), request.mask_mode, request.options,
-                            request.job.geometry, presence)
+                            request.job.geometry, presence, request)
         counts = np.zeros(len(prompts), dtype=int)
         for plane in output.planes:
             counts += count_objects(plane.labels, request.mask_mode, len(prompts))
@@ -411,6 +412,7 @@ class SegmentController:
         options = last.options
         method = default_threshold(options.replace(threshold=threshold))
         plane_labels, used = [], []
+        cell = info(heat_layers[0]).get("parameters", {}).get("heatmap_cell")
         for index in computed_planes(heat_layers):
             heatmaps = np.stack([np.asarray(layer.data[index], dtype=np.float32)
                                  for layer in heat_layers])
@@ -418,7 +420,8 @@ class SegmentController:
             used.append(values)
             plane_labels.append((index, masks_from_heatmaps(heatmaps, values, mode,
                                                             options.min_size,
-                                                            options.fill_holes)))
+                                                            options.fill_holes,
+                                                            options.instances, cell)))
         if not plane_labels:
             return None
         parameters = dict(info(heat_layers[0]).get("parameters", {}))
@@ -498,9 +501,11 @@ class SegmentController:
                 raise ValueError(f"The heatmap layer of '{prompt}' is gone; run again to export.")
             heatmaps[prompt] = np.asarray(heat[-1].data, dtype=np.float32)
             parameters = parameters or dict(info(heat[-1]).get("parameters", {}))
-        mask_arrays, layers_used = {}, []
+        mask_arrays, layers_used, stroke_layers = {}, [], {}
         for choice, variant in zip(chosen, file_variants(chosen), strict=True):
             mask_arrays[(choice.prompt, variant)] = _labels_of(choice)
+            if info(choice.layer).get("role") == "mask":
+                stroke_layers[(choice.prompt, variant)] = choice.layer
             layers_used.append({"prompt": choice.prompt, "layer": choice.layer.name,
                                 "edited": choice.edited, "variant": variant})
         reference = outputs_of(self.viewer.layers, sid, "heatmap", prompts[0])[-1]
@@ -517,20 +522,22 @@ class SegmentController:
             "parameters": parameters,
             "scale": tuple(reference.scale),
             "translate": tuple(reference.translate),
+            "stroke_layers": stroke_layers,
         }
 
     def export(self, out_dir, prompts: Sequence[str] | None = None,
                overwrite: bool = False, *, masks: Sequence[str] | None = None) -> list[Path]:
-        """Write masks (TIFF, PNG for 2D), heatmaps, objects CSV and parameters JSON.
+        """Write masks (TIFF, PNG for 2D), heatmaps, objects CSV, strokes and parameters JSON.
 
         ``masks`` / ``prompts`` choose the mask layers as in :meth:`export_layers`.
         Raises ``FileExistsError`` (nothing written) when files exist and ``overwrite``
         is False, ``ValueError`` when there is nothing to export.
         """
-        from ..io.export import write_outputs
+        from .stroke_export import write_with_strokes
 
         arrays = self.export_layers(prompts, masks)
-        return write_outputs(out_dir, arrays.pop("stem"), overwrite=overwrite, **arrays)
+        return write_with_strokes(out_dir, arrays.pop("stem"), arrays.pop("stroke_layers"),
+                                  overwrite=overwrite, **arrays)
 
 
 def _is_mask(layer) -> bool:

@@ -30,6 +30,8 @@ from .registry import register_family
 PREFIX = "transformers:"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer_config.json")
+#: What a repository's download takes: configs, tokenizer files, weights (safetensors when both).
+REPO_FILES = ("*.json", "*.txt", "*.model", "model*.safetensors", "pytorch_model*.bin")
 
 
 class TransformersClip(nn.Module):
@@ -135,14 +137,13 @@ class TransformersClipFamily(ModelFamily):
         missing = missing_files(_source(name), cache_dir)
         if not missing:
             return True
-        from huggingface_hub import constants
 
         folder = Path(_source(name)).expanduser()
         if folder.is_dir():
             raise ModelLoadError(f"{name}: the folder lacks {'; '.join(missing)}")
         reason = hub.offline_reason()
         if reason:
-            where = str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
+            where = _cache_folder(cache_dir)
             raise ModelLoadError(
                 f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "
                 f"Downloads are cached in {where}; fetch them on a connected machine (see "
@@ -176,9 +177,14 @@ class TransformersClipFamily(ModelFamily):
             raise ModelLoadError(f"{name}: {error}") from error
 
     def fetch(self, name: str, pretrained, report: ByteReport, cache_dir=None) -> None:
+        """Download the repository's config, weights and tokenizer, reporting bytes."""
         if self._fail_fast_when_offline(name, cache_dir):
             return
-        from huggingface_hub import snapshot_download
+        with hub.download_errors(name, _cache_folder(cache_dir)):
+            hub.fetch_repo(_source(name), REPO_FILES, report, cache_dir)
 
-        snapshot_download(_source(name), cache_dir=cache_dir,
-                          allow_patterns=["*.json", "*.txt", "*.model", WEIGHT_FILES[0]])
+
+def _cache_folder(cache_dir) -> str:
+    from huggingface_hub import constants
+
+    return str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
