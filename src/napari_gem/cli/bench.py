@@ -64,6 +64,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--no-bf16", dest="bf16", action="store_false",
                         help="skip the bf16-vs-fp32 rows (measured when the model runs in fp32)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) to this file")
+    parser.add_argument("--talk2dino", action="store_true",
+                        help="also time Talk2DINO against a plain DINOv2 forward (random weights)")
     from .bench_simzss import add_simzss_bench_arguments
 
     add_simzss_bench_arguments(parser)
@@ -258,6 +260,10 @@ def run_bench(args) -> int:
              f">= {TARGETS['bf16_correlation']}",
              "yes" if bf16["correlation"] >= TARGETS["bf16_correlation"] else "NO"),
         ]
+    if args.talk2dino:
+        from .bench_vfm import measure_talk2dino, talk2dino_rows
+
+        rows += talk2dino_rows(measure_talk2dino(args.input_size, args.repeats, args.device))
     if args.pamr_image:
         seconds = measure_pamr(args.pamr_image, 5, args.repeats, model.device)
         rows.append((f"PAMR {args.pamr_image}px, 5 prompts (s)", f"{seconds:.3f}",

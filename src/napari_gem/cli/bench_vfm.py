@@ -60,3 +60,46 @@ def proxyclip_rows(times: dict[str, float], proxy: str = "dino-b16") -> list[tup
          "yes" if ratio <= PROXYCLIP_TARGET else "NO"),
         (f"  of which the {proxy} forward / plain", f"{times['proxy'] / times['plain']:.2f}x", "", ""),
     ]
+
+
+# -- Talk2DINO ---------------------------------------------------------------------------
+TALK2DINO_TARGET = 1.15
+
+
+def measure_talk2dino(input_size: int = 448, repeats: int = 5, device: str = "cpu") -> dict[str, float]:
+    """Median seconds (interleaved) of a plain timm DINOv2 ``forward_features`` (built at
+    ``input_size``), Talk2DINO's encode as ``encode`` calls it, and its official per-crop
+    masks with background cleaning for 5 prompts; random weights (no download)."""
+    import timm
+
+    from ..engine import load_model
+
+    model = load_model("talk2dino-vitb14", None, device=device, precision="fp32")
+    plain = timm.create_model("vit_base_patch14_reg4_dinov2", pretrained=False, num_classes=0,
+                              img_size=input_size).eval().to(model.device)
+    pixels = torch.randn(1, 3, input_size, input_size, device=model.device)
+    text = model.encode_text([f"object {index}" for index in range(5)])
+
+    def plain_forward():
+        with torch.inference_mode():
+            plain.forward_features(pixels)
+
+    medians = interleaved_medians({
+        "plain": plain_forward,
+        "talk2dino": lambda: model.encode_image(pixels),
+        "masks": lambda: model.crop_similarity(pixels, text, background_cleaning=True),
+    }, repeats, model.device)
+    medians["ratio"] = medians["talk2dino"] / medians["plain"]
+    return medians
+
+
+def talk2dino_rows(times: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    """The bench table's rows for :func:`measure_talk2dino`."""
+    ratio = times["ratio"]
+    return [
+        ("plain DINOv2 forward_features (s)", f"{times['plain']:.3f}", "baseline", ""),
+        ("Talk2DINO encode / DINOv2 forward_features", f"{ratio:.2f}x", f"<= {TALK2DINO_TARGET}x",
+         "yes" if ratio <= TALK2DINO_TARGET else "NO"),
+        ("  Talk2DINO official masks, 5 prompts, background cleaning / DINOv2",
+         f"{times['masks'] / times['plain']:.2f}x", "", ""),
+    ]

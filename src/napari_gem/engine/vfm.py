@@ -131,8 +131,18 @@ class ProxyVfm:
         and any registers are dropped (spec §1.3: DINO ``get_intermediate_layers(x)[0]``).
         """
         module = self.module
+        x, (rows, cols) = self.input_tokens(pixels)
+        for block in module.blocks:
+            x = block(x)
+        x = module.norm(x)[:, module.num_prefix_tokens:]
+        return x.transpose(1, 2).reshape(x.shape[0], -1, rows, cols)
+
+    def input_tokens(self, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The first block's input ``[B, prefix + I*J, C]`` (patch embedding, prefix tokens,
+        the position table resampled to the grid) and the patch grid ``(I, J)``."""
+        module = self.module
         patches = module.patch_embed.proj(pixels)  # [B, C, I, J]
-        batch, width, rows, cols = patches.shape
+        batch, _, rows, cols = patches.shape
         x = module.patch_embed.norm(patches.flatten(2).transpose(1, 2))
         prefix = [token.expand(batch, -1, -1) for token in (module.cls_token, module.reg_token)
                   if token is not None]
@@ -141,11 +151,7 @@ class ProxyVfm:
             x = torch.cat([*prefix, x + positions], dim=1)
         else:
             x = torch.cat([*prefix, x], dim=1) + positions
-        x = module.norm_pre(x)
-        for block in module.blocks:
-            x = block(x)
-        x = module.norm(x)[:, module.num_prefix_tokens:]
-        return x.transpose(1, 2).reshape(batch, width, rows, cols)
+        return module.norm_pre(x), (rows, cols)
 
 
 # -- the shared instances --------------------------------------------------------------

@@ -196,7 +196,8 @@ class SegmentWidget(QWidget):
         self.source.update_visibility()
         self.model_panel.update_visibility()
         self.results_panel.update_visibility()
-        self.options_panel.show_method(self.method.value, self.model_panel.family.uses_clip_methods)
+        family = self.model_panel.family
+        self.options_panel.show_method(self.method.value, family.uses_clip_methods, family.own_options)
 
     # -- building a run ----------------------------------------------------------------------------
     def method_options(self) -> dict:

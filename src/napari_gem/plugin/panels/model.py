@@ -206,5 +206,5 @@ class ModelPanel:
             name=name, pretrained=pretrained, device=self.device.value,
             precision=None if self.precision.value == "auto" else self.precision.value,
             method=self.method.value if family.uses_clip_methods else None,
-            method_options=method_options if family.uses_clip_methods else {},
+            method_options=method_options,  # the options panel gives only the family's or method's own
         )
