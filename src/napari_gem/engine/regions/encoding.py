@@ -78,6 +78,10 @@ def prepare_regions(image, mapping, model: PromptableModel, options,
             raise ValueError("region labels were given but regions is 'none': set regions='labels'")
         return None
     source = get_source(options.regions)
+    if options.region_attention:
+        from ..vfm import ensure_available
+
+        ensure_available(options.region_proxy)  # offline: say so before any work
     if region_labels is not None and not source.takes_labels:
         raise ValueError(f"region labels were given but regions is {options.regions!r}: "
                          "set regions='labels'")

@@ -35,6 +35,9 @@ def available_choices() -> tuple[tuple[str, str], ...]:
     return tuple((source.title, name) for name, source in _SOURCES.items() if source.unavailable() is None)
 
 
-from . import labels, sam2, slic  # noqa: E402,F401  (each registers itself)
+# Each registers itself; the order is the form's order.
+from . import slic  # noqa: E402,F401,I001
+from . import labels  # noqa: E402,F401
+from . import sam2  # noqa: E402,F401
 
 __all__ = ["ReadRgb", "RegionSource", "available_choices", "get_source", "register", "source_names"]
