@@ -132,7 +132,8 @@ def reference_dino_features(vfm, pixels_clip, which="q+k"):
     patches = table[1:]
     if (rows, cols) != (side, side):  # DINO's own rule: scale factor (n + 0.1)/M, bicubic
         square = patches.reshape(1, side, side, -1).permute(0, 3, 1, 2)
-        square = F.interpolate(square, scale_factor=((rows + 0.1) / side, (cols + 0.1) / side), mode="bicubic")
+        factors = ((rows + 0.1) / side, (cols + 0.1) / side)
+        square = F.interpolate(square, scale_factor=factors, mode="bicubic")
         patches = square.permute(0, 2, 3, 1).reshape(-1, width)
     x = torch.cat([vfm.cls_token, x], dim=1) + torch.cat([table[:1], patches])
     for block in vfm.blocks[:-1]:

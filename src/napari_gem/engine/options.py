@@ -113,8 +113,8 @@ class SegmentOptions:
             get_source(self.regions)  # names an unknown or unavailable source clearly
         for name in ("region_tau", "region_eps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf") \
-                    or (name == "region_tau" and value == 0):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0 <= value < float("inf") or (name == "region_tau" and value == 0):
                 raise ValueError(f"{name} must be a positive number; got {value!r}")
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
         check_pamr_settings(self.pamr_steps, self.pamr_dilations)

@@ -11,9 +11,9 @@ def check_labels(labels, shape: tuple[int, int], what: str = "the region labels"
     if array.ndim != 2 or tuple(array.shape) != tuple(shape):
         raise ValueError(f"{what} must be a 2D label image of the image's shape {tuple(shape)}; "
                          f"got shape {tuple(array.shape)}")
-    if array.dtype.kind not in "iub":
-        if array.dtype.kind != "f" or not np.all(np.mod(array, 1) == 0):
-            raise ValueError(f"{what} must hold whole numbers (a label image); got {array.dtype}")
+    whole = array.dtype.kind in "iub" or (array.dtype.kind == "f" and np.all(np.mod(array, 1) == 0))
+    if not whole:
+        raise ValueError(f"{what} must hold whole numbers (a label image); got {array.dtype}")
     if array.size and array.min() < 0:
         raise ValueError(f"{what} must be >= 0 (0 = not in any region); got {array.min()}")
     return array
