@@ -104,7 +104,7 @@ class SegmentOptions:
                                 help="regions: merge regions whose mean DINO features are alike (DBSCAN)")
     slic_segments: int = option(400, kind="int", label="superpixels", minimum=2, maximum=1_000_000,
                                 help="regions=slic: about how many superpixels")
-    slic_side: int = option(512, kind="int", label="superpixel side (px)", minimum=16, maximum=100_000,
+    slic_side: int = option(384, kind="int", label="superpixel side (px)", minimum=16, maximum=100_000,
                             in_form=False, help="regions=slic: SLIC runs on a copy at most this wide")
 
     def __post_init__(self) -> None:

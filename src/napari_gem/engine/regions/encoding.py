@@ -88,6 +88,7 @@ def prepare_regions(image, mapping, model: PromptableModel, options,
     from ..preprocess import image_layout, to_rgb
 
     height, width, _ = image_layout(tuple(image.shape))
-    labels = source.labels(lambda: to_rgb(np.asarray(image), mapping), (height, width), options,
+    labels = source.labels(lambda step: to_rgb(np.asarray(image[::step, ::step]), mapping),
+                           (height, width), options,
                            region_labels)
     return RegionRun(np.ascontiguousarray(labels, dtype=np.int32), model, options)

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-#: Reads the whole image as RGB float32 ``[H, W, 3]`` in [0, 1] (as the model sees it).
-ReadRgb = Callable[[], np.ndarray]
+#: ``read_rgb(step)``: the whole image as RGB float32 in [0, 1] (as the model sees it), every
+#: ``step``-th pixel: ``[ceil(H/step), ceil(W/step), 3]``.
+ReadRgb = Callable[[int], np.ndarray]
 
 
 class RegionSource(ABC):

@@ -60,5 +60,5 @@ class Sam2Masks(RegionSource):
 
         generator = SAM2AutomaticMaskGenerator(build_sam2_hf(REPOSITORY, device="cpu"),
                                                **GENERATOR_SETTINGS)
-        rgb = (np.clip(read_rgb(), 0, 1) * 255).round().astype(np.uint8)
+        rgb = (np.clip(read_rgb(1), 0, 1) * 255).round().astype(np.uint8)
         return paint_masks(generator.generate(rgb), shape)
