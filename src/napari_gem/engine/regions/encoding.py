@@ -27,15 +27,10 @@ class RegionRun:
         self.attention = bool(options.region_attention)
         self._vfm = None
         if self.attention:
-            trunk = getattr(model, "trunk", None)
-            if trunk is None:
-                raise ValueError(f"region attention replaces a CLIP's last block; the {model.method} "
-                                 "model has none: turn region attention off (the vote still works)")
-            from ..vfm import ensure_available, load_proxy
+            from ..vfm import load_proxy
 
-            ensure_available(options.region_proxy)  # offline: a clear message within seconds
+            self._trunk = attention_trunk(model)
             self._vfm = load_proxy(options.region_proxy, device=model.device, dtype=model.dtype)
-            self._trunk = trunk
 
     def _forward(self, model: PromptableModel, pixels: torch.Tensor, masks: np.ndarray,
                  with_clip_embedding: bool) -> VisionOutput:
@@ -70,6 +65,16 @@ class RegionRun:
         return result
 
 
+def attention_trunk(model: PromptableModel):
+    """The CLIP vision trunk whose last block region attention replaces; a clear ``ValueError``
+    for models without one."""
+    trunk = getattr(model, "trunk", None)
+    if trunk is None:
+        raise ValueError(f"region attention replaces a CLIP's last block; the {model.method} "
+                         "model has none: turn region attention off (the vote still works)")
+    return trunk
+
+
 def prepare_regions(image, mapping, model: PromptableModel, options,
                     region_labels=None) -> RegionRun | None:
     """The :class:`RegionRun` of ``options.regions`` for a 2D ``image`` (None when off)."""
@@ -81,6 +86,7 @@ def prepare_regions(image, mapping, model: PromptableModel, options,
     if options.region_attention:
         from ..vfm import ensure_available
 
+        attention_trunk(model)
         ensure_available(options.region_proxy)  # offline: say so before any work
     if region_labels is not None and not source.takes_labels:
         raise ValueError(f"region labels were given but regions is {options.regions!r}: "
