@@ -164,3 +164,13 @@ def tiny_dino_b8():
     share_proxy("dino-b8", module)
     yield module
     forget_proxies()
+
+
+def test_the_bench_times_slic_and_the_vote_against_the_target():
+    from napari_gem.cli.bench_vfm import REGIONS_TARGET_S, measure_regions, regions_rows
+
+    times = measure_regions(side=128, prompts=2, repeats=1)
+    rows = regions_rows(times, 128)
+    assert times["total"] == times["slic"] + times["vote"] and times["regions"] >= 2
+    assert rows[-1][0] == "region consistency with SLIC, 128px (s)"
+    assert rows[-1][2] == f"<= {REGIONS_TARGET_S}"
