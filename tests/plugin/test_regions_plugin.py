@@ -84,3 +84,25 @@ def test_a_missing_or_misshapen_regions_layer_is_a_notification(viewer, widget, 
     assert widget.run() is None
     assert any("no longer in the viewer" in message or "no regions layer" in message
                for message in notes("error"))
+
+
+def test_superpixels_need_no_layer_and_a_new_layer_choice_reencodes(viewer, widget, qtbot, notes):
+    image, regions = image_and_regions()
+    viewer.add_image(image, name="cells", rgb=True)
+    widget.image_layer.value = viewer.layers["cells"]
+    widget.prompts.value = "red, green"
+    widget.mask_mode.value = "semantic"
+    widget.regions.value = "slic"
+    assert widget.regions_layer.native.isHidden() and not widget.slic_segments.native.isHidden()
+    widget.slic_segments.value = 30
+    run_and_wait(qtbot, widget)
+    assert not notes("error")
+    superpixels = widget.controller.encoded.misses
+    widget.regions.value = "labels"
+    widget.regions_layer.value = viewer.add_labels(regions, name="nuclei")
+    run_and_wait(qtbot, widget)
+    assert widget.controller.encoded.misses == superpixels + 1  # other regions, a new encoding
+    assert uniform_inside(viewer.layers["semantic labels (cells)"].data, regions)
+    viewer.layers["nuclei"].data = np.where(regions == 1, 0, regions)  # edited: not a stale cache hit
+    run_and_wait(qtbot, widget)
+    assert widget.controller.encoded.misses == superpixels + 2

@@ -156,8 +156,10 @@ class SegmentOptions:
         return cls(**values)
 
     def encoding_key(self) -> tuple:
-        """The fields that change the image encoding (cache key for encoded images)."""
-        return tuple(getattr(self, name) for name in ENCODING_FIELDS)
+        """The fields that change the image encoding (cache key for encoded images); the
+        region fields only while regions are on."""
+        names = ENCODING_FIELDS if self.regions != "none" else ENCODING_FIELDS[:-len(REGION_ENCODING_FIELDS)]
+        return tuple(getattr(self, name) for name in names)
 
     def scoring_fields(self) -> dict[str, Any]:
         """The fields that only change how an encoded image is scored and masked."""
@@ -166,9 +168,10 @@ class SegmentOptions:
 
 
 #: The :class:`SegmentOptions` fields that change an image's encoding.
+REGION_ENCODING_FIELDS = ("regions", "regions_labels", "region_attention", "region_proxy", "region_tau",
+                          "region_eps", "region_merge", "slic_segments", "slic_side")
 ENCODING_FIELDS = ("input_size", "resize", "contrast", "percentiles", "tiling", "tile_above",
-                   "window", "overlap", "regions", "regions_labels", "region_attention", "region_proxy",
-                   "region_tau", "region_eps", "region_merge", "slic_segments", "slic_side")
+                   "window", "overlap", *REGION_ENCODING_FIELDS)
 
 
 def _one_path(value) -> str | None:
