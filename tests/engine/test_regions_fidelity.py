@@ -259,6 +259,12 @@ MISREADINGS = {
 
 @pytest.mark.parametrize("name", list(MISREADINGS))
 def test_each_misreading_would_fail_the_fidelity_test(clip_model, dino, name):
+    """Spec §5's CorrCLIP misreadings: τ = 1 / 3 / 5; final-norm tokens, q, k or k + v instead
+    of q + k; no DBSCAN merging; eps 0.1 / 0.3; the unsegmented rule outer(u, u) ("method 2");
+    no scope restriction; masks sampled onto the grid with nearest-exact or by mode pooling;
+    no unsegmented region. Each moves the features by > 1e-3 (100x the tolerance). The last
+    row of the table, "full head instead of lite", has no counterpart: the full head is not
+    implemented."""
     differences = []
     for size, seed in CASES[1:]:
         pixels, labels = blob_case(size, seed)
