@@ -174,3 +174,9 @@ def test_the_bench_times_slic_and_the_vote_against_the_target():
     assert times["total"] == times["slic"] + times["vote"] and times["regions"] >= 2
     assert rows[-1][0] == "region consistency with SLIC, 128px (s)"
     assert rows[-1][2] == f"<= {REGIONS_TARGET_S}"
+
+
+def test_regions_are_chosen_at_encode_time_not_silently_ignored_later(tiny_gem):
+    encoded = encode(make_image(), tiny_gem, SegmentOptions(input_size=64))
+    with pytest.raises(ValueError, match="regions are chosen when the image is encoded"):
+        encoded.segment(["red"], regions="slic")

@@ -151,6 +151,9 @@ class EncodedImage:
     def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
         """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""
         options = self.options.replace(**overrides) if overrides else self.options
+        if options.regions != self.options.regions:
+            raise ValueError("regions are chosen when the image is encoded: pass regions= to "
+                             f"encode (this image was encoded with regions={self.options.regions!r})")
         prompts = clean_prompts(prompts)
         heatmaps, presence = self.heatmaps(
             prompts, score_mode=options.score_mode, background_prompts=options.background_prompts,
