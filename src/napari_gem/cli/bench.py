@@ -61,6 +61,10 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--methods", default="all",
                         help="comma-separated methods to time against the plain encode (default: all)")
     parser.add_argument("--pamr-image", type=int, default=1024, help="side of the PAMR image (0: skip)")
+    parser.add_argument("--regions-image", type=int, default=1024,
+                        help="side of the region-consistency image (SLIC + vote; 0: skip)")
+    parser.add_argument("--region-attention", action="store_true",
+                        help="also time region attention (DINO B/8, random weights) against the plain encode")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false",
                         help="skip the bf16-vs-fp32 rows (measured when the model runs in fp32)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) to this file")
@@ -286,6 +290,13 @@ def run_bench(args) -> int:
              "", ""),
             (f"tiled {args.tiled_image}px peak memory (MiB)", f"{tiling['peak_mb']:.0f}", "", ""),
         ]
+    if args.regions_image:
+        from .bench_vfm import measure_region_attention, measure_regions, regions_rows
+
+        attention = (measure_region_attention(model, plain, args.input_size, args.repeats)
+                     if args.region_attention else None)
+        rows += regions_rows(measure_regions(args.regions_image, 5, args.repeats), args.regions_image,
+                             attention)
     emit_table(rows, args.out)
     return 0
 

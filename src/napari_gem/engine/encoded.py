@@ -27,6 +27,7 @@ from .preprocess import (
 )
 from .promptable import PromptableModel
 from .refinement import GuideReader, pamr_tiled
+from .regions.encoding import RegionRun, prepare_regions
 from .result import SegmentationResult, build_result
 from .strokes import refine as refine_with_strokes
 from .strokes import thumbnail as small_copy
@@ -51,6 +52,7 @@ class EncodedImage:
         num_windows: int,
         read_guide: GuideReader | None = None,
         thumbnail: np.ndarray | None = None,
+        regions: RegionRun | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -62,6 +64,7 @@ class EncodedImage:
         self.read_guide = read_guide  # normalised image windows, for PAMR
         self.thumbnail = thumbnail  # small RGB copy, for the stroke classifier's filters
         self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
+        self.regions = regions  # region consistency's labels (None: off)
 
     @property
     def tiled(self) -> bool:
@@ -153,6 +156,9 @@ class EncodedImage:
     def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
         """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""
         options = self.options.replace(**overrides) if overrides else self.options
+        if options.regions != self.options.regions:
+            raise ValueError("regions are chosen when the image is encoded: pass regions= to "
+                             f"encode (this image was encoded with regions={self.options.regions!r})")
         prompts = clean_prompts(prompts)
         heatmaps, presence = self.heatmaps(
             prompts, score_mode=options.score_mode, background_prompts=options.background_prompts,
@@ -167,7 +173,10 @@ class EncodedImage:
             "num_windows": self.num_windows,
             "heatmap_cell": self.heatmap_cell,
         }
-        return build_result(prompts, heatmaps, presence, options, parameters)
+        result = build_result(prompts, heatmaps, presence, options, parameters)
+        if self.regions is not None and options.region_vote:
+            result = self.regions.vote(result)
+        return result
 
     def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
                **segment_options) -> SegmentationResult:
@@ -208,11 +217,13 @@ def overview_embedding(image, mapping, model: PromptableModel, options: SegmentO
     return output.clip_embedding[0].float()
 
 
-def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOptions):
+def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOptions,
+                  regions: RegionRun | None = None):
     rgb = to_rgb(np.asarray(image), mapping)
     size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
     try:
-        output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
+        pixels = to_pixels(resize_rgb(rgb, size))[None]
+        output = regions.encode_whole(model, pixels) if regions else model.encode_image(pixels)
     except (RuntimeError, torch.OutOfMemoryError) as error:
         if not is_out_of_memory(error):
             raise
@@ -242,7 +253,8 @@ def _encode_batch(model: PromptableModel, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def _encode_windows(
-    image, mapping, model: PromptableModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled
+    image, mapping, model: PromptableModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled,
+    regions: RegionRun | None = None,
 ) -> torch.Tensor:
     blender = FeatureBlender(plan, model.embed_dim, device=model.device)
     batches = list(plan.batches(options.window_batch))
@@ -252,7 +264,9 @@ def _encode_windows(
             to_pixels(to_rgb(read_window(image, start, plan.window_shape), mapping))
             for start in starts
         ])
-        for start, features in zip(starts, _encode_batch(model, pixels), strict=True):
+        encoded = (regions.encode_windows(model, pixels, starts, plan.window_shape)
+                   if regions is not None and regions.attention else _encode_batch(model, pixels))
+        for start, features in zip(starts, encoded, strict=True):
             blender.add(start, features)
         if progress is not None:
             progress(done, len(batches) + 1)
@@ -266,6 +280,7 @@ def encode(
     *,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
+    region_labels=None,
 ) -> EncodedImage:
     """One pass of the model's method over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
 
@@ -273,7 +288,8 @@ def encode(
     default); images larger than ``options.tile_above`` are run in overlapping
     windows at their own resolution and blended. ``progress(done, total)`` is
     called as work completes; ``cancelled()`` is polled between steps and makes
-    ``encode`` raise :class:`Cancelled`.
+    ``encode`` raise :class:`Cancelled`. ``region_labels``: the label image ``[H, W]`` of
+    ``options.regions="labels"`` (region consistency, :mod:`.regions`).
     """
     from .arrays import as_image_array
 
@@ -283,21 +299,22 @@ def encode(
     if height < 1 or width < 1:
         raise ValueError(f"the image is empty (shape {tuple(image.shape)})")
     mapping = intensity_map(image, options.contrast, options.percentiles)
+    regions = prepare_regions(image, mapping, model, options, region_labels)
     _check_cancel(cancelled)
     if should_tile((height, width), options):
         plan = plan_windows((height, width), options.window, options.overlap, model.patch_size)
-        features = _encode_windows(image, mapping, model, plan, options, progress, cancelled)
+        features = _encode_windows(image, mapping, model, plan, options, progress, cancelled, regions)
         _check_cancel(cancelled)
         embedding = overview_embedding(image, mapping, model, options)
         covered, windows = plan.padded_shape, len(plan.starts)
     else:
-        features, embedding = _encode_whole(image, mapping, model, options)
+        features, embedding = _encode_whole(image, mapping, model, options, regions)
         covered, windows = (height, width), 1
     if progress is not None:
         progress(1, 1)
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
                         read_guide=_guide_reader(image, mapping),
-                        thumbnail=small_copy(image, mapping, (height, width)))
+                        thumbnail=small_copy(image, mapping, (height, width)), regions=regions)
 
 
 def _guide_reader(image, mapping) -> GuideReader:
@@ -314,12 +331,15 @@ def segment(
     prompts: Sequence[str] | str,
     model: PromptableModel | None = None,
     options: SegmentOptions | None = None,
+    *,
+    region_labels=None,
     **overrides,
 ) -> SegmentationResult:
     """Where is each prompt in ``image``? Heatmaps, masks and labels at the image's resolution.
 
     ``model`` defaults to ``load_model()`` (ViT-B/16, OpenAI weights); keyword
-    ``overrides`` change single :class:`SegmentOptions` fields.
+    ``overrides`` change single :class:`SegmentOptions` fields; ``region_labels`` is the label
+    image of ``regions="labels"``.
     """
     if model is None:
         from .loading import load_model
@@ -327,4 +347,4 @@ def segment(
         model = load_model()
     options = (options or SegmentOptions()).replace(**overrides) if overrides else options
     prompts = clean_prompts(prompts)
-    return encode(image, model, options).segment(prompts)
+    return encode(image, model, options, region_labels=region_labels).segment(prompts)

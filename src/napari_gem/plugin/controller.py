@@ -36,6 +36,7 @@ from .layers import (
 )
 from .mask_choice import MaskChoice, TouchLog, default_choices, file_variants, mask_choices
 from .planes import ChannelChoice, PlaneError, build_job
+from .regions import LABELS_SOURCE, plane_labels, voted_labels, voting_regions
 from .runner import MASK_MODES, CancelToken, Progress, RunOutput, RunRequest, run_segmentation
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class RunSettings:
     mask_mode: str = "binary"
     plane_mode: str = "current"
     channel: ChannelChoice = field(default_factory=ChannelChoice)
+    regions_layer: object = None  # the Labels layer of regions="labels"
 
 
 @dataclass
@@ -87,6 +89,7 @@ class LastRun:
     geometry: object
     presence: dict[str, float]
     request: RunRequest | None = None  # what made it (model, options, planes): for refining
+    regions: object = None  # plane index -> region labels, when the run voted in regions
 
 
 def split_prompts(text: str) -> list[str]:
@@ -221,7 +224,11 @@ class SegmentController:
         try:
             job = build_job(layer, settings.channel, settings.plane_mode, settings.options,
                             self.viewer.dims.point)
-        except PlaneError as error:
+            regions = None
+            if settings.options.regions == LABELS_SOURCE:
+                regions = plane_labels(settings.regions_layer, self.viewer, job.plane_shape,
+                                       [index for index, _ in job.planes])
+        except (PlaneError, ValueError) as error:
             show_error(str(error))
             return None
         if self.busy:
@@ -233,6 +240,7 @@ class SegmentController:
             job=job,
             source_key=self.source_key(layer, job.level, job.channel),
             mask_mode=settings.mask_mode,
+            regions=regions,
         )
         return self._launch(request, layer)
 
@@ -366,7 +374,7 @@ class SegmentController:
             for i, prompt in enumerate(prompts)
         }
         self.last = LastRun(layer, list(prompts), request.mask_mode, request.options,
-                            request.job.geometry, presence, request)
+                            request.job.geometry, presence, request, voting_regions(output))
         counts = np.zeros(len(prompts), dtype=int)
         for plane in output.planes:
             counts += count_objects(plane.labels, request.mask_mode, len(prompts))
@@ -418,10 +426,11 @@ class SegmentController:
                                  for layer in heat_layers])
             values = [threshold_value(h, method) for h in heatmaps]
             used.append(values)
-            plane_labels.append((index, masks_from_heatmaps(heatmaps, values, mode,
-                                                            options.min_size,
-                                                            options.fill_holes,
-                                                            options.instances, cell)))
+            labels = masks_from_heatmaps(heatmaps, values, mode, options.min_size, options.fill_holes,
+                                         options.instances, cell)
+            if last.regions is not None:
+                labels = voted_labels(labels, mode, last.regions(index))
+            plane_labels.append((index, labels))
         if not plane_labels:
             return None
         parameters = dict(info(heat_layers[0]).get("parameters", {}))

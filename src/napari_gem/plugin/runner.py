@@ -25,6 +25,7 @@ from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, en
 from ..engine.errors import is_out_of_memory
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .planes import PlaneJob, describe_constant
+from .regions import labels_key
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ class RunRequest:
     job: PlaneJob
     source_key: tuple  # (layer id, data version, level, channel choice): the cache's source
     mask_mode: str = "binary"
+    regions: Callable[[tuple[int, ...]], np.ndarray] | None = None  # plane index -> region labels
 
 
 @dataclass
@@ -82,6 +84,7 @@ class RunOutput:
     error: RunFailed | None = None
     cancelled: bool = False
     reused: int = 0  # planes whose encoding came from the cache
+    regions: dict = field(default_factory=dict)  # plane index -> region labels the run used
     seconds: float = 0.0
 
 
@@ -123,14 +126,15 @@ def empty_plane(index, prompts, shape, mode, reason) -> PlaneResult:
     )
 
 
-def encode_or_explain(plane, model, options: SegmentOptions, report, cancelled):
+def encode_or_explain(plane, model, options: SegmentOptions, report, cancelled, region_labels=None):
     """``encode`` whose out-of-memory failure says what to change in the widget.
 
     The engine already retries window batches in halves; what still fails is reported
     with the fields to change.
     """
     try:
-        return encode(plane, model, options, progress=report, cancelled=cancelled)
+        return encode(plane, model, options, progress=report, cancelled=cancelled,
+                      region_labels=region_labels)
     except Exception as error:
         if not is_out_of_memory(error):
             raise
@@ -209,20 +213,25 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
             output.planes.append(empty_plane(index, prompts, job.plane_shape,
                                              request.mask_mode, reason))
             continue
-        key = (request.source_key, index, spec.features_key(), request.options.encoding_key())
+        region_labels = request.regions(index) if request.regions is not None else None
+        key = (request.source_key, index, spec.features_key(), request.options.encoding_key(),
+               labels_key(region_labels))
         image: EncodedImage | None = encoded.get(key)
         if image is None:
             def window_report(done: int, steps: int, label=label, number=number) -> None:
                 report(Progress(f"{label}: encoding ({done}/{steps})",
                                 number * steps + done, total * steps))
 
-            image = encode_or_explain(plane, model, request.options, window_report, cancelled)
+            image = encode_or_explain(plane, model, request.options, window_report, cancelled,
+                                      region_labels)
             encoded.put(key, image)
         else:
             output.reused += 1
         if cancelled():
             raise Cancelled("cancelled by the user")
         result = image.segment(prompts, **segment_overrides)
+        if image.regions is not None:
+            output.regions[index] = image.regions.labels
         first_parameters = first_parameters or result.parameters
         output.planes.append(PlaneResult(
             index=index,

@@ -32,6 +32,7 @@ from .panels.options import OptionsPanel
 from .panels.results import ResultsPanel
 from .panels.source import CtrlEnter, SourcePanel, is_source
 from .refine import REFINE_KEY, MaskRefiner
+from .regions import labels_layer_field, place_layer_field
 from .settings import load_settings, save_settings
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ class SegmentWidget(QWidget):
             for name, field in panel.fields().items():
                 setattr(self, name, field)
         self.results = self.results_panel.table
+        self.regions_layer = labels_layer_field(napari_viewer)
+        place_layer_field(self.options_panel, self.regions_layer)
         self.remembered = (*REMEMBERED_FIELDS, *self.options_panel.fields())
         self._build_layout()
         self._restore(load_settings())
@@ -232,7 +235,7 @@ class SegmentWidget(QWidget):
         settings = RunSettings(
             layer=self.image_layer.value, prompts=split_prompts(self.prompts.value), spec=spec,
             options=options, mask_mode=self.mask_mode.value, plane_mode=self.plane_mode.value,
-            channel=channel,
+            channel=channel, regions_layer=self.regions_layer.value,
         )
         worker = self.controller.start(settings)
         if worker is not None:
