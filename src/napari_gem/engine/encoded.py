@@ -9,12 +9,13 @@ vision tower again (PAMR refinement, when asked for, reads the image again in ti
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from .errors import Cancelled, is_out_of_memory
+from .exemplars import Box, check_boxes, exemplar_heatmap
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
 from .options import SegmentOptions
 from .preprocess import (
@@ -153,17 +154,32 @@ class EncodedImage:
                 maps = gated if refine == "pamr" else self._full_size(gated)
         return maps.numpy(), presence.astype(np.float32)
 
-    def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
-        """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""
+    def segment(self, prompts: Sequence[str] | str, *,
+                exemplars: Mapping[str, Sequence[Box]] | None = None, **overrides) -> SegmentationResult:
+        """Heatmaps, presence, masks, instances and the semantic map for ``prompts``.
+
+        ``exemplars`` maps some of the prompts (e.g. ``"@examples"``) to boxes
+        ``(y0, x0, y1, x1)`` around examples: those prompts are answered by the boxes' mean
+        dense feature ("more like this", :mod:`.exemplars`), not by their words; their
+        heatmap is the min-max similarity map and their presence 1.
+        """
         options = self.options.replace(**overrides) if overrides else self.options
         if options.regions != self.options.regions:
             raise ValueError("regions are chosen when the image is encoded: pass regions= to "
                              f"encode (this image was encoded with regions={self.options.regions!r})")
         prompts = clean_prompts(prompts)
+        examples = {prompt: check_boxes(boxes, self.image_shape)
+                    for prompt, boxes in (exemplars or {}).items()}
+        unknown = sorted(set(examples) - set(prompts))
+        if unknown:
+            raise ValueError(f"exemplars name prompts that are not asked: {', '.join(unknown)}")
+        words = [prompt for prompt in prompts if prompt not in examples]
         heatmaps, presence = self.heatmaps(
-            prompts, score_mode=options.score_mode, background_prompts=options.background_prompts,
+            words, score_mode=options.score_mode, background_prompts=options.background_prompts,
             refine=options.refine,
-        )
+        ) if words else (np.zeros((0, *self.image_shape), np.float32), np.zeros(0, np.float32))
+        if examples:
+            heatmaps, presence = self._with_exemplar_maps(prompts, words, heatmaps, presence, examples)
         parameters = {
             "model": self.model.describe(),
             "options": options.to_dict(),
@@ -173,10 +189,26 @@ class EncodedImage:
             "num_windows": self.num_windows,
             "heatmap_cell": self.heatmap_cell,
         }
+        if examples:
+            parameters["exemplars"] = {prompt: [list(box) for box in boxes]
+                                       for prompt, boxes in examples.items()}
         result = build_result(prompts, heatmaps, presence, options, parameters)
         if self.regions is not None and options.region_vote:
             result = self.regions.vote(result)
         return result
+
+    def _with_exemplar_maps(self, prompts, words, heatmaps, presence, examples):
+        """The word prompts' heatmaps with each exemplar prompt's map put in its place."""
+        answers = {word: (heatmap, score)
+                   for word, heatmap, score in zip(words, heatmaps, presence, strict=True)}
+        for prompt, boxes in examples.items():
+            if not boxes:  # no example here (another plane's boxes): nothing found
+                answers[prompt] = (np.zeros(self.image_shape, np.float32), 0.0)
+                continue
+            heatmap = exemplar_heatmap(self.features, boxes, self.covered_shape, self.image_shape)
+            answers[prompt] = (heatmap, 1.0)
+        return (np.stack([answers[prompt][0] for prompt in prompts]).astype(np.float32),
+                np.array([answers[prompt][1] for prompt in prompts], dtype=np.float32))
 
     def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
                **segment_options) -> SegmentationResult:

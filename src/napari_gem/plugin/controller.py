@@ -26,6 +26,7 @@ from ..engine import SegmentOptions
 from ..engine.masks import threshold_value
 from ..engine.result import default_threshold
 from .cache import EncodedCache, ModelCache, ModelSpec
+from .exemplar_prompts import exemplar_boxes
 from .layers import (
     OutputWriter,
     computed_planes,
@@ -228,6 +229,7 @@ class SegmentController:
             if settings.options.regions == LABELS_SOURCE:
                 regions = plane_labels(settings.regions_layer, self.viewer, job.plane_shape,
                                        [index for index, _ in job.planes])
+            exemplars = exemplar_boxes(settings.prompts, self.viewer, layer, job.plane_shape)
         except (PlaneError, ValueError) as error:
             show_error(str(error))
             return None
@@ -241,6 +243,7 @@ class SegmentController:
             source_key=self.source_key(layer, job.level, job.channel),
             mask_mode=settings.mask_mode,
             regions=regions,
+            exemplars=exemplars,
         )
         return self._launch(request, layer)
 

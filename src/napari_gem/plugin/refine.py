@@ -28,6 +28,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from ..engine import ModelLoadError, SegmentOptions
 from ..io.planes import PlaneView
 from .cache import EncodedCache, ModelCache, ModelSpec
+from .exemplar_prompts import ExemplarBoxes, is_exemplar_prompt
 from .layers import digest, info, outputs_of, plane_key, source_id
 from .runner import RunFailed, encode_or_explain, labels_for_mode
 from .strokes_book import count_strokes, forget, mark_refined, plane_strokes, record_edit
@@ -46,7 +47,8 @@ class RunRecord:
 
     spec: ModelSpec
     options: SegmentOptions
-    views: dict[tuple[int, ...], tuple[PlaneView, tuple]] = field(default_factory=dict)
+    views: dict[tuple[int, ...], tuple[PlaneView, tuple]] = field(default_factory=dict)  # view, cache key
+    exemplars: ExemplarBoxes | None = None  # the run's "@layer" prompts' boxes per plane
 
 
 @dataclass
@@ -64,6 +66,7 @@ class RefineJob:
     positive: np.ndarray
     negative: np.ndarray
     before: np.ndarray  # the plane as it was when the job was made
+    exemplars: list | None = None  # an "@layer" prompt's boxes: refined from them, not words
 
 
 @dataclass
@@ -87,8 +90,9 @@ def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> R
                                       lambda: False)
             encoded.put(job.cache_key, image)
             output.reencoded = True
-        result = image.refine(job.prompt, positive=job.positive, negative=job.negative,
-                              **job.options.scoring_fields())
+        prompt = job.prompt if job.exemplars is None else None
+        result = image.refine(prompt, positive=job.positive, negative=job.negative,
+                              exemplars=job.exemplars, **job.options.scoring_fields())
         output.labels = labels_for_mode(result, job.mode)[0]
     except (RunFailed, ModelLoadError, ValueError) as error:
         output.error = f"Refine failed: {error}"
@@ -184,9 +188,9 @@ class MaskRefiner:
         request = last.request
         record = self.records.setdefault((sid, info(heat[-1])["signature"]),
                                          RunRecord(request.spec, request.options))
-        record.spec, record.options = request.spec, request.options
+        record.spec, record.options, record.exemplars = request.spec, request.options, request.exemplars
         for index, view in request.job.planes:
-            record.views[tuple(index)] = (view, request.source_key)
+            record.views[tuple(index)] = (view, request.encoding_key(index))
 
     def close(self, *args) -> None:
         """The widget is going away: let go of the viewer."""
@@ -263,14 +267,16 @@ class MaskRefiner:
             raise ValueError(f"No strokes on this plane of '{layer.name}': paint what the mask "
                              "missed (positive) or erase what it took wrongly (negative), then "
                              "press Refine.")
-        view, source_key = record.views[index]
+        view, key = record.views[index]
         threshold = meta.get("parameters", {}).get("options", {}).get(
             "threshold", record.options.threshold)
         options = record.options.replace(threshold=threshold)  # the mask's own (re-drawn) one
-        key = (source_key, index, record.spec.features_key(), options.encoding_key())
-        return RefineJob(layer, index, meta["prompt"], meta.get("mode", "binary"), record.spec,
+        prompt = meta["prompt"]
+        exemplars = (record.exemplars(index).get(prompt) or None
+                     if record.exemplars is not None and is_exemplar_prompt(prompt) else None)
+        return RefineJob(layer, index, prompt, meta.get("mode", "binary"), record.spec,
                          options, view, key, positive, negative,
-                         np.array(layer.data[index], copy=True))
+                         np.array(layer.data[index], copy=True), exemplars)
 
     def _launch(self, job: RefineJob):
         from napari.qt.threading import create_worker

@@ -24,6 +24,7 @@ from .. import __version__
 from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, encode
 from ..engine.errors import is_out_of_memory
 from .cache import EncodedCache, ModelCache, ModelSpec
+from .exemplar_prompts import ExemplarBoxes
 from .planes import PlaneJob, describe_constant
 from .regions import labels_key
 
@@ -60,6 +61,13 @@ class RunRequest:
     source_key: tuple  # (layer id, data version, level, channel choice): the cache's source
     mask_mode: str = "binary"
     regions: Callable[[tuple[int, ...]], np.ndarray] | None = None  # plane index -> region labels
+    exemplars: ExemplarBoxes | None = None  # plane index -> {"@layer" prompt: its boxes}
+
+    def encoding_key(self, index: tuple[int, ...]) -> tuple:
+        """The encoded-image cache key of plane ``index`` (the refiner finds the run's encoding by it)."""
+        region_labels = self.regions(index) if self.regions is not None else None
+        return (self.source_key, index, self.spec.features_key(), self.options.encoding_key(),
+                labels_key(region_labels))
 
 
 @dataclass
@@ -214,8 +222,7 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
                                              request.mask_mode, reason))
             continue
         region_labels = request.regions(index) if request.regions is not None else None
-        key = (request.source_key, index, spec.features_key(), request.options.encoding_key(),
-               labels_key(region_labels))
+        key = request.encoding_key(index)
         image: EncodedImage | None = encoded.get(key)
         if image is None:
             def window_report(done: int, steps: int, label=label, number=number) -> None:
@@ -229,7 +236,8 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
             output.reused += 1
         if cancelled():
             raise Cancelled("cancelled by the user")
-        result = image.segment(prompts, **segment_overrides)
+        exemplars = request.exemplars(index) if request.exemplars is not None else None
+        result = image.segment(prompts, exemplars=exemplars, **segment_overrides)
         if image.regions is not None:
             output.regions[index] = image.regions.labels
         first_parameters = first_parameters or result.parameters
