@@ -46,6 +46,7 @@ def test_an_at_prompt_is_answered_by_the_boxes_on_its_shapes_layer(viewer, demo_
     words = viewer.layers[f"{CONCEPT} heatmap (micrograph)"].data
     assert examples.shape == words.shape == image.shape[:2]
     assert not np.allclose(examples, words) and 0 <= examples.min() < examples.max() <= 1
+    assert examples[masks[CONCEPT]].mean() > examples.mean()  # the concept lights up
     # the run records the box it used, in the image's pixels (the rectangle's corners + 1)
     recorded = info(viewer.layers["@examples heatmap (micrograph)"])["parameters"]["exemplars"]
     assert recorded == {"@examples": [[y0, x0, y1, x1]]}
