@@ -3,6 +3,7 @@
     xvfb-run -a python docs/make_screenshots.py                       # random-weight model
     xvfb-run -a python docs/make_screenshots.py --model ViT-B-16 --pretrained openai
     xvfb-run -a python docs/make_screenshots.py --demo                # every picture: the demo model
+    xvfb-run -a python docs/make_screenshots.py --refine              # only the refine pictures
 
 Without ``--pretrained`` the pictures use a tiny open_clip ViT with *random weights*
 (no download needed): they show the workflow (widget, layers, masks, table, edits),
@@ -201,6 +202,79 @@ def demo_workflow_screenshots(device: str) -> None:
     viewer.close()
 
 
+def refine_screenshots(device: str) -> None:
+    """Refining a mask from strokes (docs/refine.md), always with the demo model on a held-out
+    generated micrograph: the text mask, two strokes (one painted in, one erased), the
+    refined mask."""
+    import napari
+    import numpy as np
+    from scipy import ndimage
+
+    from napari_gem.demo import MODEL_NAME, scene
+    from napari_gem.plugin.strokes_book import layer_codes
+
+    def interior(region):  # the point farthest from the region's border
+        distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+        return np.unravel_index(np.argmax(distance), region.shape)
+
+    image, masks = scene(1_000_007)  # its text mask misses part of the rings, takes other things
+    concept = "ring"
+    truth = masks[concept]
+    viewer = napari.Viewer(title="napari-gem")
+    viewer.window.resize(1500, 950)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
+    widget.model.value = MODEL_NAME
+    widget.device.value = device
+    viewer.add_image(image, name="micrograph", rgb=True)
+    label_note(viewer, "demo model: toy CLIP, generated micrographs only")
+    widget.image_layer.value = viewer.layers["micrograph"]
+    widget.prompts.value = concept
+    widget.run()
+    wait(widget)
+    viewer.layers[f"{concept} heatmap (micrograph)"].visible = False
+    mask = viewer.layers[f"{concept} mask (micrograph)"]
+    mask.opacity = 0.6
+    viewer.layers.selection.active = mask
+    shoot(viewer, "refine_text_mask.png")
+
+    # Two strokes with napari's brush (as a user would): one inside an object the mask
+    # missed, one erasing inside a region it took wrongly.
+    mask.brush_size = 7
+    found = np.asarray(mask.data) > 0
+    mask.paint(interior(truth & ~found), 1)
+    mask.paint(interior(found & ~truth), 0)
+    strokes = viewer.add_labels(layer_codes(mask), name="strokes (drawn for this picture)",
+                                opacity=1.0)
+    from napari.utils.colormaps import DirectLabelColormap
+
+    strokes.colormap = DirectLabelColormap(
+        color_dict={None: "transparent", 0: "transparent", 1: "#00ff66", 2: "#ff00ff"})
+    strokes.contour = 2
+    viewer.layers.selection.active = mask
+    widget.show_strokes()
+    shoot(viewer, "refine_strokes.png")
+
+    widget.refine_mask()
+    wait_refined(widget)
+    viewer.layers.selection.active = mask
+    shoot(viewer, "refine_refined.png")
+    viewer.close()
+
+
+def wait_refined(widget, timeout: float = 120.0) -> None:
+    """Let the event loop run until the widget's refinement is written."""
+    from qtpy.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout
+    QApplication.processEvents()
+    while widget.refiner.worker is not None and time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
 def label_note(viewer, text: str) -> None:
     """A yellow line on the canvas saying what model made the picture."""
     note = viewer.canvas.overlays.text if hasattr(viewer, "canvas") else viewer.text_overlay
@@ -213,6 +287,8 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true",
                         help="every picture with the packaged demo model on a generated "
                              "micrograph (--model and --pretrained do not apply)")
+    parser.add_argument("--refine", action="store_true",
+                        help="only the refine pictures (always the demo model)")
     parser.add_argument("--model", default="ViT-B-16")
     parser.add_argument("--pretrained", default=None,
                         help="open_clip tag or checkpoint file (default: random tiny model)")
@@ -224,9 +300,13 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="napari-gem-shots-"))
     os.environ["NAPARI_GEM_CONFIG_DIR"] = str(scratch / "config")  # leave user settings be
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.refine:
+        refine_screenshots(args.device)
+        return
     if args.demo:
         demo_screenshot(args.device)
         demo_workflow_screenshots(args.device)
+        refine_screenshots(args.device)
         return
     checkpoint = tiny_checkpoint(scratch) if args.pretrained is None else None
 
@@ -243,6 +323,7 @@ def main() -> None:
     workflow_screenshots(viewer, widget, "chelsea", ["cat", "ear", "eye"], (data, meta, "nucleus"),
                          (slice(40, 140), slice(60, 200)))
     viewer.close()
+    refine_screenshots(args.device)  # meaningful only with a trained model: the demo's
 
 
 if __name__ == "__main__":

@@ -273,6 +273,26 @@ def test_offline_it_fails_within_seconds_naming_the_weights_and_the_cache(
     assert "HF_HUB_OFFLINE" in message and "proxy_weights" in message
 
 
+def test_the_method_list_says_proxyclip_needs_a_proxy_and_whether_it_is_cached(empty_offline_cache):
+    from napari_gem import list_methods
+    from napari_gem.plugin.panels.model import method_choices, method_tooltip
+
+    extra = {info.name: info.extra_model for info in list_methods()}
+    assert all(extra[name] is None for name in ("gem", "clip", "naclip", "gclip"))
+    assert extra["proxyclip"].name == "dino-b16 (vit_base_patch16_224.dino)"
+    assert not extra["proxyclip"].cached
+    assert ("ProxyCLIP (+ extra model, downloads)", "proxyclip") in method_choices()
+    assert "not cached, downloaded on first use" in method_tooltip("proxyclip")
+
+    snapshot = empty_offline_cache / "models--timm--vit_base_patch16_224.dino" / "snapshots" / "0"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(b"weights")
+    (empty_offline_cache / "models--timm--vit_base_patch16_224.dino" / "refs").mkdir()
+    (empty_offline_cache / "models--timm--vit_base_patch16_224.dino" / "refs" / "main").write_text("0")
+    assert ("ProxyCLIP (+ extra model, cached)", "proxyclip") in method_choices()
+    assert "dino-b16 (vit_base_patch16_224.dino): cached" in method_tooltip("proxyclip")
+
+
 def test_a_weights_file_of_another_architecture_is_refused_naming_the_keys(empty_offline_cache, tmp_path):
     path = tmp_path / "small.pth"
     small = timm.create_model("vit_tiny_patch16_224", pretrained=False, depth=2)

@@ -128,3 +128,22 @@ def test_exemplars_alone_and_with_text(demo_model):
     assert alone.heatmaps[0][truth].mean() > alone.heatmaps[0][~truth].mean()
     assert not np.array_equal(combined.heatmaps[0], text)
     assert combined.heatmaps[0].min() >= 0 and combined.heatmaps[0].max() <= 1
+
+
+def test_segment_answers_an_exemplar_prompt_by_its_boxes_and_the_words_as_before(demo_model):
+    from napari_gem.engine.exemplars import check_boxes, exemplar_heatmap
+
+    image, _ = scene(1_000_007)
+    encoded = encode(image, demo_model, segment_options())
+    box = (60, 60, 90, 90)
+    words = encoded.segment(["ring"])
+    both = encoded.segment(["@examples", "ring"], exemplars={"@examples": [box]})
+    expected = exemplar_heatmap(encoded.features, check_boxes([box], encoded.image_shape),
+                                encoded.covered_shape, encoded.image_shape)
+    np.testing.assert_array_equal(both.heatmaps[0], expected)
+    np.testing.assert_array_equal(both.heatmaps[1], words.heatmaps[0])
+    assert both.presence[0] == 1.0 and both.parameters["exemplars"] == {"@examples": [list(box)]}
+    empty = encoded.segment(["@examples"], exemplars={"@examples": []})  # examples on another plane
+    assert not empty.heatmaps.any() and not empty.masks.any() and empty.presence[0] == 0
+    with pytest.raises(ValueError, match="not asked: @other"):
+        encoded.segment(["ring"], exemplars={"@other": [box]})

@@ -16,7 +16,7 @@ from napari_gem.evaluation.run import resolve_class_names
 
 
 def test_every_method_has_a_preset():
-    assert set(PRESETS) == {*method_names(), "simzss"}
+    assert set(PRESETS) == {*method_names(), "simzss", "talk2dino"}
     assert [name for name, preset in PRESETS.items() if preset.inferred] == ["gclip", "simzss"]
 
 

@@ -73,6 +73,7 @@ def _plane_record(index: tuple[int, ...], parameters: dict) -> dict:
         "presence": parameters.get("presence"),
         "tiled": parameters.get("tiled"),
         "num_windows": parameters.get("num_windows"),
+        "heatmap_cell": parameters.get("heatmap_cell"),  # the scale objects were split at
     }
 
 

@@ -61,9 +61,15 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--methods", default="all",
                         help="comma-separated methods to time against the plain encode (default: all)")
     parser.add_argument("--pamr-image", type=int, default=1024, help="side of the PAMR image (0: skip)")
+    parser.add_argument("--regions-image", type=int, default=1024,
+                        help="side of the region-consistency image (SLIC + vote; 0: skip)")
+    parser.add_argument("--region-attention", action="store_true",
+                        help="also time region attention (DINO B/8, random weights) against the plain encode")
     parser.add_argument("--no-bf16", dest="bf16", action="store_false",
                         help="skip the bf16-vs-fp32 rows (measured when the model runs in fp32)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) to this file")
+    parser.add_argument("--talk2dino", action="store_true",
+                        help="also time Talk2DINO against a plain DINOv2 forward (random weights)")
     from .bench_simzss import add_simzss_bench_arguments
 
     add_simzss_bench_arguments(parser)
@@ -261,6 +267,10 @@ def run_bench(args) -> int:
              f">= {TARGETS['bf16_correlation']}",
              "yes" if bf16["correlation"] >= TARGETS["bf16_correlation"] else "NO"),
         ]
+    if args.talk2dino:
+        from .bench_vfm import measure_talk2dino, talk2dino_rows
+
+        rows += talk2dino_rows(measure_talk2dino(args.input_size, args.repeats, args.device))
     if args.pamr_image:
         seconds = measure_pamr(args.pamr_image, 5, args.repeats, model.device)
         rows.append((f"PAMR {args.pamr_image}px, 5 prompts (s)", f"{seconds:.3f}",
@@ -287,6 +297,13 @@ def run_bench(args) -> int:
         from .bench_refine import measure_refinement, refine_rows
 
         rows += refine_rows(measure_refinement(model, args.refine_image, args.input_size), args.refine_image)
+    if args.regions_image:
+        from .bench_vfm import measure_region_attention, measure_regions, regions_rows
+
+        attention = (measure_region_attention(model, plain, args.input_size, args.repeats)
+                     if args.region_attention else None)
+        rows += regions_rows(measure_regions(args.regions_image, 5, args.repeats), args.regions_image,
+                             attention)
     emit_table(rows, args.out)
     return 0
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from .bench import add_bench_parser
 from .demo_eval import add_demo_eval_parser
 from .evaluate import add_evaluate_parser
+from .instances_eval import add_instances_eval_parser
 from .methods_list import add_methods_parser
 from .models_list import add_models_parser
 from .refine_eval import add_refine_eval_parser
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_launch_options(launch)
     for add_parser in (add_bench_parser, add_methods_parser, add_models_parser, add_segment_parser,
                        add_evaluate_parser, add_train_simzss_parser, add_demo_eval_parser,
-                       add_train_demo_parser, add_refine_eval_parser):
+                       add_train_demo_parser, add_refine_eval_parser, add_instances_eval_parser):
         add_parser(subparsers)
     return parser
 

@@ -6,20 +6,29 @@ import argparse
 import ast
 from typing import Any
 
+from ..engine.families import list_families
 from ..engine.families.clip.methods import method_class, method_names
 from .option_flags import add_option_flags, described_options, options_from_flags
 
 
 def method_descriptions():
-    """Every registered method's option descriptions, each option name once."""
-    return described_options(*(method_class(name).Options for name in method_names()))
+    """Every registered method's option descriptions, then the options of families that
+    make their own dense features (Talk2DINO's weights files), each option name once."""
+    own = [family.own_options for family in list_families() if family.own_options is not None]
+    return described_options(*(method_class(name).Options for name in method_names()), *own)
+
+
+def method_choices() -> tuple[str, ...]:
+    """The CLIP methods, then the own methods of the other families (simzss, talk2dino)."""
+    own = [family.default_method for family in list_families() if not family.uses_clip_methods]
+    return tuple(dict.fromkeys((*method_names(), *own)))
 
 
 def add_method_arguments(group) -> None:
     """``--method``, ``--option KEY=VALUE`` and one flag per method option (``--depth``, ``--sigma``...)."""
-    group.add_argument("--method", default=None, type=str.lower, choices=method_names(),
-                       help="dense method (see `napari-gem methods`; default: gem, or SimZSS's "
-                       "own for a SimZSS model)")
+    group.add_argument("--method", default=None, type=str.lower, choices=method_choices(),
+                       help="dense method (see `napari-gem methods`; default: gem, or the own "
+                       "method of a SimZSS or Talk2DINO model)")
     group.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        type=_option, dest="method_option",
                        help="a method option, e.g. sigma=3 (NACLIP) or global_blocks=5,6 (GCLIP); "

@@ -10,7 +10,8 @@ def add_methods_parser(subparsers) -> argparse.ArgumentParser:
         "methods", help="list the dense methods (--method) with their options and sources",
         description="Every method napari-gem runs on an open_clip ViT: what it changes, where "
         "its definition comes from, and its options with their defaults (set them with "
-        "--option KEY=VALUE). SimZSS models bring their own method. See docs/methods.md.",
+        "--option KEY=VALUE). SimZSS and Talk2DINO models bring their own method (see "
+        "`napari-gem models`). See docs/methods.md.",
     )
     parser.set_defaults(handler=run_methods)
     return parser

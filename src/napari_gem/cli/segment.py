@@ -70,10 +70,11 @@ def run_segment(args: argparse.Namespace) -> int:
     """Run the batch for parsed arguments; print a summary; return the exit status."""
     try:
         options = options_from_args(args)
+        out_of_core = _out_of_core_with_regions(args.out_of_core, options)
         report = segment_files(
             args.inputs, args.prompts, args.out, model=model_from_args(args),
             options=options, scheduler=args.scheduler, workers=args.workers, redo=args.redo,
-            progress=not args.quiet, recursive=args.recursive, out_of_core=args.out_of_core,
+            progress=not args.quiet, recursive=args.recursive, out_of_core=out_of_core,
             out_of_core_above=args.out_of_core_above, chunk=args.chunk, threads=args.threads,
         )
     except (ValueError, OSError, ModelLoadError) as error:
@@ -82,6 +83,16 @@ def run_segment(args: argparse.Namespace) -> int:
         return 2
     print(report.summary(), file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def _out_of_core_with_regions(out_of_core: str, options: SegmentOptions) -> str:
+    """Regions are a whole-image step (superpixels, votes over whole regions): such runs keep
+    every image in memory rather than silently skipping the regions out of core."""
+    if options.regions == "none":
+        return out_of_core
+    if out_of_core == "always":
+        raise ValueError("--regions needs each image in memory; it cannot run with --out-of-core always")
+    return "never"
 
 
 def model_from_args(args: argparse.Namespace) -> ModelSpec:

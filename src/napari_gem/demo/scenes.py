@@ -282,16 +282,26 @@ def render(
     placements: list[tuple[str, float, float]], rng: np.random.Generator, size: tuple[int, int]
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Draw objects ``(concept, row, col)`` in order on a fresh background."""
+    image, masks, _ = render_instances(placements, rng, size)
+    return image, masks
+
+
+def render_instances(
+    placements: list[tuple[str, float, float]], rng: np.random.Generator, size: tuple[int, int]
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """:func:`render`, plus the visible pixels of each object: int32 labels, ``i + 1`` for placement ``i``."""
     rgb = _background(rng, size)
-    labels = np.zeros(size, dtype=np.int16)
-    for concept, row, col in placements:
-        _DRAWERS[concept]((rgb, labels), row, col, rng, VOCABULARY.index(concept) + 1)
+    objects = np.zeros(size, dtype=np.int32)
+    for number, (concept, row, col) in enumerate(placements, start=1):
+        _DRAWERS[concept]((rgb, objects), row, col, rng, number)
     rgb = ndimage.gaussian_filter(rgb, sigma=(0.6, 0.6, 0))  # optics: nothing is pixel-sharp
     rgb *= _illumination(rng, size)[..., None]
     rgb += rng.normal(0, rng.uniform(0.01, 0.035), rgb.shape)
     image = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+    concept_of = np.array([0] + [VOCABULARY.index(c) + 1 for c, _, _ in placements], dtype=np.int16)
+    labels = concept_of[objects]
     masks = {c: labels == i + 1 for i, c in enumerate(VOCABULARY) if (labels == i + 1).any()}
-    return image, masks
+    return image, masks, objects
 
 
 def scene(

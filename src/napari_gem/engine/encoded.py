@@ -9,12 +9,13 @@ vision tower again (PAMR refinement, when asked for, reads the image again in ti
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from .errors import Cancelled, is_out_of_memory
+from .exemplars import Box, check_boxes, exemplar_heatmap
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
 from .options import SegmentOptions
 from .preprocess import (
@@ -27,6 +28,7 @@ from .preprocess import (
 )
 from .promptable import PromptableModel
 from .refinement import GuideReader, pamr_tiled
+from .regions.encoding import RegionRun, prepare_regions
 from .result import SegmentationResult, build_result
 from .strokes import refine as refine_with_strokes
 from .strokes import thumbnail as small_copy
@@ -52,6 +54,7 @@ class EncodedImage:
         read_guide: GuideReader | None = None,
         thumbnail: np.ndarray | None = None,
         read_image: Callable[[int, int, int, int], np.ndarray] | None = None,
+        regions: RegionRun | None = None,
     ) -> None:
         self.model = model
         self.options = options
@@ -64,6 +67,7 @@ class EncodedImage:
         self.thumbnail = thumbnail  # small RGB copy, for the stroke classifier's filters
         self.read_image = read_image  # RGB [0, 1] windows (y0, y1, x0, x1), for strokes on tiles
         self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
+        self.regions = regions  # region consistency's labels (None: off)
 
     @property
     def tiled(self) -> bool:
@@ -72,6 +76,11 @@ class EncodedImage:
     @property
     def grid_shape(self) -> tuple[int, int]:
         return tuple(self.features.shape[:2])
+
+    @property
+    def heatmap_cell(self) -> float:
+        """The side of one feature-grid cell in image pixels (the scale of the heatmaps' detail)."""
+        return float(np.mean(np.divide(self.covered_shape, self.grid_shape)))
 
     def similarity(self, prompts: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
         """Cosine similarity ``[P, gh, gw]`` of the features with each prompt."""
@@ -147,14 +156,32 @@ class EncodedImage:
                 maps = gated if refine == "pamr" else self._full_size(gated)
         return maps.numpy(), presence.astype(np.float32)
 
-    def segment(self, prompts: Sequence[str] | str, **overrides) -> SegmentationResult:
-        """Heatmaps, presence, masks, instances and the semantic map for ``prompts``."""
+    def segment(self, prompts: Sequence[str] | str, *,
+                exemplars: Mapping[str, Sequence[Box]] | None = None, **overrides) -> SegmentationResult:
+        """Heatmaps, presence, masks, instances and the semantic map for ``prompts``.
+
+        ``exemplars`` maps some of the prompts (e.g. ``"@examples"``) to boxes
+        ``(y0, x0, y1, x1)`` around examples: those prompts are answered by the boxes' mean
+        dense feature ("more like this", :mod:`.exemplars`), not by their words; their
+        heatmap is the min-max similarity map and their presence 1.
+        """
         options = self.options.replace(**overrides) if overrides else self.options
+        if options.regions != self.options.regions:
+            raise ValueError("regions are chosen when the image is encoded: pass regions= to "
+                             f"encode (this image was encoded with regions={self.options.regions!r})")
         prompts = clean_prompts(prompts)
+        examples = {prompt: check_boxes(boxes, self.image_shape)
+                    for prompt, boxes in (exemplars or {}).items()}
+        unknown = sorted(set(examples) - set(prompts))
+        if unknown:
+            raise ValueError(f"exemplars name prompts that are not asked: {', '.join(unknown)}")
+        words = [prompt for prompt in prompts if prompt not in examples]
         heatmaps, presence = self.heatmaps(
-            prompts, score_mode=options.score_mode, background_prompts=options.background_prompts,
+            words, score_mode=options.score_mode, background_prompts=options.background_prompts,
             refine=options.refine,
-        )
+        ) if words else (np.zeros((0, *self.image_shape), np.float32), np.zeros(0, np.float32))
+        if examples:
+            heatmaps, presence = self._with_exemplar_maps(prompts, words, heatmaps, presence, examples)
         parameters = {
             "model": self.model.describe(),
             "options": options.to_dict(),
@@ -162,8 +189,28 @@ class EncodedImage:
             "image_shape": list(self.image_shape),
             "tiled": self.tiled,
             "num_windows": self.num_windows,
+            "heatmap_cell": self.heatmap_cell,
         }
-        return build_result(prompts, heatmaps, presence, options, parameters)
+        if examples:
+            parameters["exemplars"] = {prompt: [list(box) for box in boxes]
+                                       for prompt, boxes in examples.items()}
+        result = build_result(prompts, heatmaps, presence, options, parameters)
+        if self.regions is not None and options.region_vote:
+            result = self.regions.vote(result)
+        return result
+
+    def _with_exemplar_maps(self, prompts, words, heatmaps, presence, examples):
+        """The word prompts' heatmaps with each exemplar prompt's map put in its place."""
+        answers = {word: (heatmap, score)
+                   for word, heatmap, score in zip(words, heatmaps, presence, strict=True)}
+        for prompt, boxes in examples.items():
+            if not boxes:  # no example here (another plane's boxes): nothing found
+                answers[prompt] = (np.zeros(self.image_shape, np.float32), 0.0)
+                continue
+            heatmap = exemplar_heatmap(self.features, boxes, self.covered_shape, self.image_shape)
+            answers[prompt] = (heatmap, 1.0)
+        return (np.stack([answers[prompt][0] for prompt in prompts]).astype(np.float32),
+                np.array([answers[prompt][1] for prompt in prompts], dtype=np.float32))
 
     def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
                **segment_options) -> SegmentationResult:
@@ -204,11 +251,13 @@ def overview_embedding(image, mapping, model: PromptableModel, options: SegmentO
     return output.clip_embedding[0].float()
 
 
-def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOptions):
+def _encode_whole(image, mapping, model: PromptableModel, options: SegmentOptions,
+                  regions: RegionRun | None = None):
     rgb = to_rgb(np.asarray(image), mapping)
     size = model_input_size(rgb.shape[:2], options.input_size, options.resize, model.patch_size)
     try:
-        output = model.encode_image(to_pixels(resize_rgb(rgb, size))[None])
+        pixels = to_pixels(resize_rgb(rgb, size))[None]
+        output = regions.encode_whole(model, pixels) if regions else model.encode_image(pixels)
     except (RuntimeError, torch.OutOfMemoryError) as error:
         if not is_out_of_memory(error):
             raise
@@ -238,7 +287,8 @@ def _encode_batch(model: PromptableModel, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def _encode_windows(
-    image, mapping, model: PromptableModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled
+    image, mapping, model: PromptableModel, plan: WindowPlan, options: SegmentOptions, progress, cancelled,
+    regions: RegionRun | None = None,
 ) -> torch.Tensor:
     blender = FeatureBlender(plan, model.embed_dim, device=model.device)
     batches = list(plan.batches(options.window_batch))
@@ -248,7 +298,9 @@ def _encode_windows(
             to_pixels(to_rgb(read_window(image, start, plan.window_shape), mapping))
             for start in starts
         ])
-        for start, features in zip(starts, _encode_batch(model, pixels), strict=True):
+        encoded = (regions.encode_windows(model, pixels, starts, plan.window_shape)
+                   if regions is not None and regions.attention else _encode_batch(model, pixels))
+        for start, features in zip(starts, encoded, strict=True):
             blender.add(start, features)
         if progress is not None:
             progress(done, len(batches) + 1)
@@ -262,6 +314,7 @@ def encode(
     *,
     progress: ProgressCallback | None = None,
     cancelled: CancelCheck | None = None,
+    region_labels=None,
 ) -> EncodedImage:
     """One pass of the model's method over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
 
@@ -269,7 +322,8 @@ def encode(
     default); images larger than ``options.tile_above`` are run in overlapping
     windows at their own resolution and blended. ``progress(done, total)`` is
     called as work completes; ``cancelled()`` is polled between steps and makes
-    ``encode`` raise :class:`Cancelled`.
+    ``encode`` raise :class:`Cancelled`. ``region_labels``: the label image ``[H, W]`` of
+    ``options.regions="labels"`` (region consistency, :mod:`.regions`).
     """
     from .arrays import as_image_array
 
@@ -279,22 +333,23 @@ def encode(
     if height < 1 or width < 1:
         raise ValueError(f"the image is empty (shape {tuple(image.shape)})")
     mapping = intensity_map(image, options.contrast, options.percentiles)
+    regions = prepare_regions(image, mapping, model, options, region_labels)
     _check_cancel(cancelled)
     if should_tile((height, width), options):
         plan = plan_windows((height, width), options.window, options.overlap, model.patch_size)
-        features = _encode_windows(image, mapping, model, plan, options, progress, cancelled)
+        features = _encode_windows(image, mapping, model, plan, options, progress, cancelled, regions)
         _check_cancel(cancelled)
         embedding = overview_embedding(image, mapping, model, options)
         covered, windows = plan.padded_shape, len(plan.starts)
     else:
-        features, embedding = _encode_whole(image, mapping, model, options)
+        features, embedding = _encode_whole(image, mapping, model, options, regions)
         covered, windows = (height, width), 1
     if progress is not None:
         progress(1, 1)
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
                         read_guide=_guide_reader(image, mapping),
                         thumbnail=small_copy(image, mapping, (height, width)),
-                        read_image=_image_reader(image, mapping))
+                        read_image=_image_reader(image, mapping), regions=regions)
 
 
 def _image_reader(image, mapping) -> Callable[[int, int, int, int], np.ndarray]:
@@ -320,12 +375,15 @@ def segment(
     prompts: Sequence[str] | str,
     model: PromptableModel | None = None,
     options: SegmentOptions | None = None,
+    *,
+    region_labels=None,
     **overrides,
 ) -> SegmentationResult:
     """Where is each prompt in ``image``? Heatmaps, masks and labels at the image's resolution.
 
     ``model`` defaults to ``load_model()`` (ViT-B/16, OpenAI weights); keyword
-    ``overrides`` change single :class:`SegmentOptions` fields.
+    ``overrides`` change single :class:`SegmentOptions` fields; ``region_labels`` is the label
+    image of ``regions="labels"``.
     """
     if model is None:
         from .loading import load_model
@@ -333,4 +391,4 @@ def segment(
         model = load_model()
     options = (options or SegmentOptions()).replace(**overrides) if overrides else options
     prompts = clean_prompts(prompts)
-    return encode(image, model, options).segment(prompts)
+    return encode(image, model, options, region_labels=region_labels).segment(prompts)

@@ -76,6 +76,7 @@ def load_model(
     target_device = resolve_device(device)
     dtype = resolve_precision(precision, target_device)
     family.check(name, pretrained)
-    model = family.build(LoadRequest(name, pretrained, cache_dir, dense_method))
+    own_options = {} if family.uses_clip_methods else dict(method_options)  # checked by the family
+    model = family.build(LoadRequest(name, pretrained, cache_dir, dense_method, own_options))
     place_model(model.module, target_device, dtype, name)
     return model

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from .described import check_described, option
+from .instances import INSTANCE_MODES
 from .refinement import check_pamr_settings
+from .regions.sources import available_choices, get_source
 
 #: The choices of each option, with the labels people see.
 RESIZE_MODES = ("square", "keep_aspect")
@@ -17,6 +20,8 @@ TEMPLATE_SETS = ("paper", "imagenet80")
 SCORE_MODES = ("minmax", "calibrated")
 REFINE_MODES = ("none", "pamr")
 _TEMPLATE_CHOICES = (("paper: 'a photo of a {}.'", "paper"), ("ImageNet 80-template ensemble", "imagenet80"))
+_REGION_CHOICES = (("none", "none"), *available_choices())
+_REGION_PROXIES = (("DINO ViT-B/8 (CorrCLIP's)", "dino-b8"), ("DINO ViT-B/16", "dino-b16"))
 _SCORE_CHOICES = (("paper: min-max per prompt", "minmax"),
                   ("calibrated against background prompts", "calibrated"))
 
@@ -65,6 +70,9 @@ class SegmentOptions:
                            help="remove objects smaller than this")
     fill_holes: int = option(0, kind="int", label="fill holes (px)", minimum=0, maximum=100_000_000,
                              help="fill holes up to this size")
+    instances: str = option("watershed", kind="choice", label="objects", choices=INSTANCE_MODES,
+                            help="how a mask becomes objects: watershed (touching objects split at "
+                            "the heatmap's peaks) or components (connected regions)")
     background_threshold: float | None = option(None, kind="float", label="background threshold",
                                                 auto="none", minimum=0.0, maximum=1.0, in_form=False,
                                                 help="pixels whose best score is below it are background")
@@ -75,8 +83,43 @@ class SegmentOptions:
                              help="PAMR iterations")
     pamr_dilations: tuple[int, ...] = option((8, 16), kind="ints", label="PAMR dilations",
                                              help="PAMR neighbourhood dilations in pixels")
+    # Region consistency (CorrCLIP, vfm-methods-spec §3; docs/methods.md): see engine/regions.
+    regions: str = option("none", kind="choice", label="regions", choices=_REGION_CHOICES,
+                          help="region consistency: regions inside which the result must agree: "
+                          "none, slic (superpixels), labels (a Labels layer; --regions-labels FILE), "
+                          "or an installed mask generator (sam2)")
+    regions_labels: str | None = option(
+        None, kind="texts", label="regions labels file", in_form=False, noun="file path",
+        example=("nuclei.tif",), help="the label image (TIFF, PNG; 0 = no region) of regions=labels")
+    region_vote: bool = option(True, kind="bool", label="majority vote in regions",
+                               help="regions: each region takes the class most of its pixels have")
+    region_attention: bool = option(False, kind="bool", label="region attention (needs DINO)",
+                                    help="regions: CorrCLIP's last block, attention restricted to "
+                                    "regions merged by DINO features (replaces the method's last "
+                                    "block; needs the DINO weights)")
+    region_proxy: str = option("dino-b8", kind="choice", label="region attention model",
+                               choices=_REGION_PROXIES, help="regions: the DINO whose q + k features "
+                               "merge the regions and weigh the attention")
+    region_tau: float = option(4.0, kind="float", label="region attention τ", minimum=0.01, maximum=100.0,
+                               in_form=False, help="regions: temperature of the restricted attention")
+    region_eps: float = option(0.2, kind="float", label="region merging eps", minimum=0.0, maximum=2.0,
+                               in_form=False, help="regions: DBSCAN eps of the merging of regions")
+    region_merge: bool = option(True, kind="bool", label="merge similar regions", in_form=False,
+                                help="regions: merge regions whose mean DINO features are alike (DBSCAN)")
+    slic_segments: int = option(400, kind="int", label="superpixels", minimum=2, maximum=1_000_000,
+                                help="regions=slic: about how many superpixels")
+    slic_side: int = option(384, kind="int", label="superpixel side (px)", minimum=16, maximum=100_000,
+                            in_form=False, help="regions=slic: SLIC runs on a copy at most this wide")
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "regions_labels", _one_path(self.regions_labels))
+        if self.regions != "none":
+            get_source(self.regions)  # names an unknown or unavailable source clearly
+        for name in ("region_tau", "region_eps"):
+            value = getattr(self, name)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not 0 <= value < float("inf") or (name == "region_tau" and value == 0):
+                raise ValueError(f"{name} must be a positive number; got {value!r}")
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
         check_pamr_settings(self.pamr_steps, self.pamr_dilations)
         object.__setattr__(self, "pamr_dilations", tuple(int(d) for d in self.pamr_dilations))
@@ -117,8 +160,10 @@ class SegmentOptions:
         return cls(**values)
 
     def encoding_key(self) -> tuple:
-        """The fields that change the image encoding (cache key for encoded images)."""
-        return tuple(getattr(self, name) for name in ENCODING_FIELDS)
+        """The fields that change the image encoding (cache key for encoded images); the
+        region fields only while regions are on."""
+        names = ENCODING_FIELDS if self.regions != "none" else ENCODING_FIELDS[:-len(REGION_ENCODING_FIELDS)]
+        return tuple(getattr(self, name) for name in names)
 
     def scoring_fields(self) -> dict[str, Any]:
         """The fields that only change how an encoded image is scored and masked."""
@@ -127,5 +172,16 @@ class SegmentOptions:
 
 
 #: The :class:`SegmentOptions` fields that change an image's encoding.
+REGION_ENCODING_FIELDS = ("regions", "regions_labels", "region_attention", "region_proxy", "region_tau",
+                          "region_eps", "region_merge", "slic_segments", "slic_side")
 ENCODING_FIELDS = ("input_size", "resize", "contrast", "percentiles", "tiling", "tile_above",
-                   "window", "overlap")
+                   "window", "overlap", *REGION_ENCODING_FIELDS)
+
+
+def _one_path(value) -> str | None:
+    """A path from a string, a path-like, or the text parts a flag gives (split at commas)."""
+    if isinstance(value, (tuple, list)):
+        value = ",".join(str(part) for part in value)
+    if value is None:
+        return None
+    return str(os.fspath(value)).strip() or None

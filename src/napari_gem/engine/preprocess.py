@@ -109,6 +109,18 @@ def to_pixels(rgb: np.ndarray) -> torch.Tensor:
     return (tensor - mean) / std
 
 
+def renormalised(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """CLIP-normalised pixels normalised with another ``mean`` and ``std`` instead:
+    ``(px·σ_clip + μ_clip − μ) / σ``. The same tensor when they are CLIP's own."""
+    if tuple(mean) == CLIP_MEAN and tuple(std) == CLIP_STD:
+        return pixels
+
+    def column(values):
+        return torch.tensor(values, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1)
+
+    return (pixels * column(CLIP_STD) + column(CLIP_MEAN) - column(mean)) / column(std)
+
+
 def model_input_size(
     image_size: tuple[int, int], input_size: int, resize: str, patch_size: int
 ) -> tuple[int, int]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .masks import binary_mask, instance_labels, object_table, semantic_labels, threshold_value
+from .instances import label_instances
+from .masks import binary_mask, object_table, semantic_labels, threshold_value
 from .options import SegmentOptions
 
 
@@ -52,14 +53,19 @@ def build_result(
     options: SegmentOptions,
     parameters: dict,
 ) -> SegmentationResult:
-    """Threshold each heatmap, clean the masks, number instances and build the semantic map."""
+    """Threshold each heatmap, clean the masks, number instances and build the semantic map.
+
+    Instances follow ``options.instances``; the watershed's scale is
+    ``parameters["heatmap_cell"]``, the heatmap grid's cell side in image pixels, when known.
+    """
     method = default_threshold(options)
     thresholds = np.array([threshold_value(h, method) for h in heatmaps], dtype=np.float32)
     masks = np.empty(heatmaps.shape, dtype=bool)
     instances = np.empty(heatmaps.shape, dtype=np.int32)
     for index, (heatmap, threshold) in enumerate(zip(heatmaps, thresholds, strict=True)):
         masks[index] = binary_mask(heatmap, threshold, options.min_size, options.fill_holes)
-        instance_labels(masks[index], out=instances[index])
+        label_instances(masks[index], heatmap, options.instances,
+                        cell=parameters.get("heatmap_cell"), out=instances[index])
     background = (
         thresholds if options.background_threshold is None else options.background_threshold
     )

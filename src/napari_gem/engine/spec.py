@@ -56,7 +56,8 @@ class ModelSpec:
         method = None if self.method is None else str(self.method).strip().lower()
         dense_method = method_for(family, self.name, method, pairs)
         object.__setattr__(self, "method", dense_method.name if dense_method else family.default_method)
-        complete = dense_method.options.to_dict() if dense_method else {}
+        # A family with its own dense features keeps its own options (its check_method checked them).
+        complete = dense_method.options.to_dict() if dense_method else pairs
         # Every option spelled out, so equal settings make equal specs (and cache keys).
         object.__setattr__(self, "method_options", tuple(sorted(
             (key, tuple(value) if isinstance(value, list) else value) for key, value in complete.items()

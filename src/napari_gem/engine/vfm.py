@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelLoadError
-from .preprocess import CLIP_MEAN, CLIP_STD
-from .vfm_loading import PROXIES, build_proxy_module, check_weights_available
+from .preprocess import renormalised
+from .vfm_loading import PROXIES, build_proxy_module, check_weights_available, is_cached
 
-__all__ = ["PROXIES", "ProxyVfm", "ensure_available", "forget_proxies", "load_proxy", "share_proxy",
-           "timm_name"]
+__all__ = ["PROXIES", "ExtraModel", "ProxyVfm", "ensure_available", "forget_proxies", "load_proxy",
+           "proxy_status", "share_proxy", "timm_name"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -87,11 +87,7 @@ class ProxyVfm:
     def pixels_from_clip(self, pixels: torch.Tensor) -> torch.Tensor:
         """CLIP-normalised pixels re-normalised for this VFM (spec §1.1):
         ``(px·σ_clip + μ_clip − μ) / σ``, so CLIP-space zero padding arrives as CLIP's mean colour."""
-        def column(values):
-            return torch.tensor(values, dtype=pixels.dtype, device=pixels.device).view(1, 3, 1, 1)
-
-        raw = pixels * column(CLIP_STD) + column(CLIP_MEAN)
-        return (raw - column(self.mean)) / column(self.std)
+        return renormalised(pixels, self.mean, self.std)
 
     # -- position table -------------------------------------------------------------------
     def _prefix_rows(self) -> int:
@@ -135,8 +131,18 @@ class ProxyVfm:
         and any registers are dropped (spec §1.3: DINO ``get_intermediate_layers(x)[0]``).
         """
         module = self.module
+        x, (rows, cols) = self.input_tokens(pixels)
+        for block in module.blocks:
+            x = block(x)
+        x = module.norm(x)[:, module.num_prefix_tokens:]
+        return x.transpose(1, 2).reshape(x.shape[0], -1, rows, cols)
+
+    def input_tokens(self, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The first block's input ``[B, prefix + I*J, C]`` (patch embedding, prefix tokens,
+        the position table resampled to the grid) and the patch grid ``(I, J)``."""
+        module = self.module
         patches = module.patch_embed.proj(pixels)  # [B, C, I, J]
-        batch, width, rows, cols = patches.shape
+        batch, _, rows, cols = patches.shape
         x = module.patch_embed.norm(patches.flatten(2).transpose(1, 2))
         prefix = [token.expand(batch, -1, -1) for token in (module.cls_token, module.reg_token)
                   if token is not None]
@@ -145,11 +151,7 @@ class ProxyVfm:
             x = torch.cat([*prefix, x + positions], dim=1)
         else:
             x = torch.cat([*prefix, x], dim=1) + positions
-        x = module.norm_pre(x)
-        for block in module.blocks:
-            x = block(x)
-        x = module.norm(x)[:, module.num_prefix_tokens:]
-        return x.transpose(1, 2).reshape(batch, width, rows, cols)
+        return module.norm_pre(x), (rows, cols)
 
 
 # -- the shared instances --------------------------------------------------------------
@@ -223,3 +225,26 @@ def ensure_available(proxy: str = "dino-b16", weights: str | os.PathLike | None 
         if any(key.name == name and key.weights is None for key in _SHARED):
             return
     check_weights_available(name)
+
+
+@dataclass(frozen=True)
+class ExtraModel:
+    """Another model a method needs besides CLIP, and whether its weights are here already."""
+
+    name: str
+    cached: bool
+
+    def __str__(self) -> str:
+        return f"{self.name}: " + ("cached" if self.cached else "not cached, downloaded on first use")
+
+
+def proxy_status(proxy: str = "dino-b16") -> ExtraModel:
+    """Which model ``proxy`` is and whether it is loaded in this process or in the hub cache."""
+    name = timm_name(proxy)
+    with _LOCK:
+        loaded = any(key.name == name for key in _SHARED)
+    try:
+        cached = loaded or is_cached(name)
+    except Exception:  # an unknown timm name: not here, rather than a failing listing
+        cached = False
+    return ExtraModel(f"{proxy} ({name})", cached)

@@ -27,9 +27,11 @@ class MethodPreset:
     area_threshold: dict[str, float] = field(default_factory=dict)
     pamr_steps: int | None = None
     synonyms: bool = True
-    templates: str = "imagenet80"  # or "bare": the class names as they are
+    templates: str = "imagenet80"  # or "bare": the class names as they are; or "sub-imagenet7"
     inferred: bool = False
     per_dataset: dict[str, dict] = field(default_factory=dict)
+    pamr_dilations: tuple[int, ...] = (8, 16)
+    background_logits: dict[str, float] = field(default_factory=dict)  # constant class-0 logit
 
     def settings_for(self, dataset: str) -> dict:
         """The protocol fields of this preset on ``dataset``."""
@@ -39,7 +41,9 @@ class MethodPreset:
             "prob_threshold": self.prob_thresholds.get(dataset) if dataset in BACKGROUND_DATASETS else None,
             "area_threshold": self.area_threshold.get(dataset),
             "pamr_steps": self.pamr_steps, "synonyms": self.synonyms,
-            "templates": self.templates,
+            "templates": self.templates, "pamr_dilations": self.pamr_dilations,
+            "background_logit": (self.background_logits.get(dataset)
+                                 if dataset in BACKGROUND_DATASETS else None),
         }
         values.update(self.per_dataset.get(dataset, {}))
         return values
@@ -107,6 +111,17 @@ PRESETS: dict[str, MethodPreset] = {
         "names and the dense-loss logit scale 1/0.07 (docs/simzss.md)",
         logit_scale=1 / 0.07, prob_thresholds=_CLEARCLIP.prob_thresholds, templates="bare",
         inferred=True, per_dataset=_CLEARCLIP.per_dataset),
+    # talk2dino-spec §4: configs/* (mmseg 0.30): short side 448 (img_scale (2048, 448)),
+    # windows 448 / stride 224, the masks' argmax against a constant background channel
+    # bg_thresh = 0.55 (ViT-B), no probability threshold (so the logit scale is immaterial),
+    # the 7 sub-ImageNet templates. PAMR (--pamr on) with its dilations, at the image size.
+    "talk2dino": MethodPreset(
+        source="github.com/lorebianchi98/Talk2DINO 4918c2d configs/ and dinotext.py (talk2dino-spec "
+        "§4); one name per class (the spec does not give Talk2DINO's name files)",
+        short_side=448, crop=448, stride=224, logit_scale=1.0, synonyms=False,
+        templates="sub-imagenet7", pamr_dilations=(1, 2, 4, 8, 12, 24),
+        background_logits={"voc21": 0.55, "context60": 0.55, "coco-object": 0.55},
+    ),
 }
 
 

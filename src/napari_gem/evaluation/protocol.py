@@ -65,6 +65,7 @@ class ProtocolSettings:
     pamr_dilations: tuple[int, ...] = (8, 16)
     synonyms: bool = True
     method: str = "gem"
+    background_logit: float | None = None  # class 0 scores this constant (Talk2DINO's bg_thresh)
 
     def __post_init__(self) -> None:
         if (self.short_side is None) == (self.fixed_size is None):
@@ -100,6 +101,17 @@ class ProtocolSettings:
         return values
 
 
+def template_set(name: str) -> tuple[str, ...]:
+    """A preset's templates: ``imagenet80``, ``sub-imagenet7`` (Talk2DINO's) or ``bare``."""
+    if name == "imagenet80":
+        return imagenet_templates()
+    if name == "sub-imagenet7":
+        from ..engine.families.talk2dino import SUB_IMAGENET_TEMPLATES
+
+        return SUB_IMAGENET_TEMPLATES
+    return ("{}",)
+
+
 def protocol_for(dataset: str, setting: str = "common", *, method: str = "gem",
                  **overrides) -> ProtocolSettings:
     """The protocol settings of ``dataset`` under ``setting`` (``common`` or ``paper``).
@@ -114,7 +126,7 @@ def protocol_for(dataset: str, setting: str = "common", *, method: str = "gem",
     spec = dataset_spec(dataset)
     if setting == "common":
         values = method_preset(method).settings_for(dataset)
-        templates = imagenet_templates() if values.pop("templates") == "imagenet80" else ("{}",)
+        templates = template_set(values.pop("templates"))
         settings = ProtocolSettings(setting="common", templates=templates, method=method, **values)
     elif setting == "paper":
         settings = ProtocolSettings(

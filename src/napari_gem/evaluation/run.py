@@ -90,6 +90,8 @@ def predict_label_map(
     pixels = prepare_pixels(image, settings, scorer.device)
     logits = dense_logits(pixels, lambda crops: scorer.crop_similarity(crops, text), settings)
     logits = refine_logits(resize_logits(logits, output_shape), pixels, settings)
+    if settings.background_logit is not None:  # a constant channel instead of class 0's prompts
+        logits[prompt_class == 0] = settings.background_logit
     scale = settings.logit_scale if settings.logit_scale is not None else scorer.logit_scale
     prediction = classify(logits, prompt_class, num_classes, scale, settings.prob_threshold,
                           area_threshold=settings.area_threshold)

@@ -26,6 +26,7 @@ from ..engine import SegmentOptions
 from ..engine.masks import threshold_value
 from ..engine.result import default_threshold
 from .cache import EncodedCache, ModelCache, ModelSpec
+from .exemplar_prompts import exemplar_boxes
 from .layers import (
     OutputWriter,
     computed_planes,
@@ -36,6 +37,7 @@ from .layers import (
 )
 from .mask_choice import MaskChoice, TouchLog, default_choices, file_variants, mask_choices
 from .planes import ChannelChoice, PlaneError, build_job
+from .regions import LABELS_SOURCE, plane_labels, voted_labels, voting_regions
 from .runner import MASK_MODES, CancelToken, Progress, RunOutput, RunRequest, run_segmentation
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class RunSettings:
     mask_mode: str = "binary"
     plane_mode: str = "current"
     channel: ChannelChoice = field(default_factory=ChannelChoice)
+    regions_layer: object = None  # the Labels layer of regions="labels"
 
 
 @dataclass
@@ -86,6 +89,8 @@ class LastRun:
     options: SegmentOptions
     geometry: object
     presence: dict[str, float]
+    request: RunRequest | None = None  # what made it (model, options, planes): for refining
+    regions: object = None  # plane index -> region labels, when the run voted in regions
 
 
 def split_prompts(text: str) -> list[str]:
@@ -220,7 +225,12 @@ class SegmentController:
         try:
             job = build_job(layer, settings.channel, settings.plane_mode, settings.options,
                             self.viewer.dims.point)
-        except PlaneError as error:
+            regions = None
+            if settings.options.regions == LABELS_SOURCE:
+                regions = plane_labels(settings.regions_layer, self.viewer, job.plane_shape,
+                                       [index for index, _ in job.planes])
+            exemplars = exemplar_boxes(settings.prompts, self.viewer, layer, job.plane_shape)
+        except (PlaneError, ValueError) as error:
             show_error(str(error))
             return None
         if self.busy:
@@ -232,6 +242,8 @@ class SegmentController:
             job=job,
             source_key=self.source_key(layer, job.level, job.channel),
             mask_mode=settings.mask_mode,
+            regions=regions,
+            exemplars=exemplars,
         )
         return self._launch(request, layer)
 
@@ -365,7 +377,7 @@ class SegmentController:
             for i, prompt in enumerate(prompts)
         }
         self.last = LastRun(layer, list(prompts), request.mask_mode, request.options,
-                            request.job.geometry, presence)
+                            request.job.geometry, presence, request, voting_regions(output))
         counts = np.zeros(len(prompts), dtype=int)
         for plane in output.planes:
             counts += count_objects(plane.labels, request.mask_mode, len(prompts))
@@ -411,14 +423,17 @@ class SegmentController:
         options = last.options
         method = default_threshold(options.replace(threshold=threshold))
         plane_labels, used = [], []
+        cell = info(heat_layers[0]).get("parameters", {}).get("heatmap_cell")
         for index in computed_planes(heat_layers):
             heatmaps = np.stack([np.asarray(layer.data[index], dtype=np.float32)
                                  for layer in heat_layers])
             values = [threshold_value(h, method) for h in heatmaps]
             used.append(values)
-            plane_labels.append((index, masks_from_heatmaps(heatmaps, values, mode,
-                                                            options.min_size,
-                                                            options.fill_holes)))
+            labels = masks_from_heatmaps(heatmaps, values, mode, options.min_size, options.fill_holes,
+                                         options.instances, cell)
+            if last.regions is not None:
+                labels = voted_labels(labels, mode, last.regions(index))
+            plane_labels.append((index, labels))
         if not plane_labels:
             return None
         parameters = dict(info(heat_layers[0]).get("parameters", {}))
@@ -498,9 +513,11 @@ class SegmentController:
                 raise ValueError(f"The heatmap layer of '{prompt}' is gone; run again to export.")
             heatmaps[prompt] = np.asarray(heat[-1].data, dtype=np.float32)
             parameters = parameters or dict(info(heat[-1]).get("parameters", {}))
-        mask_arrays, layers_used = {}, []
+        mask_arrays, layers_used, stroke_layers = {}, [], {}
         for choice, variant in zip(chosen, file_variants(chosen), strict=True):
             mask_arrays[(choice.prompt, variant)] = _labels_of(choice)
+            if info(choice.layer).get("role") == "mask":
+                stroke_layers[(choice.prompt, variant)] = choice.layer
             layers_used.append({"prompt": choice.prompt, "layer": choice.layer.name,
                                 "edited": choice.edited, "variant": variant})
         reference = outputs_of(self.viewer.layers, sid, "heatmap", prompts[0])[-1]
@@ -517,20 +534,22 @@ class SegmentController:
             "parameters": parameters,
             "scale": tuple(reference.scale),
             "translate": tuple(reference.translate),
+            "stroke_layers": stroke_layers,
         }
 
     def export(self, out_dir, prompts: Sequence[str] | None = None,
                overwrite: bool = False, *, masks: Sequence[str] | None = None) -> list[Path]:
-        """Write masks (TIFF, PNG for 2D), heatmaps, objects CSV and parameters JSON.
+        """Write masks (TIFF, PNG for 2D), heatmaps, objects CSV, strokes and parameters JSON.
 
         ``masks`` / ``prompts`` choose the mask layers as in :meth:`export_layers`.
         Raises ``FileExistsError`` (nothing written) when files exist and ``overwrite``
         is False, ``ValueError`` when there is nothing to export.
         """
-        from ..io.export import write_outputs
+        from .stroke_export import write_with_strokes
 
         arrays = self.export_layers(prompts, masks)
-        return write_outputs(out_dir, arrays.pop("stem"), overwrite=overwrite, **arrays)
+        return write_with_strokes(out_dir, arrays.pop("stem"), arrays.pop("stroke_layers"),
+                                  overwrite=overwrite, **arrays)
 
 
 def _is_mask(layer) -> bool:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.masks import binary_mask, instance_labels, semantic_labels
+from ..engine.instances import label_instances
+from ..engine.masks import binary_mask, semantic_labels
 
 META = "napari_gem"
 
@@ -109,7 +110,8 @@ def signature(parameters: dict) -> str:
     Planes computed under another signature are not mixed into one layer.
     """
     options = dict(parameters.get("options", {}))
-    for name in ("threshold", "min_size", "fill_holes", "background_threshold", "window_batch"):
+    for name in ("threshold", "min_size", "fill_holes", "instances", "background_threshold",
+                 "window_batch"):
         options.pop(name, None)
     model = dict(parameters.get("model", {}))
     source = dict(parameters.get("source", {}))
@@ -348,15 +350,21 @@ def masks_from_heatmaps(
     mode: str,
     min_size: int = 0,
     fill_holes: int = 0,
+    instances: str = "watershed",
+    cell: float | None = None,
 ) -> np.ndarray:
-    """Labels of one plane from its heatmaps ``[P, H, W]`` (engine helpers, no model)."""
+    """Labels of one plane from its heatmaps ``[P, H, W]`` (engine helpers, no model).
+
+    Instances are split as ``instances`` says, at the scale of the heatmap grid's ``cell``.
+    """
     if mode == "semantic":
         return semantic_labels(heatmaps, np.asarray(thresholds, dtype=np.float32))
     masks = [binary_mask(h, t, min_size, fill_holes) for h, t in zip(heatmaps, thresholds,
                                                                       strict=True)]
     if mode == "binary":
         return np.stack(masks).astype(np.uint8)
-    return np.stack([instance_labels(m) for m in masks])
+    return np.stack([label_instances(m, h, instances, cell=cell)
+                     for m, h in zip(masks, heatmaps, strict=True)])
 
 
 def computed_planes(heatmap_layers: Sequence) -> list[tuple[int, ...]]:

@@ -24,7 +24,9 @@ from .. import __version__
 from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, encode
 from ..engine.errors import is_out_of_memory
 from .cache import EncodedCache, ModelCache, ModelSpec
+from .exemplar_prompts import ExemplarBoxes
 from .planes import PlaneJob, describe_constant
+from .regions import labels_key
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,14 @@ class RunRequest:
     job: PlaneJob
     source_key: tuple  # (layer id, data version, level, channel choice): the cache's source
     mask_mode: str = "binary"
+    regions: Callable[[tuple[int, ...]], np.ndarray] | None = None  # plane index -> region labels
+    exemplars: ExemplarBoxes | None = None  # plane index -> {"@layer" prompt: its boxes}
+
+    def encoding_key(self, index: tuple[int, ...]) -> tuple:
+        """The encoded-image cache key of plane ``index`` (the refiner finds the run's encoding by it)."""
+        region_labels = self.regions(index) if self.regions is not None else None
+        return (self.source_key, index, self.spec.features_key(), self.options.encoding_key(),
+                labels_key(region_labels))
 
 
 @dataclass
@@ -82,6 +92,7 @@ class RunOutput:
     error: RunFailed | None = None
     cancelled: bool = False
     reused: int = 0  # planes whose encoding came from the cache
+    regions: dict = field(default_factory=dict)  # plane index -> region labels the run used
     seconds: float = 0.0
 
 
@@ -123,14 +134,15 @@ def empty_plane(index, prompts, shape, mode, reason) -> PlaneResult:
     )
 
 
-def encode_or_explain(plane, model, options: SegmentOptions, report, cancelled):
+def encode_or_explain(plane, model, options: SegmentOptions, report, cancelled, region_labels=None):
     """``encode`` whose out-of-memory failure says what to change in the widget.
 
     The engine already retries window batches in halves; what still fails is reported
     with the fields to change.
     """
     try:
-        return encode(plane, model, options, progress=report, cancelled=cancelled)
+        return encode(plane, model, options, progress=report, cancelled=cancelled,
+                      region_labels=region_labels)
     except Exception as error:
         if not is_out_of_memory(error):
             raise
@@ -154,8 +166,9 @@ def _load_model(spec: ModelSpec, models: ModelCache, report, cancelled) -> objec
             def bytes_report(done: int, total: int) -> None:
                 if cancelled():
                     raise Cancelled("cancelled by the user")
-                megabytes = f"{done / 1e6:.0f} / {total / 1e6:.0f} MB" if total else ""
-                report(Progress(f"downloading {spec.name} ({spec.pretrained}) {megabytes}",
+                megabytes = f" {done / 1e6:.0f} / {total / 1e6:.0f} MB" if total else ""
+                weights = f" ({spec.pretrained})" if spec.pretrained else ""
+                report(Progress(f"downloading {spec.name}{weights}{megabytes}",
                                 done // 1024, total // 1024))
 
             spec.fetch(bytes_report)
@@ -208,20 +221,25 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
             output.planes.append(empty_plane(index, prompts, job.plane_shape,
                                              request.mask_mode, reason))
             continue
-        key = (request.source_key, index, spec.features_key(), request.options.encoding_key())
+        region_labels = request.regions(index) if request.regions is not None else None
+        key = request.encoding_key(index)
         image: EncodedImage | None = encoded.get(key)
         if image is None:
             def window_report(done: int, steps: int, label=label, number=number) -> None:
                 report(Progress(f"{label}: encoding ({done}/{steps})",
                                 number * steps + done, total * steps))
 
-            image = encode_or_explain(plane, model, request.options, window_report, cancelled)
+            image = encode_or_explain(plane, model, request.options, window_report, cancelled,
+                                      region_labels)
             encoded.put(key, image)
         else:
             output.reused += 1
         if cancelled():
             raise Cancelled("cancelled by the user")
-        result = image.segment(prompts, **segment_overrides)
+        exemplars = request.exemplars(index) if request.exemplars is not None else None
+        result = image.segment(prompts, exemplars=exemplars, **segment_overrides)
+        if image.regions is not None:
+            output.regions[index] = image.regions.labels
         first_parameters = first_parameters or result.parameters
         output.planes.append(PlaneResult(
             index=index,

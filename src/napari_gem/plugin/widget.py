@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QComboBox, QScrollArea, QVBoxLayout, QWidget
@@ -31,6 +31,8 @@ from .panels.model import ModelPanel
 from .panels.options import OptionsPanel
 from .panels.results import ResultsPanel
 from .panels.source import CtrlEnter, SourcePanel, is_source
+from .refine import REFINE_KEY, MaskRefiner
+from .regions import labels_layer_field, place_layer_field
 from .settings import load_settings, save_settings
 
 if TYPE_CHECKING:
@@ -59,11 +61,19 @@ class SegmentWidget(QWidget):
         self.export_panel = ExportPanel(self.controller, self)
         self.run_button = PushButton(text="Run (Ctrl+Enter)")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.refiner = MaskRefiner(napari_viewer, self.controller)
+        self.refine_button = PushButton(
+            text=f"Refine ({REFINE_KEY.replace('-', '+')})",
+            tooltip="Recompute the selected mask's current plane from your edits: what you "
+            "painted in is 'this is it', what you erased 'this is not'. Ctrl+Z undoes it.")
+        self.live_refine = CheckBox(text="refine after each stroke", value=False)
         for panel in (self.source, self.model_panel, self.options_panel, self.results_panel,
                       self.export_panel):
             for name, field in panel.fields().items():
                 setattr(self, name, field)
         self.results = self.results_panel.table
+        self.regions_layer = labels_layer_field(napari_viewer)
+        place_layer_field(self.options_panel, self.regions_layer)
         self.remembered = (*REMEMBERED_FIELDS, *self.options_panel.fields())
         self._build_layout()
         self._restore(load_settings())
@@ -91,8 +101,11 @@ class SegmentWidget(QWidget):
         self.model_section.addWidget(self.model_panel.container.native)
         self.advanced_section = QCollapsible("Advanced", content)
         self.advanced_section.addWidget(self.options_panel.container.native)
+        refine_row = Container(widgets=[self.refine_button, self.live_refine],
+                               layout="horizontal", labels=False)
         for part in (self.source.container.native, buttons.native, self.status.native,
-                     self.results_panel.container.native, self.results, self.model_section,
+                     self.results_panel.container.native, self.results, refine_row.native,
+                     self.model_section,
                      self.advanced_section, self.export_panel.container.native):
             layout.addWidget(part)
         layout.addStretch(1)
@@ -128,6 +141,12 @@ class SegmentWidget(QWidget):
 
         self.controller.busy_changed.connect(self._on_busy)
         self.controller.summary_changed.connect(self._on_summary)
+        self.refine_button.changed.connect(self.refine_mask)
+        self.live_refine.changed.connect(self._on_live_changed)
+        self.refiner.bind_key()
+        self._strokes_timer = _single_shot(self, 150, self.show_strokes)  # brush bursts
+        self.controller.masks_changed.connect(self._schedule_strokes)
+        self.destroyed.connect(partial(MaskRefiner.close, self.refiner))
         layers = self.viewer.layers
         layers.events.inserted.connect(self._on_layer_inserted)
         layers.events.removed.connect(self._on_layer_removed)
@@ -142,6 +161,9 @@ class SegmentWidget(QWidget):
 
     def _schedule_redraw(self, *_) -> None:
         self._redraw_timer.start()
+
+    def _schedule_strokes(self, *_) -> None:
+        self._strokes_timer.start()
 
     def _schedule_save(self, *_) -> None:
         self._save_timer.start()
@@ -177,7 +199,8 @@ class SegmentWidget(QWidget):
         self.source.update_visibility()
         self.model_panel.update_visibility()
         self.results_panel.update_visibility()
-        self.options_panel.show_method(self.method.value, self.model_panel.family.uses_clip_methods)
+        family = self.model_panel.family
+        self.options_panel.show_method(self.method.value, family.uses_clip_methods, family.own_options)
 
     # -- building a run ----------------------------------------------------------------------------
     def method_options(self) -> dict:
@@ -212,13 +235,27 @@ class SegmentWidget(QWidget):
         settings = RunSettings(
             layer=self.image_layer.value, prompts=split_prompts(self.prompts.value), spec=spec,
             options=options, mask_mode=self.mask_mode.value, plane_mode=self.plane_mode.value,
-            channel=channel,
+            channel=channel, regions_layer=self.regions_layer.value,
         )
         worker = self.controller.start(settings)
         if worker is not None:
             self.save_settings()
             self.status.value = f"running on '{settings.layer.name}'..."
         return worker
+
+    def refine_mask(self, value=None, layer=None):
+        """Refine the selected (or given) mask layer's current plane from its strokes.
+
+        Returns the napari worker, or None (the user is told why in a notification).
+        """
+        return self.refiner.refine(layer)
+
+    def _on_live_changed(self, value=None) -> None:
+        self.refiner.live = bool(self.live_refine.value)
+
+    def show_strokes(self) -> None:
+        """Show each prompt's strokes (painted and erased regions) in the results table."""
+        self.results_panel.show_strokes(self.refiner.stroke_counts())
 
     def cancel(self, value=None) -> None:
         """Stop the active run at its next step."""
@@ -258,6 +295,7 @@ class SegmentWidget(QWidget):
 
     def _on_summary(self, summary: RunSummary | None) -> None:
         self.results_panel.show_summary(summary)
+        self.show_strokes()
         if summary is None:
             self.export_panel.clear()
         else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ModelLoadError
@@ -50,7 +50,8 @@ class LoadRequest:
 
     ``dense_method`` is the CLIP method with its options, validated (the family's default
     method and option defaults already applied); ``None`` for families with their own
-    dense features. Families build on the CPU in float32; :func:`~napari_gem.load_model`
+    dense features, which get their own options (checked by their ``check_method``) as
+    ``options``. Families build on the CPU in float32; :func:`~napari_gem.load_model`
     then moves the model to its device and precision.
     """
 
@@ -58,6 +59,7 @@ class LoadRequest:
     pretrained: str | None
     cache_dir: str | None = None
     dense_method: DenseMethod | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 class ModelFamily(ABC):
@@ -77,6 +79,9 @@ class ModelFamily(ABC):
     weights: ClassVar[str] = WEIGHTS_TAG
     #: Families are asked in increasing priority; a family that claims any name asks last.
     priority: ClassVar[int] = 0
+    #: Its own options (a dataclass described with ``described.option``) where it makes its
+    #: own dense features and takes options; the command line offers them as flags.
+    own_options: ClassVar[type | None] = None
 
     @abstractmethod
     def claims(self, name: str) -> bool:

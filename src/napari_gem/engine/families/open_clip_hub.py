@@ -27,6 +27,8 @@ HF_HUB = "hf-hub:"
 LOCAL_DIR = "local-dir:"
 CONFIG_FILE = "open_clip_config.json"
 WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+#: What a repository's download takes: config, weights, and a tokenizer's small files.
+REPO_FILES = (CONFIG_FILE, *WEIGHT_FILES, "*.json", "*.txt", "*.model")
 
 
 def _cache_folder(cache_dir) -> str:
@@ -89,15 +91,16 @@ class OpenClipHubFamily(ModelFamily):
 
     def is_cached(self, name, pretrained, cache_dir=None) -> bool:
         if name.startswith(LOCAL_DIR):
-            return True
+            folder = Path(name[len(LOCAL_DIR):]).expanduser()
+            return folder_problems(folder) != [] or not hub.text_tower_missing(
+                _folder_config(folder), cache_dir, folder)  # (a broken folder: nothing to fetch)
         return not hub_needs(name, cache_dir)[1]
 
     def _fail_fast_when_offline(self, name: str, cache_dir) -> str | None:
         """The snapshot folder to load from when cached; raises when offline and anything is missing."""
         if name.startswith(LOCAL_DIR):
             folder = Path(name[len(LOCAL_DIR):]).expanduser()
-            config = json.loads((folder / CONFIG_FILE).read_text())
-            missing = hub.text_tower_missing(config, cache_dir, folder)
+            missing = hub.text_tower_missing(_folder_config(folder), cache_dir, folder)
             snapshot = None
         else:
             snapshot, missing = hub_needs(name, cache_dir)
@@ -135,10 +138,23 @@ class OpenClipHubFamily(ModelFamily):
         return grounding
 
     def fetch(self, name: str, pretrained, report: ByteReport, cache_dir=None) -> None:
+        """Download the repository's config and weights, and a Hugging Face text tower's config
+        and tokenizer, reporting bytes over all of them."""
         if self.is_cached(name, pretrained, cache_dir):
             return
         self._fail_fast_when_offline(name, cache_dir)
-        from huggingface_hub import snapshot_download
 
-        snapshot_download(name[len(HF_HUB):], cache_dir=cache_dir,
-                          allow_patterns=[CONFIG_FILE, *WEIGHT_FILES, "*.json", "*.txt", "*.model"])
+        def text_tower(folder: str) -> list[tuple[str, tuple[str, ...]]]:
+            return hub.text_tower_repos(_folder_config(Path(folder)))
+
+        with hub.download_errors(name, _cache_folder(cache_dir)):
+            if name.startswith(LOCAL_DIR):
+                folder = name[len(LOCAL_DIR):]
+                hub.download_repo_files([(repo, hub.repo_files(repo, patterns))
+                                         for repo, patterns in text_tower(folder)], report, cache_dir)
+            else:
+                hub.fetch_repo(name[len(HF_HUB):], REPO_FILES, report, cache_dir, more=text_tower)
+
+
+def _folder_config(folder: Path) -> dict:
+    return json.loads((Path(folder).expanduser() / CONFIG_FILE).read_text())

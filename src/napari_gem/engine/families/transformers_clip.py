@@ -11,6 +11,7 @@ naming what is missing and where it would be cached.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ModelLoadError, UnsupportedModelError, first_line
+from ..preprocess import CLIP_MEAN, CLIP_STD
 from .base import WEIGHTS_PACKAGED, ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from .clip import hub
 from .clip.catalogue import curated_entries
@@ -30,6 +32,8 @@ from .registry import register_family
 PREFIX = "transformers:"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "spiece.model", "tokenizer_config.json")
+#: What a repository's download takes: configs, tokenizer files, weights (safetensors when both).
+REPO_FILES = ("*.json", "*.txt", "*.model", "model*.safetensors", "pytorch_model*.bin")
 
 
 class TransformersClip(nn.Module):
@@ -135,14 +139,13 @@ class TransformersClipFamily(ModelFamily):
         missing = missing_files(_source(name), cache_dir)
         if not missing:
             return True
-        from huggingface_hub import constants
 
         folder = Path(_source(name)).expanduser()
         if folder.is_dir():
             raise ModelLoadError(f"{name}: the folder lacks {'; '.join(missing)}")
         reason = hub.offline_reason()
         if reason:
-            where = str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)
+            where = _cache_folder(cache_dir)
             raise ModelLoadError(
                 f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "
                 f"Downloads are cached in {where}; fetch them on a connected machine (see "
@@ -168,6 +171,7 @@ class TransformersClipFamily(ModelFamily):
         model = model.float().eval().requires_grad_(False)
         wrapped = TransformersClip(model).eval()
         siglip = type(model).__name__.startswith("Siglip")
+        wrapped.visual.preprocess_cfg = processor_normalisation(source, cache_dir, local, siglip)
         try:
             method = request.dense_method or create_method(self.default_method)
             return GroundingModel(wrapped, HfTokenizer(tokenizer, max_length=siglip), method,
@@ -176,9 +180,30 @@ class TransformersClipFamily(ModelFamily):
             raise ModelLoadError(f"{name}: {error}") from error
 
     def fetch(self, name: str, pretrained, report: ByteReport, cache_dir=None) -> None:
+        """Download the repository's config, weights and tokenizer, reporting bytes."""
         if self._fail_fast_when_offline(name, cache_dir):
             return
-        from huggingface_hub import snapshot_download
+        with hub.download_errors(name, _cache_folder(cache_dir)):
+            hub.fetch_repo(_source(name), REPO_FILES, report, cache_dir)
 
-        snapshot_download(_source(name), cache_dir=cache_dir,
-                          allow_patterns=["*.json", "*.txt", "*.model", WEIGHT_FILES[0]])
+
+def processor_normalisation(source: str, cache_dir, local: bool, siglip: bool) -> dict:
+    """``{"mean", "std"}`` from the model's ``preprocessor_config.json``; without one, the
+    defaults of transformers' own processors (SigLIP: 0.5; CLIP: OpenAI CLIP's)."""
+    from transformers.utils import cached_file
+
+    defaults = ((0.5,) * 3, (0.5,) * 3) if siglip else (CLIP_MEAN, CLIP_STD)
+    try:
+        path = cached_file(source, "preprocessor_config.json", cache_dir=cache_dir,
+                           local_files_only=local, _raise_exceptions_for_missing_entries=False)
+        config = json.loads(Path(path).read_text()) if path else {}
+    except (OSError, ValueError):
+        config = {}
+    return {"mean": tuple(config.get("image_mean", defaults[0])),
+            "std": tuple(config.get("image_std", defaults[1]))}
+
+
+def _cache_folder(cache_dir) -> str:
+    from huggingface_hub import constants
+
+    return str(Path(cache_dir).expanduser()) if cache_dir else str(constants.HF_HUB_CACHE)

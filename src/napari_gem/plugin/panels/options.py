@@ -14,14 +14,17 @@ from magicgui.widgets import Container
 
 from ...engine import SegmentOptions
 from ...engine.described import describe
+from ...engine.families import list_families
 from ...engine.families.clip.methods import method_class, method_names
 from ..forms import OptionField, build_fields
 
 
 def _method_descriptions():
+    """Every CLIP method's options, then those of families with their own (Talk2DINO's)."""
+    own = [family.own_options for family in list_families() if family.own_options is not None]
     seen = {}
-    for name in method_names():
-        for item in describe(method_class(name).Options):
+    for options_class in (*(method_class(name).Options for name in method_names()), *own):
+        for item in describe(options_class):
             seen.setdefault(item.name, item)
     return seen.values()
 
@@ -40,6 +43,7 @@ class OptionsPanel:
         self.segment_fields["refine"].value.changed.connect(self.update_visibility)
         self._method = "gem"
         self._clip = True
+        self._own: type | None = None
 
     def _all(self) -> list[OptionField]:
         return [*self.method_fields.values(), *self.segment_fields.values()]
@@ -49,12 +53,12 @@ class OptionsPanel:
         return {name: widget for field in self._all() for name, widget in field.named_widgets.items()}
 
     def method_option_names(self) -> list[str]:
-        if not self._clip:
-            return []
+        if not self._clip:  # a family with its own dense features: its own options, if any
+            return [field.name for field in dataclasses.fields(self._own)] if self._own else []
         return [field.name for field in dataclasses.fields(method_class(self._method).Options)]
 
-    def show_method(self, method: str, uses_clip_methods: bool) -> None:
-        self._method, self._clip = method, uses_clip_methods
+    def show_method(self, method: str, uses_clip_methods: bool, own_options: type | None = None) -> None:
+        self._method, self._clip, self._own = method, uses_clip_methods, own_options
         self.update_visibility()
 
     def update_visibility(self, *_) -> None:

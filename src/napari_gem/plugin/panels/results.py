@@ -23,13 +23,15 @@ class ResultsPanel:
         self.mask_mode = ComboBox(label="masks", value="binary",
                                   choices=[(MASK_MODE_LABELS[m], m) for m in MASK_MODES])
         self.container = Container(widgets=[self.auto_threshold, self.threshold, self.mask_mode])
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["prompt", "presence", "threshold", "objects"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(["prompt", "presence", "threshold", "objects",
+                                              "strokes"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("presence: image-level score of each prompt (softmax of CLIP "
-                              "logits over the prompts and background prompts)")
+                              "logits over the prompts and background prompts); strokes: "
+                              "regions painted in (+) and erased (-) on its mask, all planes")
 
     def fields(self) -> dict:
         return {"status": self.status, "auto_threshold": self.auto_threshold,
@@ -62,3 +64,13 @@ class ResultsPanel:
         timing = f" in {summary.seconds:.1f} s" if summary.seconds else ""
         reused = " (encoding reused)" if summary.reused else ""
         self.status.value = f"'{summary.source}': {planes}{timing}{reused}"
+
+    def show_strokes(self, counts: dict[str, tuple[int, int]]) -> None:
+        """Each row's strokes: ``counts[prompt] = (painted, erased)`` connected regions."""
+        for row in range(self.table.rowCount()):
+            prompt = self.table.item(row, 0)
+            count = counts.get(prompt.text()) if prompt is not None else None
+            text = "-" if count is None else f"{count[0]}+ {count[1]}\u2212"
+            cell = QTableWidgetItem(text)
+            cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.table.setItem(row, 4, cell)

@@ -199,7 +199,35 @@ def _fail_fast_without_text_files(name: str, cache_dir) -> None:
 
 
 def _create(name: str, pretrained: str | None, cache_dir: str | None):
-    """open_clip's model ``name`` with weights from a tag (cache first) or a local file."""
+    """open_clip's model ``name`` with weights from a tag (cache first) or a local file, and
+    the pixel normalisation its weights were trained with."""
+    model = _create_with_weights(name, pretrained, cache_dir)
+    normalisation = trained_normalisation(name, pretrained)
+    if normalisation is not None:
+        model.visual.preprocess_cfg = {**getattr(model.visual, "preprocess_cfg", {}), **normalisation}
+    return model
+
+
+def trained_normalisation(name: str, pretrained: str | None) -> dict | None:
+    """``{"mean", "std"}`` of the tag ``pretrained``; for a weights file, those every tag of
+    ``name`` shares (a SigLIP checkpoint file was trained as its tags were); None for random
+    weights. open_clip sets them only when it downloads by tag itself, not for the cached file
+    we hand it."""
+    import open_clip
+
+    if pretrained is None:
+        return None
+    tags = open_clip.list_pretrained_tags_by_model(name) if is_weights_path(pretrained) else [pretrained]
+    found = {(tuple(config["mean"]), tuple(config["std"]))
+             for config in (open_clip.get_pretrained_cfg(name, tag) or {} for tag in tags)
+             if config.get("mean") and config.get("std")}
+    if len(found) != 1:
+        return None
+    mean, std = found.pop()
+    return {"mean": mean, "std": std}
+
+
+def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | None):
     import open_clip
 
     if pretrained is not None and is_weights_path(pretrained):

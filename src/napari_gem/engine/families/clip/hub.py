@@ -23,9 +23,12 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
+
+from ...errors import Cancelled, ModelLoadError, first_line
 
 #: Seconds one reachability probe may take (name lookup and TCP connect).
 PROBE_TIMEOUT_S = 2.0
@@ -233,6 +236,17 @@ def text_tower_missing(config: dict, cache_dir, local_folder: Path | None) -> li
     return missing
 
 
+def text_tower_repos(config: dict) -> list[tuple[str, tuple[str, ...]]]:
+    """The ``(repository, file patterns)`` a Hugging Face text tower reads: its config and tokenizer."""
+    text = config.get("model_cfg", config).get("text_cfg", {})
+    repos = []
+    if text.get("hf_model_name"):
+        repos.append((text["hf_model_name"], ("config.json",)))
+    if text.get("hf_tokenizer_name"):
+        repos.append((text["hf_tokenizer_name"], (*TOKENIZER_FILES, "vocab.txt", "special_tokens_map.json")))
+    return repos
+
+
 def offline_reason() -> str | None:
     """Why the hub cannot be reached now (``HF_HUB_OFFLINE``, or no answer), or None when it can."""
     from huggingface_hub import constants
@@ -242,3 +256,98 @@ def offline_reason() -> str | None:
     if not reachable(constants.ENDPOINT):
         return f"{constants.ENDPOINT} did not answer within {PROBE_TIMEOUT_S:g} s"
     return None
+
+
+# -- whole repositories (hf-hub:, transformers:), downloaded with byte progress ----------------
+def _check_hub_reachable() -> None:
+    reason = offline_reason()
+    if reason:
+        raise HubUnreachable(reason)
+
+
+def repo_files(repo: str, patterns: tuple[str, ...]) -> list[tuple[str, int]]:
+    """``(file, bytes)`` of a repository's top-level files matching ``patterns`` (one hub API call).
+
+    Of two weight formats, only the safetensors file is kept (the loaders read it first).
+    """
+    from fnmatch import fnmatch
+
+    from huggingface_hub import HfApi, constants
+
+    info = HfApi(endpoint=constants.ENDPOINT).model_info(repo, files_metadata=True)
+    files = [(s.rfilename, int(s.size or 0)) for s in info.siblings or []
+             if "/" not in s.rfilename and any(fnmatch(s.rfilename, p) for p in patterns)]
+    names = {name for name, _ in files}
+    if any(name.endswith(".safetensors") for name in names):
+        files = [(name, size) for name, size in files if not name.endswith(".bin")]
+    return files
+
+
+def download_repo_files(plan: list[tuple[str, list[tuple[str, int]]]], report: Callable[[int, int], None],
+                        cache_dir: str | None = None) -> None:
+    """Download ``[(repo, [(file, bytes), ...]), ...]`` into the hub cache, reporting
+    ``(done, total)`` bytes over all of them (cached files count as done at once).
+
+    ``report`` may raise to stop (the hub keeps partial files and resumes them next time).
+    """
+    from huggingface_hub import hf_hub_download
+
+    total = sum(size for _, files in plan for _, size in files)
+    done = 0
+    report(done, total)
+    for repo, files in plan:
+        for filename, size in files:
+            if not cached_file(repo, filename, cache_dir):
+                offset = done
+                hf_hub_download(repo, filename, cache_dir=cache_dir, tqdm_class=_reporting_tqdm(
+                    lambda n, _total, offset=offset: report(offset + n, total)))
+            done += size
+            report(done, total)
+
+
+def fetch_repo(repo: str, patterns: tuple[str, ...], report: Callable[[int, int], None],
+               cache_dir: str | None = None,
+               more: Callable[[str], list[tuple[str, tuple[str, ...]]]] | None = None) -> str:
+    """Download a repository's ``patterns`` files with byte progress; the cached snapshot folder.
+
+    ``more(folder)``, given the folder once the repository's small ``*.json`` files are in,
+    names further ``(repo, patterns)`` to fetch in the same progress (a text tower's config
+    and tokenizer). Raises :class:`HubUnreachable` within :data:`PROBE_TIMEOUT_S` when the
+    hub does not answer or ``HF_HUB_OFFLINE`` is set.
+    """
+    _check_hub_reachable()
+    files = repo_files(repo, patterns)
+    configs = [(name, size) for name, size in files if name.endswith(".json")]
+    download_repo_files([(repo, configs)], lambda done, total: None, cache_dir)
+    folder = _snapshot_folder(repo, [name for name, _ in files], cache_dir)
+    plan = [(repo, files)]
+    for other, other_patterns in (more(folder) if more and folder else []):
+        plan.append((other, repo_files(other, other_patterns)))
+    download_repo_files(plan, report, cache_dir)
+    return _snapshot_folder(repo, [name for name, _ in files], cache_dir) or ""
+
+
+def _snapshot_folder(repo: str, names: list[str], cache_dir) -> str | None:
+    for name in names:
+        found = cached_file(repo, name, cache_dir)
+        if found:
+            return str(Path(found).parent)
+    return None
+
+
+@contextmanager
+def download_errors(name: str, cache_folder: str) -> Iterator[None]:
+    """A failed repository download as one :class:`ModelLoadError` naming the model and the
+    cache folder (``Cancelled`` passes through)."""
+    try:
+        yield
+    except Cancelled:
+        raise
+    except Exception as error:
+        detail = str(error) if isinstance(error, HubUnreachable) else \
+            f"{type(error).__name__}: {first_line(error)}"
+        raise ModelLoadError(
+            f"could not download {name} ({detail}). Downloads are cached in {cache_folder}; "
+            "on a machine without the hub, fetch them on a connected one (see docs/models.md) "
+            "and copy that folder over."
+        ) from error

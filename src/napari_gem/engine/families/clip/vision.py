@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...preprocess import renormalised
 from .trunks import (  # noqa: F401  (re-exported)
     POSITION_RESAMPLING,
     TrunkBlock,
@@ -91,6 +92,9 @@ def embed(visual: Trunk, pixels: torch.Tensor, resampling: str = "exact") -> tor
     """Tokens ``[B, P + gh*gw, D]`` entering the first block (prefix tokens first, row-major)."""
     trunk = as_trunk(visual)
     grid = patch_grid(trunk, pixels)
+    # Pixels arrive CLIP-normalised; models trained with another normalisation (SigLIP, PE)
+    # get theirs here, in the one place every method's pixels enter the tower.
+    pixels = renormalised(pixels, *trunk.normalisation)
     return trunk.embed(pixels, position_embedding_cached(trunk, grid, resampling))
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ....promptable import VisionOutput
+from ....vfm import ExtraModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +58,12 @@ class DenseMethod(ABC):
         elif not isinstance(options, self.Options):
             raise TypeError(f"{self.name} takes {self.Options.__name__}, not {type(options).__name__}")
         self.options = options
+
+    @classmethod
+    def extra_model(cls) -> ExtraModel | None:
+        """With default options: the other model this method needs and whether it is cached
+        (None where it needs none). Listings and the widget's method list show it."""
+        return None
 
     def check_model(self, visual: nn.Module) -> None:  # noqa: B027 - optional hook
         """Raise ``ValueError`` when the options do not fit this ViT (e.g. too few blocks)."""

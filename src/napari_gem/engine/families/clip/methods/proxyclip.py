@@ -26,7 +26,7 @@ from torch import nn
 
 from ....described import option
 from ....promptable import VisionOutput
-from ....vfm import PROXIES, ProxyVfm, ensure_available, load_proxy
+from ....vfm import PROXIES, ExtraModel, ProxyVfm, ensure_available, load_proxy, proxy_status
 from .. import vision
 from ..trunks.base import merge_heads, split_heads
 from .base import DenseMethod, MethodOptions
@@ -140,6 +140,10 @@ class Proxyclip(DenseMethod):
         super().__init__(options, **values)
         # Offline, say so now (within seconds), before a CLIP is built or an image encoded.
         ensure_available(self.options.proxy, self.options.proxy_weights)
+
+    @classmethod
+    def extra_model(cls) -> ExtraModel:
+        return proxy_status(cls.Options().proxy)
 
     def proxy_for(self, visual) -> ProxyVfm:
         """The shared proxy VFM on the CLIP tower's device and in its dtype."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ....vfm import ExtraModel
 from .base import DenseMethod
 
 _METHODS: dict[str, type[DenseMethod]] = {}
@@ -51,16 +52,19 @@ class MethodInfo:
     provenance: str
     verified: bool
     defaults: dict[str, Any]
+    #: The other model it needs and whether it is cached (None: CLIP's weights suffice).
+    extra_model: ExtraModel | None = None
 
     def __str__(self) -> str:
         flag = "" if self.verified else " [reconstructed, unverified equations]"
-        return f"{self.name:<15} {self.summary}{flag} — {self.provenance}"
+        extra = f" [needs {self.extra_model}]" if self.extra_model else ""
+        return f"{self.name:<15} {self.summary}{flag}{extra} — {self.provenance}"
 
 
 def list_methods() -> list[MethodInfo]:
     """Every method: name, what it changes, where its definition comes from, default options."""
     return [
         MethodInfo(cls.name, cls.title, cls.summary, cls.provenance, cls.verified,
-                   cls.Options().to_dict())
+                   cls.Options().to_dict(), cls.extra_model())
         for cls in _METHODS.values()
     ]

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ....preprocess import CLIP_MEAN, CLIP_STD
+
 #: How a method resamples the pretrained position embedding to another patch grid.
 #: ``exact``: to the exact grid, bicubic with antialias (GEM's code).
 #: ``scale_factor``: bicubic by the scale factor ``(g + 0.1) / side`` without antialias,
@@ -139,6 +141,14 @@ class VisionTrunk(ABC):
     @abstractmethod
     def embed(self, pixels: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Tokens ``[B, P + gh*gw, D]`` entering the first block, given the resampled table."""
+
+    @property
+    def normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The ``(mean, std)`` the model was trained with: open_clip's ``preprocess_cfg`` on the
+        tower (set from the tag's or folder's config; the transformers family sets it from the
+        processor config), else OpenAI CLIP's."""
+        config = getattr(self.module, "preprocess_cfg", None) or {}
+        return tuple(config.get("mean", CLIP_MEAN)), tuple(config.get("std", CLIP_STD))
 
     def rope(self, grid: tuple[int, int]) -> torch.Tensor | None:
         """Rotary embedding for ``grid`` (None for absolute-position ViTs)."""
