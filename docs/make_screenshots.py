@@ -258,6 +258,9 @@ def refine_screenshots(device: str) -> None:
     wait_refined(widget)
     viewer.layers.selection.active = mask
     shoot(viewer, "refine_refined.png")
+    refined = np.asarray(mask.data) > 0
+    print(f"mask IoU with the truth: text {(found & truth).sum() / (found | truth).sum():.3f}, "
+          f"refined {(refined & truth).sum() / (refined | truth).sum():.3f}")
     viewer.close()
 
 
