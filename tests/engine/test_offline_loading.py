@@ -12,10 +12,9 @@ import time
 import pytest
 import torch
 
+from model_folders import put_in_hub_cache  # noqa: F401  (also used by test_trunks)
 from napari_gem import ModelLoadError, load_model
 from napari_gem.engine.families.clip import hub
-
-FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 @pytest.fixture
@@ -40,22 +39,6 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(time, "sleep", no_sleep)
     return attempts
-
-
-def put_in_hub_cache(cache_dir, repo_id: str, filename: str, payload: bytes | None = None,
-                     state_dict: dict | None = None):
-    """Lay a file out exactly as huggingface_hub caches a download (refs/main -> snapshot)."""
-    repo = cache_dir / f"models--{repo_id.replace('/', '--')}"
-    snapshot = repo / "snapshots" / FAKE_COMMIT
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(FAKE_COMMIT)
-    path = snapshot / filename
-    if state_dict is not None:
-        torch.save(state_dict, path)
-    else:
-        path.write_bytes(payload or b"weights")
-    return path
 
 
 def test_a_real_tag_finds_its_weights_in_the_hub_cache_with_no_network(tmp_path, no_network):

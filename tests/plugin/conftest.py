@@ -30,6 +30,17 @@ def widget(viewer, tiny_model_name, tiny_checkpoint):
 
 
 @pytest.fixture
+def demo_widget(viewer):
+    """The widget set to the packaged demo model (offline) on the CPU."""
+    from napari_gem.demo import MODEL_NAME
+
+    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
+    widget.model.value = MODEL_NAME
+    widget.device.value = "cpu"
+    return widget
+
+
+@pytest.fixture
 def notes():
     """The napari notifications shown during the test: ``notes("error")`` -> messages."""
     from napari.utils.notifications import notification_manager

@@ -8,20 +8,12 @@ import pytest
 from plugin_helpers import run_and_wait
 from scipy import ndimage
 
-from napari_gem.demo import MODEL_NAME, scene
+from napari_gem.demo import scene
 from napari_gem.plugin.layers import info
 
 pytestmark = pytest.mark.gui
 
 SEED, CONCEPT = 1_000_007, "ring"
-
-
-@pytest.fixture
-def demo_widget(viewer):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
-    widget.model.value = MODEL_NAME
-    widget.device.value = "cpu"
-    return widget
 
 
 def _example_box(truth: np.ndarray) -> tuple[int, int, int, int]:

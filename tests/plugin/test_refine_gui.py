@@ -15,20 +15,12 @@ import pytest
 from plugin_helpers import RUN_TIMEOUT_MS, run_and_wait
 from scipy import ndimage
 
-from napari_gem.demo import MODEL_NAME, scene
+from napari_gem.demo import scene
 
 pytestmark = pytest.mark.gui
 
 # A held-out scene whose text mask both misses part of the rings and takes other things.
 SEED, CONCEPT = 1_000_007, "ring"
-
-
-@pytest.fixture
-def demo_widget(viewer):
-    _, widget = viewer.window.add_plugin_dock_widget("napari-gem", "Segment by text")
-    widget.model.value = MODEL_NAME
-    widget.device.value = "cpu"
-    return widget
 
 
 def _scene():

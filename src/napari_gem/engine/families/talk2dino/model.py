@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...promptable import PromptableModel, VisionOutput
-from ...text import encode_tokens
+from ...text import TextEmbeddingCache, encode_tokens
 from ...vfm import ProxyVfm
 from .architecture import SUB_IMAGENET_TEMPLATES, Talk2DinoArchitecture
 from .image_side import NORM_EPS, backbone_pixels, crop_masks, crop_tokens
@@ -50,28 +50,17 @@ class Talk2DinoNetwork(nn.Module):
         return F.normalize(self.projection(means), dim=-1, eps=NORM_EPS)
 
 
-class Talk2DinoTextCache:
-    """Projected prompt embeddings, computed once per (prompt, templates)."""
+class Talk2DinoTextCache(TextEmbeddingCache):
+    """Projected prompt embeddings (``[P, D]`` float32 unit vectors), once per (prompt, templates)."""
 
     def __init__(self, network: Talk2DinoNetwork, tokenizer: Callable) -> None:
+        super().__init__(network, tokenizer)
         self._network = network
-        self._tokenizer = tokenizer
-        self._embeddings: dict[tuple[str, tuple[str, ...]], torch.Tensor] = {}
 
-    def __len__(self) -> int:
-        return len(self._embeddings)
-
-    def clear(self) -> None:
-        self._embeddings.clear()
-
-    def get(self, prompts: Sequence[str], templates: Sequence[str], device) -> torch.Tensor:
-        """``[P, D]`` float32 unit embeddings on ``device``."""
-        templates = tuple(templates)
-        for prompt in dict.fromkeys(prompts):
-            if (prompt, templates) not in self._embeddings:
-                tokens = self._tokenizer([template.format(prompt) for template in templates]).to(device)
-                self._embeddings[(prompt, templates)] = self._network.text_features([tokens])[0].float()
-        return torch.stack([self._embeddings[(prompt, templates)] for prompt in prompts])
+    def _compute(self, prompts: list[str], templates: tuple[str, ...], device) -> None:
+        for prompt in prompts:  # one at a time, as the CLIP cache: no batch-shape rounding
+            tokens = self._tokenizer([template.format(prompt) for template in templates]).to(device)
+            self._embeddings[(prompt, templates)] = self._network.text_features([tokens])[0].float()
 
 
 class Talk2DinoModel(PromptableModel):
