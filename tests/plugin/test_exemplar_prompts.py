@@ -33,6 +33,7 @@ def test_an_at_prompt_is_answered_by_the_boxes_on_its_shapes_layer(viewer, demo_
     demo_widget.prompts.value = f"@examples, {CONCEPT}"
     run_and_wait(qtbot, demo_widget)
     assert not notes("error")
+    assert viewer.layers[-1].name == "examples"  # the boxes stay on top, in sight and editable
 
     examples = viewer.layers["@examples heatmap (micrograph)"].data
     words = viewer.layers[f"{CONCEPT} heatmap (micrograph)"].data

@@ -26,7 +26,7 @@ from ..engine import SegmentOptions
 from ..engine.masks import threshold_value
 from ..engine.result import default_threshold
 from .cache import EncodedCache, ModelCache, ModelSpec
-from .exemplar_prompts import exemplar_boxes
+from .exemplar_prompts import exemplar_boxes, raise_example_layers
 from .layers import (
     OutputWriter,
     computed_planes,
@@ -365,6 +365,7 @@ class SegmentController:
             report = writer.write_masks(prompts, request.mask_mode,
                                         [(p.index, p.labels) for p in output.planes],
                                         output.parameters, edited="divert")
+            raise_example_layers(self.viewer, prompts)
         for old, new in report.diverted:
             show_info(f"'{old}' was edited by hand, so it was left as it is; the new mask "
                       f"is in '{new}'.")

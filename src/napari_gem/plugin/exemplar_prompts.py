@@ -70,3 +70,16 @@ def _box(vertices: np.ndarray, index: tuple[int, ...], scale: np.ndarray):
             return None
     rows, cols = vertices[:, -2] * scale[0], vertices[:, -1] * scale[1]
     return float(rows.min()), float(cols.min()), float(rows.max()) + 1, float(cols.max()) + 1
+
+
+def raise_example_layers(viewer, prompts: Sequence[str]) -> None:
+    """Put the Shapes layers of ``@NAME`` prompts back on top, so their boxes stay in sight and
+    editable above the new heatmaps and masks."""
+    for prompt in prompts:
+        if not is_exemplar_prompt(prompt):
+            continue
+        name = prompt[1:].strip()
+        for index, layer in enumerate(viewer.layers):
+            if layer.name == name and isinstance(layer, Shapes):
+                viewer.layers.move(index, len(viewer.layers))
+                break
