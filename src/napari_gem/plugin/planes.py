@@ -208,7 +208,7 @@ def choose_level(level_plane_shapes: Sequence[tuple[int, int]], options) -> int:
     return min(fitting) if fitting else len(sides) - 1
 
 
-def _current_index(layer, world_point, level_factors) -> list[int]:
+def current_index(layer, world_point, level_factors) -> list[int]:
     """The layer's data index (at a level) of the viewer's current world point."""
     point = np.asarray(world_point, dtype=float)[-spatial_ndim(layer):]
     data = np.asarray(layer.world_to_data(point), dtype=float)
@@ -257,7 +257,7 @@ def build_job(
     colour_channel = layer.rgb and channel_axis == len(array.shape) - 1
     leading = [a for a in range(ndim - 2) if a != channel_axis]
     if plane_mode == "current":
-        current = _current_index(layer, world_point if world_point is not None else
+        current = current_index(layer, world_point if world_point is not None else
                                  [0.0] * ndim, factors)
         plane_indices = [tuple(current[a] for a in leading)]
     elif plane_mode == "all":

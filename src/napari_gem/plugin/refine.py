@@ -30,6 +30,7 @@ from ..io.planes import PlaneView
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .exemplar_prompts import ExemplarBoxes, is_exemplar_prompt
 from .layers import digest, info, outputs_of, plane_key, source_id
+from .planes import current_index
 from .runner import RunFailed, encode_or_explain, labels_for_mode
 from .strokes_book import count_strokes, forget, mark_refined, plane_strokes, record_edit
 
@@ -107,9 +108,7 @@ def current_plane(layer, world_point) -> tuple[int, ...]:
     """The leading (non-displayed) index of ``layer`` at the viewer's current point."""
     if layer.ndim == 2:
         return ()
-    data = np.asarray(layer.world_to_data(np.asarray(world_point, float)[-layer.ndim:]))
-    return tuple(int(np.clip(np.round(value), 0, size - 1))
-                 for value, size in zip(data[:-2], layer.data.shape[:-2], strict=True))
+    return tuple(current_index(layer, world_point, [1.0] * layer.ndim)[:-2])
 
 
 class MaskRefiner:

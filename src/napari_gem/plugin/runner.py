@@ -63,9 +63,15 @@ class RunRequest:
     regions: Callable[[tuple[int, ...]], np.ndarray] | None = None  # plane index -> region labels
     exemplars: ExemplarBoxes | None = None  # plane index -> {"@layer" prompt: its boxes}
 
-    def encoding_key(self, index: tuple[int, ...]) -> tuple:
-        """The encoded-image cache key of plane ``index`` (the refiner finds the run's encoding by it)."""
-        region_labels = self.regions(index) if self.regions is not None else None
+    def region_labels(self, index: tuple[int, ...]) -> np.ndarray | None:
+        """Plane ``index``'s region labels (None when regions do not come from a layer)."""
+        return self.regions(index) if self.regions is not None else None
+
+    def encoding_key(self, index: tuple[int, ...], region_labels: np.ndarray | None = None) -> tuple:
+        """The encoded-image cache key of plane ``index`` (the refiner finds the run's encoding
+        by it); ``region_labels``: that plane's labels when already read."""
+        if region_labels is None:
+            region_labels = self.region_labels(index)
         return (self.source_key, index, self.spec.features_key(), self.options.encoding_key(),
                 labels_key(region_labels))
 
@@ -221,8 +227,8 @@ def _run(request, models, encoded, cancelled, report, output) -> Generator[Progr
             output.planes.append(empty_plane(index, prompts, job.plane_shape,
                                              request.mask_mode, reason))
             continue
-        region_labels = request.regions(index) if request.regions is not None else None
-        key = request.encoding_key(index)
+        region_labels = request.region_labels(index)
+        key = request.encoding_key(index, region_labels)
         image: EncodedImage | None = encoded.get(key)
         if image is None:
             def window_report(done: int, steps: int, label=label, number=number) -> None:
