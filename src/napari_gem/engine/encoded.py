@@ -346,10 +346,11 @@ def encode(
         covered, windows = (height, width), 1
     if progress is not None:
         progress(1, 1)
+    read_image = _image_reader(image, mapping)
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
-                        read_guide=_guide_reader(image, mapping),
+                        read_guide=_guide_reader(read_image),
                         thumbnail=small_copy(image, mapping, (height, width)),
-                        read_image=_image_reader(image, mapping), regions=regions)
+                        read_image=read_image, regions=regions)
 
 
 def _image_reader(image, mapping) -> Callable[[int, int, int, int], np.ndarray]:
@@ -361,11 +362,11 @@ def _image_reader(image, mapping) -> Callable[[int, int, int, int], np.ndarray]:
     return read
 
 
-def _guide_reader(image, mapping) -> GuideReader:
+def _guide_reader(read_image: Callable[[int, int, int, int], np.ndarray]) -> GuideReader:
     """Windows of the image as the model sees them (CLIP-normalised), for PAMR's guide."""
 
     def read(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        return to_pixels(to_rgb(np.asarray(image[y0:y1, x0:x1]), mapping))
+        return to_pixels(read_image(y0, y1, x0, x1))
 
     return read
 
