@@ -21,6 +21,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from test_proxyclip import redraw, reference_clip_values  # the same re-draw and CLIP values (spec §5, §1.2)
 
 from napari_gem import GroundingModel
 from napari_gem.engine.regions.attention import region_attention
@@ -33,27 +34,6 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TAU, EPS = 4.0, 0.2  # corrclip transformer.py L538-539
-
-
-def redraw(module: torch.nn.Module, seed: int) -> None:
-    """Spec §5's re-draw: LN weights 1+0.2N, biases 0.1N, LayerScale 0.3+0.1N, position tables
-    and tokens 0.5N, matrices N/sqrt(fan_in)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, parameter in module.named_parameters():
-            shape, last = parameter.shape, name.rsplit(".", 1)[-1]
-            noise = torch.randn(shape, generator=generator, dtype=torch.float64)
-            if "norm" in name or name.startswith("ln") or ".ln_" in name:
-                value = (1 + 0.2 * noise) if last == "weight" else 0.1 * noise
-            elif last == "gamma" or ".ls" in name:
-                value = 0.3 + 0.1 * noise
-            elif "pos" in name or "token" in name or "class_embedding" in name:
-                value = 0.5 * noise
-            elif parameter.ndim >= 2:
-                value = noise / math.sqrt(shape[0] if last == "proj" else math.prod(shape[1:]))
-            else:
-                value = 0.1 * noise
-            parameter.copy_(value.to(parameter.dtype))
 
 
 @pytest.fixture(scope="module")
@@ -94,28 +74,6 @@ def blob_case(size: int, seed: int):
 
 
 # -- the float64 re-derivation ---------------------------------------------------------------
-def reference_clip_values(visual, pixels):
-    """CLIP blocks 0..L-2 (SCLIP-family position rule, §1.2) and the last block's v: [B, D, gh, gw]."""
-    grid = (pixels.shape[-2] // visual.patch_size[0], pixels.shape[-1] // visual.patch_size[1])
-    x = visual.conv1(pixels).flatten(2).transpose(1, 2)
-    x = torch.cat([visual.class_embedding.view(1, 1, -1).expand(x.shape[0], 1, -1), x], dim=1)
-    table = visual.positional_embedding
-    side = int(math.sqrt(table.shape[0] - 1))
-    if grid != (side, side):
-        square = table[1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
-        square = F.interpolate(square, scale_factor=((grid[0] + 0.1) / side, (grid[1] + 0.1) / side),
-                               mode="bicubic", align_corners=False)
-        table = torch.cat([table[:1], square.permute(0, 2, 3, 1).reshape(-1, table.shape[1])])
-    x = visual.ln_pre(x + table)
-    blocks = list(visual.transformer.resblocks)
-    for block in blocks[:-1]:
-        x = block(x)
-    width = x.shape[-1]
-    last = blocks[-1]
-    v = last.ln_1(x) @ last.attn.in_proj_weight[2 * width:].T + last.attn.in_proj_bias[2 * width:]
-    return v[:, 1:].transpose(1, 2).reshape(x.shape[0], width, *grid)
-
-
 def reference_dino_features(vfm, pixels_clip, which="q+k"):
     """DINO's last-block qkv on norm1(x) (§3.2): q + k of the patches, unit length, [L, C].
     ``which`` picks a misreading: ``q``, ``k``, ``k+v``, ``final`` (final-norm tokens)."""
