@@ -120,6 +120,7 @@ class SegmentController:
     busy_changed = Signal(bool)
     summary_changed = Signal(object)  # RunSummary | None
     masks_changed = Signal()  # mask layers added, removed, edited or selected
+    run_failed = Signal(object)  # RunFailed: the widget keeps it in its status line
 
     def __init__(self, viewer) -> None:
         self.viewer = viewer
@@ -338,6 +339,7 @@ class SegmentController:
             return  # the user was told when they cancelled
         if output.error is not None:
             show_error(str(output.error))
+            self.run_failed.emit(output.error)
             return
         try:
             self.apply(layer, output)

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 PLUGIN = "napari-gem"
 WIDGET = "Segment by text"
+#: How much of the screen a first napari-gem window takes (width and height).
+SCREEN_SHARE = 0.9
 
 
 def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napari.Viewer:
@@ -26,6 +28,7 @@ def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napa
     # software OpenGL the other order crashes (see compat.keep_triton_away_from_mesa_llvm).
     import napari
     import open_clip  # noqa: F401
+    from napari.settings import get_settings
 
     if demo:
         sample = "demo_micrograph"
@@ -44,4 +47,45 @@ def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napa
     prompts = suggested_prompts(layer) if layer is not None else None
     if prompts and not widget.prompts.value.strip():
         widget.prompts.value = prompts
+    if get_settings().application.window_size is None:  # napari's first window: nothing saved
+        grow_to_screen(viewer)
+    keep_view_fitted(viewer)
     return viewer
+
+
+def grow_to_screen(viewer: napari.Viewer, share: float = SCREEN_SHARE) -> None:
+    """Make the window ``share`` of the screen (never smaller than it is).
+
+    napari sizes its first window to its own docks; with ours beside them the canvas
+    would get a quarter of it.
+    """
+    window = viewer.window._qt_window
+    screen = window.screen().availableGeometry()
+    viewer.window.resize(max(window.width(), int(screen.width() * share)),
+                         max(window.height(), int(screen.height() * share)))
+
+
+def keep_view_fitted(viewer: napari.Viewer) -> None:
+    """Fit the view to the canvas now, and again each time the canvas changes size (the dock
+    taking its width, the window manager placing the window), until the user moves the camera.
+
+    napari fits the image when it is opened, before the dock narrows the canvas: without
+    this, the image is shown cropped.
+    """
+    from qtpy.QtWidgets import QApplication
+
+    fitted: list[tuple] = []
+
+    def camera() -> tuple:
+        return (tuple(viewer.camera.center), viewer.camera.zoom, tuple(viewer.camera.angles))
+
+    def fit(event=None) -> None:
+        if fitted and camera() != fitted[-1]:  # the user moved it: the view is theirs now
+            viewer.canvas.events.size.disconnect(fit)
+            return
+        viewer.reset_view()
+        fitted.append(camera())
+
+    QApplication.processEvents()  # the docks take their widths, the canvas its size
+    fit()
+    viewer.canvas.events.size.connect(fit)

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.utils.notifications import show_error
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QComboBox, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtCore import QSize, Qt, QTimer
+from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QScrollArea, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ..engine import ModelLoadError, SegmentOptions
+from ..engine.families.demo import MODEL_NAME as DEMO_MODEL
 from ..engine.spec import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
 from .controller import RunSettings, RunSummary, SegmentController, split_prompts
@@ -45,6 +46,10 @@ REMEMBERED_FIELDS = (
     "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "method",
 )
 
+#: The dock's starting width: napari's own docks take ~320 px on the left, so the canvas
+#: keeps the largest share of the window; every field still fits (see ``_narrow_fields``).
+STARTING_WIDTH = 340
+
 
 class SegmentWidget(QWidget):
     """Type prompts, see heatmaps and masks from the chosen method, refine the masks, export them."""
@@ -66,7 +71,13 @@ class SegmentWidget(QWidget):
             text=f"Refine ({REFINE_KEY.replace('-', '+')})",
             tooltip="Recompute the selected mask's current plane from your edits: what you "
             "painted in is 'this is it', what you erased 'this is not'. Ctrl+Z undoes it.")
-        self.live_refine = CheckBox(text="refine after each stroke", value=False)
+        self.live_refine = CheckBox(text="after each stroke", value=False,
+                                    tooltip="Refine the mask after each brush or eraser stroke.")
+        self.demo_button = PushButton(
+            text="use the demo model", visible=False,
+            tooltip=f"Choose '{DEMO_MODEL}': packaged with napari-gem, it needs no download "
+            "and works offline. It knows only the concepts of its generated micrographs "
+            "(File > Open Sample > napari-gem > Generated micrograph).")
         for panel in (self.source, self.model_panel, self.options_panel, self.results_panel,
                       self.export_panel):
             for name, field in panel.fields().items():
@@ -103,7 +114,10 @@ class SegmentWidget(QWidget):
         self.advanced_section.addWidget(self.options_panel.container.native)
         refine_row = Container(widgets=[self.refine_button, self.live_refine],
                                layout="horizontal", labels=False)
-        for part in (self.source.container.native, buttons.native, self.status.native,
+        # A failed run's reason stays here (napari's notification fades in seconds).
+        self.status.native.setWordWrap(True)
+        status_row = Container(widgets=[self.status, self.demo_button], labels=False)
+        for part in (self.source.container.native, buttons.native, status_row.native,
                      self.results_panel.container.native, self.results, refine_row.native,
                      self.model_section,
                      self.advanced_section, self.export_panel.container.native):
@@ -111,13 +125,23 @@ class SegmentWidget(QWidget):
         layout.addStretch(1)
         self.model_section.expand(animate=False)
         self.advanced_section.collapse(animate=False)
+        self._narrow_fields()
+
+    def _narrow_fields(self) -> None:
+        """Let choice and number fields shrink, so the dock fits :data:`STARTING_WIDTH`
+        (Qt sizes them by their longest choice and their largest number otherwise)."""
         for panel in (self.source, self.model_panel, self.options_panel, self.results_panel):
             for field in panel.container:
                 if isinstance(field, ComboBox):
-                    # Long choices must not make the dock wider than the screen allows.
                     field.native.setSizeAdjustPolicy(
                         QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-                    field.native.setMinimumContentsLength(10)
+                    field.native.setMinimumContentsLength(6)
+                elif isinstance(field.native, QAbstractSpinBox):
+                    field.native.setMinimumWidth(72)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        """The size napari docks the widget at first: :data:`STARTING_WIDTH` wide."""
+        return QSize(STARTING_WIDTH, super().sizeHint().height())
 
     # -- wiring -----------------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -141,6 +165,8 @@ class SegmentWidget(QWidget):
 
         self.controller.busy_changed.connect(self._on_busy)
         self.controller.summary_changed.connect(self._on_summary)
+        self.controller.run_failed.connect(self._on_run_failed)
+        self.demo_button.changed.connect(self.use_demo_model)
         self.refine_button.changed.connect(self.refine_mask)
         self.live_refine.changed.connect(self._on_live_changed)
         self.refiner.bind_key()
@@ -189,6 +215,7 @@ class SegmentWidget(QWidget):
     def _on_model_changed(self, value=None, *, apply_defaults: bool = True) -> None:
         """A new model: its tags, and the settings its family needs (e.g. the demo model's)."""
         self.model_panel.on_model_changed()
+        self.demo_button.visible = False  # it answered a failure of the previous model
         if apply_defaults:
             family, name = self.model_panel.family, self.model.value
             self.options_panel.show_values({**family.segment_defaults(name),
@@ -240,8 +267,15 @@ class SegmentWidget(QWidget):
         worker = self.controller.start(settings)
         if worker is not None:
             self.save_settings()
-            self.status.value = f"running on '{settings.layer.name}'..."
+            self._show_status(f"running on '{settings.layer.name}'...")
         return worker
+
+    def use_demo_model(self, value=None) -> None:
+        """Choose the packaged demo model (no download, works offline): the status line's
+        answer to a model that could not be loaded."""
+        self.model.value = DEMO_MODEL
+        self._show_status(f"model: {DEMO_MODEL} (packaged, offline). It knows generated "
+                          "micrographs: File > Open Sample > napari-gem.")
 
     def refine_mask(self, value=None, layer=None):
         """Refine the selected (or given) mask layer's current plane from its strokes.
@@ -293,7 +327,22 @@ class SegmentWidget(QWidget):
                                  or last.options.threshold != threshold):
             self._schedule_redraw()  # the masks controls changed while the model ran
 
+    def _show_status(self, text: str, details: str = "", offer_demo: bool = False) -> None:
+        self.status.value = text
+        self.status.tooltip = details
+        self.demo_button.visible = offer_demo
+
+    def _on_run_failed(self, error: Exception) -> None:
+        """Keep why the run failed in the status line, and offer the demo model when the
+        chosen one could not be loaded (offline, weights not cached)."""
+        message = str(error)
+        not_loaded = isinstance(error.__cause__, ModelLoadError)
+        self._show_status(f"Run failed: {first_sentence(message)} (hover for why)",
+                          details=message,
+                          offer_demo=not_loaded and self.model.value != DEMO_MODEL)
+
     def _on_summary(self, summary: RunSummary | None) -> None:
+        self._show_status("")
         self.results_panel.show_summary(summary)
         self.show_strokes()
         if summary is None:
@@ -326,6 +375,13 @@ class SegmentWidget(QWidget):
                 continue  # a value from another version or machine: keep the default
 
 
+def first_sentence(text: str) -> str:
+    """The first sentence of a message's first line, without its full stop (the status
+    line's short form)."""
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line.partition(". ")[0].rstrip(".")
+
+
 def _single_shot(parent, milliseconds: int, callback) -> QTimer:
     timer = QTimer(parent)
     timer.setSingleShot(True)
@@ -339,6 +395,7 @@ def _shutdown(controller: SegmentController, viewer, inserted, removed, refresh,
     controller.busy_changed.disconnect()
     controller.summary_changed.disconnect()
     controller.masks_changed.disconnect()
+    controller.run_failed.disconnect()
     controller.close()
     try:
         viewer.layers.events.inserted.disconnect(inserted)
