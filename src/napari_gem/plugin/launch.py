@@ -59,10 +59,12 @@ def grow_to_screen(viewer: napari.Viewer, share: float = SCREEN_SHARE) -> None:
     napari sizes its first window to its own docks; with ours beside them the canvas
     would get a quarter of it.
     """
-    window = viewer.window._qt_window
-    screen = window.screen().availableGeometry()
-    viewer.window.resize(max(window.width(), int(screen.width() * share)),
-                         max(window.height(), int(screen.height() * share)))
+    from qtpy.QtWidgets import QApplication
+
+    _, _, width, height = viewer.window.geometry()
+    screen = QApplication.primaryScreen().availableGeometry()  # where a new window opens
+    viewer.window.resize(max(width, int(screen.width() * share)),
+                         max(height, int(screen.height() * share)))
 
 
 def keep_view_fitted(viewer: napari.Viewer) -> None:
@@ -74,17 +76,18 @@ def keep_view_fitted(viewer: napari.Viewer) -> None:
     """
     from qtpy.QtWidgets import QApplication
 
-    fitted: list[tuple] = []
+    fitted: list[tuple] = []  # the camera as the last fit left it
+    view = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari < 0.9
 
     def camera() -> tuple:
-        return (tuple(viewer.camera.center), viewer.camera.zoom, tuple(viewer.camera.angles))
+        return (tuple(view.center), view.zoom, tuple(view.angles))
 
     def fit(event=None) -> None:
         if fitted and camera() != fitted[-1]:  # the user moved it: the view is theirs now
             viewer.canvas.events.size.disconnect(fit)
             return
         viewer.reset_view()
-        fitted.append(camera())
+        fitted[:] = [camera()]
 
     QApplication.processEvents()  # the docks take their widths, the canvas its size
     fit()

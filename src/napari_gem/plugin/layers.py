@@ -26,6 +26,9 @@ PALETTE = (
 )
 HEATMAP_COLORMAP = "gem-inferno"
 MASK_OPACITY = 0.5
+#: New masks open as outlines (pixels wide), so the image and heatmap under them stay in
+#: sight; napari's brush and eraser paint the same, and the layer controls fill them.
+MASK_CONTOUR = 2
 
 
 def heatmap_colormap():
@@ -310,6 +313,7 @@ class OutputWriter:
                 data, name=name, metadata=meta, opacity=MASK_OPACITY,
                 **self.geometry.layer_kwargs(),
             )
+            layer.contour = MASK_CONTOUR  # only when made: a later run keeps the user's choice
             if edited_layers:
                 report.diverted.append((edited_layers[-1].name, layer.name))
         else:
