@@ -101,10 +101,9 @@ def demo_screenshot(device: str) -> None:
     widget.run()
     wait(widget)
     prompts = [p.strip() for p in widget.prompts.value.split(",")]
-    for layer in viewer.layers:  # show the first prompt: its heatmap, its mask as outlines
+    for layer in viewer.layers:  # show the first prompt: its heatmap, its mask (outlines)
         layer.visible = layer.name == "demo micrograph" or layer.name.startswith(prompts[0])
     mask = viewer.layers[f"{prompts[0]} mask (demo micrograph)"]
-    mask.contour = 2
     viewer.layers.selection.active = mask
     label_note(viewer, "demo model: toy CLIP, generated micrographs only")
     shoot(viewer, "demo.png")
@@ -129,11 +128,9 @@ def workflow_screenshots(viewer, widget, image: str, prompts: list[str], channel
     for layer in viewer.layers:
         if layer.name.startswith(tuple(prompts[1:])):
             layer.visible = False
-    mask = viewer.layers[f"{first} mask ({image})"]
-    mask.contour = 2  # outlines, so the heatmap under the mask shows too
+    mask = viewer.layers[f"{first} mask ({image})"]  # outlines: the heatmap under it shows
     viewer.layers.selection.active = mask
     shoot(viewer, "widget.png")
-    mask.contour = 0
 
     # 2. Live threshold: masks re-drawn from the stored heatmaps, no model call.
     widget.auto_threshold.value = False

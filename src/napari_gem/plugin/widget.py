@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QSize, Qt, QTimer
-from qtpy.QtWidgets import QAbstractSpinBox, QComboBox, QScrollArea, QVBoxLayout, QWidget
+from qtpy.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 from superqt import QCollapsible
 
 from ..engine import ModelLoadError, SegmentOptions
@@ -114,10 +121,13 @@ class SegmentWidget(QWidget):
         self.advanced_section.addWidget(self.options_panel.container.native)
         refine_row = Container(widgets=[self.refine_button, self.live_refine],
                                layout="horizontal", labels=False)
-        # A failed run's reason stays here (napari's notification fades in seconds).
+        # A failed run's reason stays in the status line (napari's notification fades in
+        # seconds), wrapped to the dock's width.
         self.status.native.setWordWrap(True)
-        status_row = Container(widgets=[self.status, self.demo_button], labels=False)
-        for part in (self.source.container.native, buttons.native, status_row.native,
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                         QSizePolicy.Policy.Minimum)  # magicgui's: Fixed
+        for part in (self.source.container.native, buttons.native, self.status.native,
+                     self.demo_button.native,
                      self.results_panel.container.native, self.results, refine_row.native,
                      self.model_section,
                      self.advanced_section, self.export_panel.container.native):
