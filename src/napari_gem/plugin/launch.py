@@ -22,7 +22,9 @@ def launch_viewer(sample: str | None = "chelsea", *, demo: bool = False) -> napa
     ``demo``: open the generated micrograph instead, with the demo model (trained by the
     project, packaged, no download) selected.
 
-    The caller runs the event loop (``napari.run()``).
+    The window is laid out for the image: a first window grows to most of the screen
+    (:func:`grow_to_screen`) and the view stays fitted to the canvas until the user moves it
+    (:func:`keep_view_fitted`). The caller runs the event loop (``napari.run()``).
     """
     # open_clip (and with it torchvision and triton) before napari's OpenGL canvas: with
     # software OpenGL the other order crashes (see compat.keep_triton_away_from_mesa_llvm).
