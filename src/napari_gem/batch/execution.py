@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from ..engine import ModelLoadError, PromptableModel, SegmentOptions
+from ..engine.extras import require
 from .jobs import ImageJob
 from .models import LocalModel, ModelSpec, model_of
 from .out_of_core import ModelFacts
@@ -145,7 +146,8 @@ def open_executor(model: PromptableModel | ModelSpec, scheduler=None, workers: i
 
 @contextmanager
 def _client(scheduler, workers: int | None):
-    from distributed import Client, LocalCluster
+    distributed = require("distributed", extra="cluster", purpose="running on a dask cluster")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
     if scheduler is not None and not isinstance(scheduler, str):
         yield scheduler  # the caller's Client: theirs to close

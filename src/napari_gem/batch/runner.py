@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..engine import PromptableModel, SegmentOptions
+from ..engine.extras import available, require
 from ..io.images import TIFF_SUFFIXES, is_zarr_store, open_image
 from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
@@ -18,6 +19,8 @@ from .out_of_core import segment_large_image
 from .prompts import parse_prompts
 from .report import FAILED, SKIPPED, BatchReport, ImageOutcome, attempt, describe_error
 
+#: What the out-of-core path imports (the ``[cluster]`` extra).
+OUT_OF_CORE_MODULES = ("dask", "zarr")
 #: Planes with more pixels than this go the out-of-core way when ``out_of_core="auto"``.
 OUT_OF_CORE_ABOVE = 8192 * 8192
 OUT_OF_CORE_MODES = ("auto", "always", "never")
@@ -65,6 +68,9 @@ def segment_files(
         raise ValueError(f"out_of_core must be one of {', '.join(OUT_OF_CORE_MODES)}")
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of pixels, got {chunk}")
+    if out_of_core == "always":  # before any work, not once per image
+        for module in OUT_OF_CORE_MODULES:
+            require(module, extra="cluster", purpose="out_of_core='always'")
     found = expand_inputs(inputs, recursive=recursive)
     if not found.images:
         reasons = "; ".join(f"{path}: {reason}" for path, reason in found.skipped)
@@ -128,7 +134,10 @@ def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], li
 
 
 def _readable_lazily(path: Path) -> bool:
-    return is_zarr_store(path) or path.suffix.lower() in TIFF_SUFFIXES
+    """TIFF and zarr inputs, when the ``[cluster]`` extra is there to read them by windows
+    (without it, ``out_of_core="auto"`` runs every image whole)."""
+    tiff_or_zarr = is_zarr_store(path) or path.suffix.lower() in TIFF_SUFFIXES
+    return tiff_or_zarr and all(available(module) for module in OUT_OF_CORE_MODULES)
 
 
 def _run_large(job, prompts, executor, options, facts, chunk, threads) -> ImageOutcome:

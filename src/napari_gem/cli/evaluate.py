@@ -13,6 +13,7 @@ from ..engine.loading import load_model as load_any_model
 from ..evaluation.datasets import DATASETS, DatasetLayoutError, open_dataset
 from ..evaluation.protocol import SETTINGS, protocol_for
 from ..evaluation.run import evaluate, format_table, resolve_class_names, result_paths
+from .errors import report_error
 from .method_args import add_method_arguments, method_options_from_args
 
 EVALUATE_HELP = "score a method on a segmentation benchmark (reproduces the published mIoU)"
@@ -132,8 +133,7 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
             class_names=class_names,
         )
     except (DatasetLayoutError, ModelLoadError, ValueError, OSError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 2
+        return report_error(f"error: {_one_line(error)}", error, args)
     print(format_table(result))
     if args.out:
         json_path, csv_path = result_paths(args.out)

@@ -11,8 +11,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..engine.extras import require
 from .bench import add_bench_parser
 from .demo_eval import add_demo_eval_parser
+from .errors import report_error
 from .evaluate import add_evaluate_parser
 from .instances_eval import add_instances_eval_parser
 from .methods_list import add_methods_parser
@@ -47,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "subcommand, opens napari with the napari-gem widget and a sample image.",
     )
     _add_launch_options(parser)
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the full traceback, not only the one-line message")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     launch = subparsers.add_parser("launch", help="open napari with the widget (the default)")
     _add_launch_options(launch)
@@ -59,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def launch(sample: str, demo: bool = False) -> int:
     """Open napari with the widget docked and ``sample`` loaded; returns when napari closes."""
-    import napari
+    napari = require("napari", extra="pyqt6", purpose="the napari window")
 
     from ..plugin.launch import launch_viewer
 
@@ -80,9 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, OSError, RuntimeError) as error:
         # Expected failures (bad input, missing files, model load errors) carry a
-        # user-fit message; a traceback would bury it.
-        print(f"napari-gem: error: {error}", file=sys.stderr)
-        return 2
+        # user-fit message; a traceback would bury it, unless asked for.
+        return report_error(f"napari-gem: error: {error}", error, args)
 
 
 if __name__ == "__main__":

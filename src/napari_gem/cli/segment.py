@@ -15,6 +15,7 @@ from ..batch.runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
 from ..engine import ModelLoadError, SegmentOptions
 from ..engine.described import describe
 from ..engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from .errors import report_error
 from .method_args import (
     add_method_arguments,
     method_options_from_args,
@@ -79,8 +80,7 @@ def run_segment(args: argparse.Namespace) -> int:
         )
     except (ValueError, OSError, ModelLoadError) as error:
         # Bad arguments and model problems carry a message fit for a user: one line.
-        print(f"napari-gem segment: error: {error}", file=sys.stderr)
-        return 2
+        return report_error(f"napari-gem segment: error: {error}", error, args)
     print(report.summary(), file=sys.stderr)
     return 0 if report.ok else 1
 

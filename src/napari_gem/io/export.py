@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.extras import require
 from .atomic import write_atomically, write_text_atomically
 from .naming import check_stem, unique_slugs
 from .objects import measure_objects, objects_csv
@@ -337,8 +338,8 @@ def _read_png(path: Path) -> tuple[np.ndarray, dict]:
 
 
 def _read_zarr(path: Path):
-    import dask.array as da
-    import zarr
+    zarr = require("zarr", extra="cluster", purpose="reading zarr outputs")
+    da = require("dask.array", extra="cluster", purpose="reading zarr outputs")
 
     array = zarr.open_array(path, mode="r")
     return da.from_zarr(array), dict(array.attrs)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.arrays import check_intensity_dtype
+from ..engine.extras import available, require
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PNG_SUFFIXES = (".png",)
@@ -66,8 +67,7 @@ class LoadedImage:
 
     def to_dask(self):
         """The data as a dask array (lazy for zarr-backed images)."""
-        import dask.array as da
-
+        da = require("dask.array", extra="cluster", purpose="reading an image as dask tasks")
         if isinstance(self.array, np.ndarray):
             return da.from_array(self.array)
         return da.from_zarr(self.array)
@@ -145,16 +145,15 @@ def _open_tiff(path: Path, lazy: bool | None) -> LoadedImage:
             scale = _tiff_scale(tiff, axes)
             translate = _tiff_translate(tiff, axes)
             nbytes = int(np.prod(series.shape)) * np.dtype(series.dtype).itemsize
-            if lazy is None:
-                lazy = nbytes > LAZY_TIFF_BYTES
+            if lazy is None:  # without zarr a large TIFF is read whole, as a small one is
+                lazy = nbytes > LAZY_TIFF_BYTES and available("zarr")
             array = None if lazy else series.asarray()
     except (tifffile.TiffFileError, ValueError, IndexError, KeyError) as error:
         if isinstance(error, UnsupportedImageError):
             raise
         raise UnsupportedImageError(f"not a readable TIFF file: {error}") from error
     if lazy:
-        import zarr
-
+        zarr = require("zarr", extra="cluster", purpose="reading a TIFF window by window")
         array = zarr.open(tifffile.imread(path, aszarr=True, series=0, level=0), mode="r")
     return LoadedImage(path, array, axes, "tiff", scale, translate)
 
@@ -243,7 +242,7 @@ def _open_picture(path: Path) -> LoadedImage:
 
 # -- zarr and OME-Zarr -------------------------------------------------------------------------
 def _open_zarr(path: Path) -> LoadedImage:
-    import zarr
+    zarr = require("zarr", extra="cluster", purpose="reading zarr stores")
 
     try:
         node = zarr.open(str(path), mode="r")
