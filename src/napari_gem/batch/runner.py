@@ -67,7 +67,7 @@ def segment_files(
     options = (options or SegmentOptions()).with_model_defaults(segment_defaults(model.name))
     if out_of_core not in OUT_OF_CORE_MODES:
         raise ValueError(f"out_of_core must be one of {', '.join(OUT_OF_CORE_MODES)}")
-    out_of_core = _out_of_core_with_regions(out_of_core, options)
+    out_of_core = _in_memory_when_needed(out_of_core, options)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of pixels, got {chunk}")
     found = expand_inputs(inputs, recursive=recursive)
@@ -110,14 +110,17 @@ def segment_files(
     return report
 
 
-def _out_of_core_with_regions(out_of_core: str, options: SegmentOptions) -> str:
-    """Regions are a whole-image step (superpixels, votes over whole regions): such runs keep
-    every image in memory rather than silently skipping the regions out of core."""
-    if options.regions == "none":
+def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:
+    """Regions (superpixels, votes over whole regions) and PAMR (whole-image refinement) are
+    steps the out-of-core path cannot take: such runs keep every image in memory, and
+    ``"always"`` is refused before any work, rather than skipping the step out of core."""
+    needs = [name for name, on in (("regions", options.regions != "none"),
+                                   ("refine", options.refine != "none")) if on]
+    if not needs:
         return out_of_core
     if out_of_core == "always":
-        raise ValueError("regions need each image in memory; they cannot run with out_of_core='always' "
-                         "(--out-of-core always)")
+        raise ValueError(f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} each image in "
+                         "memory; cannot run with out_of_core='always' (--out-of-core always)")
     return "never"
 
 
