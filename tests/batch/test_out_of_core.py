@@ -100,7 +100,7 @@ def test_refinement_is_refused_out_of_core_before_any_work(tmp_path, tiny_gem):
     "auto" keeps such images in memory, rather than skipping the refinement out of core."""
     source = write_zarr(tmp_path / "big.zarr", blobs((60, 70)), chunks=(32, 32))
     options = SMALL.replace(refine="pamr")
-    with pytest.raises(ValueError, match="refine needs each image in memory"):
+    with pytest.raises(ValueError, match="refine: this option needs each image in memory"):
         segment_files([source], PROMPTS, tmp_path / "out", model=tiny_gem, options=options,
                       out_of_core="always", progress=False)
     assert not (tmp_path / "out").exists()

@@ -119,8 +119,9 @@ def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:
     if not needs:
         return out_of_core
     if out_of_core == "always":
-        raise ValueError(f"{' and '.join(needs)} need{'s' if len(needs) == 1 else ''} each image in "
-                         "memory; cannot run with out_of_core='always' (--out-of-core always)")
+        verb = "this option needs" if len(needs) == 1 else "these options need"
+        raise ValueError(f"{' and '.join(needs)}: {verb} each image in memory, so it cannot run "
+                         "with out_of_core='always' (--out-of-core always)")
     return "never"
 
 
