@@ -95,12 +95,14 @@ def test_auto_sends_only_large_lazy_planes_out_of_core(tmp_path, tiny_gem):
     assert ".zarr" not in modes["small.zarr"] and ".zarr" not in modes["photo.png"]
 
 
-def test_refinement_is_refused_out_of_core_before_any_work(tmp_path, tiny_gem):
-    """PAMR refines whole images: out_of_core="always" refuses it at once (nothing written),
-    "auto" keeps such images in memory, rather than skipping the refinement out of core."""
+@pytest.mark.parametrize("name, value", [("refine", "pamr"), ("regions", "slic")])
+def test_whole_image_steps_are_refused_out_of_core_before_any_work(tmp_path, tiny_gem, name, value):
+    """PAMR and regions need whole images: out_of_core="always" refuses them at once (nothing
+    written), "auto" keeps such images in memory, rather than skipping them out of core.
+    The guard is segment_files' own, so Python callers get it as the command line does."""
     source = write_zarr(tmp_path / "big.zarr", blobs((60, 70)), chunks=(32, 32))
-    options = SMALL.replace(refine="pamr")
-    with pytest.raises(ValueError, match="refine: this option needs each image in memory"):
+    options = SMALL.replace(**{name: value})
+    with pytest.raises(ValueError, match=f"{name}: this option needs each image in memory"):
         segment_files([source], PROMPTS, tmp_path / "out", model=tiny_gem, options=options,
                       out_of_core="always", progress=False)
     assert not (tmp_path / "out").exists()

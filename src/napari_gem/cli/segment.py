@@ -35,6 +35,7 @@ examples:
   napari-gem segment "scans/*.ome.tif" -p tumour -o out/ --threshold 0.6 --min-size 50
   napari-gem segment big.ome.zarr -p vessel -o out/ --workers 4
   napari-gem segment data/ -p cell -o out/ --scheduler tcp://10.0.0.5:8786
+  napari-gem segment cells/ -p nucleus -o out/ --model napari-gem-demo-micrographs
 
 outputs per image (STEM = file name without extension, SLUG = the prompt made file-safe):
   STEM_SLUG_mask.tif       instance labels (uint8/uint16/int32), also as .png when 2D
@@ -42,7 +43,7 @@ outputs per image (STEM = file name without extension, SLUG = the prompt made fi
   STEM_objects.csv         one row per object: area, centroid, box, mean/max score
   STEM_parameters.json     model, options, thresholds; written last (marks the image done)
   Planes larger than memory (see --out-of-core) get STEM_SLUG_heatmap.zarr and
-  STEM_SLUG_mask.zarr instead, and no objects table.
+  STEM_SLUG_mask.zarr instead (every mask option applied, objects across chunks).
 
 exit status: 0 all done, 1 some images failed, 2 bad arguments or model load failure.
 """
