@@ -95,3 +95,4 @@ def test_an_encoded_image_refuses_encode_options_saying_to_encode_again(demo):
         encoded.segment(["nucleus"], input_size=224)
     result = encoded.segment(["nucleus"], input_size=encoded.options.input_size, min_size=4)
     assert result.parameters["options"]["min_size"] == 4
+

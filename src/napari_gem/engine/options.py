@@ -168,10 +168,9 @@ class SegmentOptions:
     def with_model_defaults(self, defaults: dict[str, Any]) -> SegmentOptions:
         """A copy where a model's option defaults replace the engine's, for every field the
         user did not choose (an explicit option always wins)."""
-        changes = {name: value for name, value in defaults.items()
-                   if name not in self.given and getattr(self, name) != value}
-        copy = dataclasses.replace(self, **changes) if changes else dataclasses.replace(self)
-        _remember(copy, self.given, self.from_model | set(changes))
+        applied = {name: value for name, value in defaults.items() if name not in self.given}
+        copy = dataclasses.replace(self, **applied)
+        _remember(copy, self.given, self.from_model | set(applied))
         return copy
 
     def as_given(self, names) -> SegmentOptions:
@@ -214,9 +213,9 @@ class SegmentOptions:
                 if item.stage != "encode"}
 
 
-def stage_of(name: str) -> str:
-    """The stage of a :class:`SegmentOptions` option (encode, score, mask, refine)."""
-    return _STAGES[name]
+def stage_of(name: str) -> str | None:
+    """The stage of a :class:`SegmentOptions` option (encode, score, mask, refine; None: no such option)."""
+    return _STAGES.get(name)
 
 
 _STAGES = {item.name: item.stage for item in describe(SegmentOptions)}
