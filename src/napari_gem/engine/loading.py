@@ -49,12 +49,7 @@ def resolve_pretrained(family: ModelFamily, name: str, pretrained: str | os.Path
 def segment_defaults(name: str | None) -> dict[str, Any]:
     """The :class:`~napari_gem.SegmentOptions` values model ``name`` runs with unless the user
     says otherwise (its family's: e.g. the demo model's input size); none for unnamed models."""
-    if not name:
-        return {}
-    try:
-        return dict(family_for(name).segment_defaults(name))
-    except (KeyError, ModelLoadError):
-        return {}
+    return dict(family_for(name).segment_defaults(name)) if name else {}
 
 
 def default_method(name: str) -> str:
