@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import zarr
 from batch_helpers import SMALL, blobs, write_zarr
 from PIL import Image
@@ -44,7 +45,7 @@ def test_2d_zarr_equals_the_engines_tiled_result(tmp_path, tiny_gem):
     assert stored.shape == (90, 130) and stored.chunks == (48, 48)
     assert sorted(p.name for p in out.iterdir()) == sorted(  # no partial or grid leftovers
         [f"big_{prompt}_{kind}.zarr" for prompt in PROMPTS for kind in ("heatmap", "mask")]
-        + ["big_parameters.json"])
+        + ["big_objects.csv", "big_parameters.json"])
     parameters = json.loads((out / "big_parameters.json").read_text())
     assert parameters["mode"] == "out-of-core" and parameters["output_axes"] == "YX"
     assert parameters["planes"][0]["thresholds"][0] > 0
@@ -94,10 +95,19 @@ def test_auto_sends_only_large_lazy_planes_out_of_core(tmp_path, tiny_gem):
     assert ".zarr" not in modes["small.zarr"] and ".zarr" not in modes["photo.png"]
 
 
-def test_refinement_out_of_core_is_recorded_as_not_applied(tmp_path, tiny_gem):
+@pytest.mark.parametrize("name, value", [("refine", "pamr"), ("regions", "slic")])
+def test_whole_image_steps_are_refused_out_of_core_before_any_work(tmp_path, tiny_gem, name, value):
+    """PAMR and regions need whole images: out_of_core="always" refuses them at once (nothing
+    written), "auto" keeps such images in memory, rather than skipping them out of core.
+    The guard is segment_files' own, so Python callers get it as the command line does."""
     source = write_zarr(tmp_path / "big.zarr", blobs((60, 70)), chunks=(32, 32))
-    report = segment_files([source], PROMPTS, tmp_path / "out", model=tiny_gem,
-                           options=SMALL.replace(refine="pamr"), out_of_core="always", progress=False)
+    options = SMALL.replace(**{name: value})
+    with pytest.raises(ValueError, match=f"{name}: this option needs each image in memory"):
+        segment_files([source], PROMPTS, tmp_path / "out", model=tiny_gem, options=options,
+                      out_of_core="always", progress=False)
+    assert not (tmp_path / "out").exists()
+    report = segment_files([source], PROMPTS, tmp_path / "out", model=tiny_gem, options=options,
+                           out_of_core_above=100, progress=False)
     assert report.ok
     parameters = json.loads((tmp_path / "out" / "big_parameters.json").read_text())
-    assert "refine" in parameters["not_applied"] and parameters["options"]["refine"] == "pamr"
+    assert parameters["mode"] == "in-memory" and "not_applied" not in parameters

@@ -73,4 +73,4 @@ def test_regions_refuse_out_of_core_always(tmp_path, tiny_spec, capsys):
     argv = ["segment", str(image), "-p", "nucleus", "-o", str(tmp_path / "out"), "--regions", "slic",
             "--out-of-core", "always", *model_args(tiny_spec)]
     assert main(argv) == 2
-    assert "--regions needs each image in memory" in capsys.readouterr().err
+    assert "regions: this option needs each image in memory" in capsys.readouterr().err

@@ -178,5 +178,5 @@ def test_the_bench_times_slic_and_the_vote_against_the_target():
 
 def test_regions_are_chosen_at_encode_time_not_silently_ignored_later(tiny_gem):
     encoded = encode(make_image(), tiny_gem, SegmentOptions(input_size=64))
-    with pytest.raises(ValueError, match="regions are chosen when the image is encoded"):
+    with pytest.raises(ValueError, match="regions is an encode option.*encode the image again"):
         encoded.segment(["red"], regions="slic")

@@ -92,3 +92,16 @@ def test_run_generator_stops_when_cancelled(tiny_model_name, tiny_checkpoint):
     steps, output = _drain(generator)
     assert output.cancelled and output.error is None
     assert len(output.planes) == 1  # nothing after the cancel point
+
+
+def test_a_form_showing_the_models_defaults_records_them_as_the_models():
+    """The widget's form holds every value; those equal to the model's defaults are the model's."""
+    from napari_gem.demo import MODEL_NAME
+    from napari_gem.engine.families.demo import INPUT_SIZE
+    from napari_gem.plugin.runner import chosen_options
+
+    spec = ModelSpec(MODEL_NAME, device="cpu")
+    form = SegmentOptions(input_size=INPUT_SIZE, window=INPUT_SIZE, overlap=INPUT_SIZE // 4, min_size=7)
+    sources = chosen_options(form, spec).with_model_defaults({"input_size": INPUT_SIZE}).sources()
+    assert sources["input_size"] == "model default" and sources["min_size"] == "user"
+    assert sources["threshold"] == "engine default"

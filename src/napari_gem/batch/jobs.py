@@ -100,4 +100,5 @@ def parameters_header(job: ImageJob, image: LoadedImage, layout: PlaneLayout, mo
         "prompts": list(prompts),
         "model": model,
         "options": options.to_dict(),
+        "option_sources": options.sources(),
     }

@@ -13,8 +13,11 @@ or on a cluster):
    as the engine does) and return per-prompt minimum, maximum and a histogram. The
    paper's min-max heatmaps need the minimum and maximum of the whole plane, and Otsu's
    threshold needs the histogram; both are reduced on the driver.
-3. **Outputs.** Chunk tasks upsample again (cheap: the grid is 1/patch² of the pixels),
-   normalise, threshold and write one chunk of each heatmap and mask zarr.
+3. **Heatmaps.** Chunk tasks upsample again (cheap: the grid is 1/patch² of the pixels),
+   normalise and write one chunk of each heatmap zarr.
+4. **Masks and objects.** The engine's mask options (threshold, ``fill_holes``,
+   ``min_size``, ``instances``) applied across chunk borders, objects with one label each,
+   and the objects table (:mod:`.out_of_core_masks`).
 
 Outputs appear under their final names only when complete; the parameters JSON,
 written last, marks the image as done.
@@ -41,9 +44,12 @@ from ..engine.tiling import plan_windows, read_window
 from ..io.atomic import replace_directory, write_text_atomically
 from ..io.export import layer_metadata, output_files, to_json
 from ..io.images import LoadedImage, open_image
+from ..io.objects import objects_csv
 from ..io.planes import PlaneLayout, PlaneView
 from .jobs import ImageJob, parameters_header
 from .models import model_of, use_torch_threads
+from .out_of_core_masks import plane_objects
+from .whole_image import with_plane_index
 from .windows import WindowShape, boxes, cells_around, overlaps
 
 OTSU_BINS = 256  # as scikit-image's threshold_otsu
@@ -220,19 +226,15 @@ def chunk_histogram(store: GridStore, plane: int, box: Box, normalisation: Norma
 
 
 def write_chunk(store: GridStore, plane: int, box: Box, out_index: tuple[int, ...],
-                normalisation: Normalisation, heatmap_paths: Sequence[str],
-                mask_paths: Sequence[str]) -> None:
-    """Normalise one chunk of every prompt's scores, threshold it, write both zarrs."""
+                normalisation: Normalisation, heatmap_paths: Sequence[str]) -> None:
+    """Normalise one chunk of every prompt's scores and write it into the heatmap zarrs."""
     import zarr
 
     values = store.upsampled(plane, box).numpy()
     y0, y1, x0, x1 = box
     region = (*out_index, slice(y0, y1), slice(x0, x1))
-    for p, (heatmap_path, mask_path) in enumerate(zip(heatmap_paths, mask_paths, strict=True)):
-        heatmap = normalisation.heatmap(values[p], p)
-        zarr.open_array(heatmap_path, mode="r+")[region] = heatmap
-        mask = heatmap >= normalisation.thresholds[p]
-        zarr.open_array(mask_path, mode="r+")[region] = mask.astype(np.uint8)
+    for p, heatmap_path in enumerate(heatmap_paths):
+        zarr.open_array(heatmap_path, mode="r+")[region] = normalisation.heatmap(values[p], p)
 
 
 # -- the driver --------------------------------------------------------------------------------
@@ -283,26 +285,50 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
         normalisation = _normalise_planes(store, len(planes), chunk_boxes, scoring, options,
                                           compute)
 
-        # Pass 3: heatmap and mask chunks.
+        # Pass 3: heatmap chunks.
         heatmap_paths = [str(partial) for partial, _ in outputs["heatmap"]]
         mask_paths = [str(partial) for partial, _ in outputs["mask"]]
         write_tasks = [
             delayed(write_chunk, pure=False)(store, number, box, plane.index, normalisation[number],
-                                             heatmap_paths, mask_paths)
+                                             heatmap_paths)
             for number, plane in enumerate(planes)
             for box in chunk_boxes
         ]
         compute(write_tasks, "chunks")
+        shutil.rmtree(store.path)
+
+        # Pass 4: masks, objects (one label each across chunks) and their table.
+        objects = _masks_and_objects(job, prompts, planes, layout, normalisation, heatmap_paths,
+                                     mask_paths, options, facts, compute, chunk)
     except BaseException:
-        _remove([store.path] + [str(p) for pairs in outputs.values() for p, _ in pairs])
+        _remove([store.path, str(job.out_dir / f".{job.stem}_labels.partial")]
+                + [str(p) for pairs in outputs.values() for p, _ in pairs])
         raise
-    shutil.rmtree(store.path)
     written = [replace_directory(partial, final)
                for pairs in (outputs["mask"], outputs["heatmap"]) for partial, final in pairs]
+    written.append(write_text_atomically(files.objects, objects_csv(objects, len(layout.output_shape))))
     record = _parameters(job, image, layout, prompts, options, facts, planes, setups_done,
                          normalisation, files, chunk)
     written.append(write_text_atomically(files.parameters, to_json(record)))
     return written
+
+
+def _masks_and_objects(job, prompts, planes, layout, normalisation, heatmap_paths, mask_paths,
+                       options, facts, compute, chunk) -> list[dict]:
+    """Every plane's object labels, numbered on from plane to plane as the in-memory path
+    numbers them, and the objects table (plane by plane, prompt by prompt)."""
+    chunk_boxes = boxes(layout.plane_shape, chunk)
+    next_label = [0] * len(prompts)
+    rows = []
+    for number, plane in enumerate(planes):
+        for p, prompt in enumerate(prompts):
+            count, found = plane_objects(
+                heatmap_paths[p], mask_paths[p], plane.index, normalisation[number].thresholds[p],
+                options, layout.plane_shape, chunk_boxes, float(facts.patch_size), next_label[p],
+                str(job.out_dir / f".{job.stem}_labels.partial"), compute, chunk)
+            next_label[p] += count
+            rows += with_plane_index([{"prompt": prompt, **row} for row in found], plane.index)
+    return rows
 
 
 def _blend_tasks(store, number, plane, plan, shape, setup, model, scoring, options,
@@ -410,7 +436,7 @@ def _create_outputs(files, prompts, layout, image, chunk) -> dict[str, list[tupl
     chunks = (1,) * len(layout.planes) + (chunk, chunk)
     outputs: dict[str, list] = {"heatmap": [], "mask": []}
     for prompt in prompts:
-        for kind, dtype in (("heatmap", "float32"), ("mask", "uint8")):
+        for kind, dtype in (("heatmap", "float32"), ("mask", "int32")):
             final = (files.heatmap if kind == "heatmap" else files.mask)(prompt, ".zarr")
             partial = final.with_name(f".{final.name}.partial")
             if partial.exists():
@@ -445,8 +471,7 @@ def _parameters(job, image, layout, prompts, options, facts, planes, setups, nor
     return {
         **parameters_header(job, image, layout, "out-of-core", prompts, facts.description,
                             options),
-        "not_applied": ["min_size", "fill_holes", "instances", "objects",
-                        *(["refine"] if options.refine != "none" else [])],
+        "objects": files.objects.name,
         "chunk": chunk,
         "planes": plane_records,
         "scale": list(layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..engine import PromptableModel, SegmentOptions
 from ..engine.extras import available, require
+from ..engine.loading import segment_defaults
 from ..io.images import TIFF_SUFFIXES, is_zarr_store, open_image
 from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
@@ -47,7 +48,8 @@ def segment_files(
 
     ``inputs``: files, folders (their images; subfolders too with ``recursive``) and
     glob patterns. ``model``: a loaded model (any method), or a :class:`ModelSpec` (default: ViT-B-16
-    with OpenAI weights); on a cluster every worker rebuilds it from its spec.
+    with OpenAI weights); on a cluster every worker rebuilds it from its spec. The model's
+    option defaults (its family's) fill every option ``options`` does not set explicitly.
     ``scheduler``: a dask scheduler address or ``distributed.Client``; ``workers``:
     start a LocalCluster of that many processes; neither: run in this process.
 
@@ -55,17 +57,20 @@ def segment_files(
     skipped unless ``redo``; interrupted ones are done again. Planes larger
     than ``out_of_core_above`` pixels (TIFF and zarr inputs; ``out_of_core="always"``
     for all of those) are processed window by window into zarr outputs with chunks of
-    ``chunk`` pixels. ``threads`` limits PyTorch threads per process.
+    ``chunk`` pixels; runs with regions keep every image in memory (``"always"`` is
+    refused). ``threads`` limits PyTorch threads per process.
 
     Returns a :class:`BatchReport`; a bad image is recorded as failed and the batch
     goes on. Raises ValueError for bad arguments (no images found, empty prompts) and
     :class:`napari_gem.ModelLoadError` when the model cannot be loaded.
     """
     prompts = parse_prompts(prompts)
-    options = options or SegmentOptions()
     model = model if model is not None else ModelSpec()
+    # The model's defaults (e.g. the demo's input size) for every option not chosen, as in napari.
+    options = (options or SegmentOptions()).with_model_defaults(segment_defaults(model.name))
     if out_of_core not in OUT_OF_CORE_MODES:
         raise ValueError(f"out_of_core must be one of {', '.join(OUT_OF_CORE_MODES)}")
+    out_of_core = _in_memory_when_needed(out_of_core, options)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of pixels, got {chunk}")
     if out_of_core == "always":  # before any work, not once per image
@@ -109,6 +114,21 @@ def segment_files(
         ImageOutcome(path, SKIPPED, reason=reason) for path, reason in found.skipped
     ]
     return report
+
+
+def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:
+    """Regions (superpixels, votes over whole regions) and PAMR (whole-image refinement) are
+    steps the out-of-core path cannot take: such runs keep every image in memory, and
+    ``"always"`` is refused before any work, rather than skipping the step out of core."""
+    needs = [name for name, on in (("regions", options.regions != "none"),
+                                   ("refine", options.refine != "none")) if on]
+    if not needs:
+        return out_of_core
+    if out_of_core == "always":
+        verb = "this option needs" if len(needs) == 1 else "these options need"
+        raise ValueError(f"{' and '.join(needs)}: {verb} each image in memory, so it cannot run "
+                         "with out_of_core='always' (--out-of-core always)")
+    return "never"
 
 
 def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], list[ImageJob]]:

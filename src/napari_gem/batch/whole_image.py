@@ -55,8 +55,12 @@ def segment_whole_image(job: ImageJob, prompts: Sequence[str], model: Promptable
 
 def _plane_objects(prompts, instances, heatmaps, index: tuple[int, ...]) -> list[dict]:
     """The objects of one plane, their centroid and box extended by the plane's position."""
-    rows = object_table(dict(zip(prompts, instances, strict=True)),
-                        dict(zip(prompts, heatmaps, strict=True)))
+    return with_plane_index(object_table(dict(zip(prompts, instances, strict=True)),
+                                         dict(zip(prompts, heatmaps, strict=True))), index)
+
+
+def with_plane_index(rows: list[dict], index: tuple[int, ...]) -> list[dict]:
+    """Object rows of one plane with their centroid and box extended by the plane's position."""
     if not index:
         return rows
     for row in rows:

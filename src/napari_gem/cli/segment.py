@@ -15,6 +15,7 @@ from ..batch.runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
 from ..engine import ModelLoadError, SegmentOptions
 from ..engine.described import describe
 from ..engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
+from ..engine.loading import DEFAULT_WEIGHTS
 from .errors import report_error
 from .method_args import (
     add_method_arguments,
@@ -35,6 +36,7 @@ examples:
   napari-gem segment "scans/*.ome.tif" -p tumour -o out/ --threshold 0.6 --min-size 50
   napari-gem segment big.ome.zarr -p vessel -o out/ --workers 4
   napari-gem segment data/ -p cell -o out/ --scheduler tcp://10.0.0.5:8786
+  napari-gem segment cells/ -p nucleus -o out/ --model napari-gem-demo-micrographs
 
 outputs per image (STEM = file name without extension, SLUG = the prompt made file-safe):
   STEM_SLUG_mask.tif       instance labels (uint8/uint16/int32), also as .png when 2D
@@ -42,7 +44,7 @@ outputs per image (STEM = file name without extension, SLUG = the prompt made fi
   STEM_objects.csv         one row per object: area, centroid, box, mean/max score
   STEM_parameters.json     model, options, thresholds; written last (marks the image done)
   Planes larger than memory (see --out-of-core) get STEM_SLUG_heatmap.zarr and
-  STEM_SLUG_mask.zarr instead, and no objects table.
+  STEM_SLUG_mask.zarr instead (every mask option applied, objects across chunks).
 
 exit status: 0 all done, 1 some images failed, 2 bad arguments or model load failure.
 """
@@ -70,12 +72,11 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
 def run_segment(args: argparse.Namespace) -> int:
     """Run the batch for parsed arguments; print a summary; return the exit status."""
     try:
-        options = options_from_args(args)
-        out_of_core = _out_of_core_with_regions(args.out_of_core, options)
         report = segment_files(
             args.inputs, args.prompts, args.out, model=model_from_args(args),
-            options=options, scheduler=args.scheduler, workers=args.workers, redo=args.redo,
-            progress=not args.quiet, recursive=args.recursive, out_of_core=out_of_core,
+            options=options_from_args(args), scheduler=args.scheduler, workers=args.workers,
+            redo=args.redo, progress=not args.quiet, recursive=args.recursive,
+            out_of_core=args.out_of_core,
             out_of_core_above=args.out_of_core_above, chunk=args.chunk, threads=args.threads,
         )
     except (ValueError, OSError, ModelLoadError) as error:
@@ -85,18 +86,8 @@ def run_segment(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _out_of_core_with_regions(out_of_core: str, options: SegmentOptions) -> str:
-    """Regions are a whole-image step (superpixels, votes over whole regions): such runs keep
-    every image in memory rather than silently skipping the regions out of core."""
-    if options.regions == "none":
-        return out_of_core
-    if out_of_core == "always":
-        raise ValueError("--regions needs each image in memory; it cannot run with --out-of-core always")
-    return "never"
-
-
 def model_from_args(args: argparse.Namespace) -> ModelSpec:
-    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained  # none: random
     return ModelSpec(
         name=args.model, pretrained=pretrained, device=args.device,
         precision=None if args.precision == "auto" else args.precision,
@@ -126,10 +117,12 @@ def _add_io_arguments(parser) -> None:
 
 def _add_model_arguments(group) -> None:
     group.add_argument("--model", default="ViT-B-16",
-                       help="open_clip ViT architecture (default: ViT-B-16)")
-    group.add_argument("--pretrained", default="openai", metavar="TAG_OR_FILE",
-                       help="open_clip pretrained tag (downloaded once and cached) or the path "
-                       "of a local checkpoint file (default: openai)")
+                       help="any model `napari-gem models` lists: an open_clip ViT name, "
+                       "napari-gem-demo-micrographs, hf-hub:ORG/REPO, ... (default: ViT-B-16)")
+    group.add_argument("--pretrained", default=DEFAULT_WEIGHTS, metavar="TAG_OR_FILE",
+                       help="pretrained tag (downloaded once and cached) or the path of a local "
+                       "checkpoint file (default: the model's own: openai where a CLIP has "
+                       "that tag, the demo's packaged weights, a repository's)")
     group.add_argument("--model-config", action="append", default=[], metavar="JSON",
                        help="extra open_clip model-config JSON file (or folder) to register, "
                        "for custom architectures; the file name is the model name; repeatable")

@@ -14,6 +14,10 @@ from typing import Any
 
 #: What kind of value an option holds (the form and the flags pick a control from it).
 KINDS = ("int", "float", "bool", "choice", "toggle", "ints", "floats", "texts")
+#: When an option acts: on the encoding of an image (the model's pass over it), on the scores of
+#: the prompts, on the masks made from the heatmaps, or on the refinement of the heatmaps. An
+#: encoded image answers any score, mask or refine option; an encode option needs a new encoding.
+STAGES = ("encode", "score", "mask", "refine")
 _KEY = "napari_gem"
 
 
@@ -30,7 +34,11 @@ class OptionDescription:
     off, and the example in messages; ``noun`` names list items in messages ("block
     numbers"). ``in_form=False``: the widget shows it elsewhere or not at all (it is
     still a command-line flag); ``custom=True``: both have their own control for it.
-    ``flag``: the command-line flag's name when it is not the field's.
+    ``flag``: the command-line flag's name when it is not the field's. ``stage``: one of
+    :data:`STAGES` (the encoding key holds the encode options, see
+    :func:`encoding_names`); ``keyed=False``: an encode option that changes how the work is
+    done, not its result (so no part of a cache key); ``needs``: the option that turns this
+    one on (it matters only while that one is not ``"none"``).
     """
 
     name: str
@@ -48,6 +56,9 @@ class OptionDescription:
     in_form: bool = True
     custom: bool = False
     flag: str | None = None
+    stage: str = "encode"
+    keyed: bool = True
+    needs: str | None = None
 
     @property
     def values(self) -> tuple[Any, ...]:
@@ -61,17 +72,20 @@ class OptionDescription:
 def option(default: Any, *, label: str, help: str, kind: str, minimum: float | None = None,
            maximum: float | None = None, step: float | None = None, choices=(),
            auto: str | None = None, example: Any = None, noun: str = "whole numbers",
-           in_form: bool = True, custom: bool = False, flag: str | None = None) -> Any:
+           in_form: bool = True, custom: bool = False, flag: str | None = None,
+           stage: str = "encode", keyed: bool = True, needs: str | None = None) -> Any:
     """A dataclass field with its description (see :class:`OptionDescription`).
 
     ``choices`` may be plain values (their label is the value) or ``(label, value)`` pairs.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown option kind {kind!r}; one of {', '.join(KINDS)}")
+    if stage not in STAGES:
+        raise ValueError(f"unknown option stage {stage!r}; one of {', '.join(STAGES)}")
     pairs = tuple(choice if isinstance(choice, tuple) else (str(choice), choice) for choice in choices)
     description = dict(label=label, help=help, kind=kind, minimum=minimum, maximum=maximum, step=step,
                        choices=pairs, auto=auto, example=example, noun=noun, in_form=in_form,
-                       custom=custom, flag=flag)
+                       custom=custom, flag=flag, stage=stage, keyed=keyed, needs=needs)
     return dataclasses.field(default=default, metadata={_KEY: description})
 
 
@@ -81,6 +95,16 @@ def describe(options_class: type) -> list[OptionDescription]:
         OptionDescription(name=field.name, default=field.default, **field.metadata[_KEY])
         for field in dataclasses.fields(options_class) if _KEY in field.metadata
     ]
+
+
+def encoding_names(options: Any) -> tuple[str, ...]:
+    """The options of ``options`` that change an image's encoding, as they stand: the keyed
+    encode-stage options, those that need another option only while that one is on."""
+    return tuple(
+        item.name for item in describe(type(options))
+        if item.stage == "encode" and item.keyed
+        and (item.needs is None or getattr(options, item.needs) not in (None, "none", False))
+    )
 
 
 def check_described(options: Any) -> None:

@@ -17,7 +17,7 @@ import torch
 from .errors import Cancelled, is_out_of_memory
 from .exemplars import Box, check_boxes, exemplar_heatmap
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
-from .options import SegmentOptions
+from .options import SegmentOptions, stage_of
 from .preprocess import (
     image_layout,
     intensity_map,
@@ -165,10 +165,8 @@ class EncodedImage:
         dense feature ("more like this", :mod:`.exemplars`), not by their words; their
         heatmap is the min-max similarity map and their presence 1.
         """
+        refuse_encode_options(self.options, overrides)
         options = self.options.replace(**overrides) if overrides else self.options
-        if options.regions != self.options.regions:
-            raise ValueError("regions are chosen when the image is encoded: pass regions= to "
-                             f"encode (this image was encoded with regions={self.options.regions!r})")
         prompts = clean_prompts(prompts)
         examples = {prompt: check_boxes(boxes, self.image_shape)
                     for prompt, boxes in (exemplars or {}).items()}
@@ -185,6 +183,7 @@ class EncodedImage:
         parameters = {
             "model": self.model.describe(),
             "options": options.to_dict(),
+            "option_sources": options.sources(),
             "prompts": list(prompts),
             "image_shape": list(self.image_shape),
             "tiled": self.tiled,
@@ -194,10 +193,9 @@ class EncodedImage:
         if examples:
             parameters["exemplars"] = {prompt: [list(box) for box in boxes]
                                        for prompt, boxes in examples.items()}
-        result = build_result(prompts, heatmaps, presence, options, parameters)
-        if self.regions is not None and options.region_vote:
-            result = self.regions.vote(result)
-        return result
+        voting = self.regions is not None and options.region_vote
+        return build_result(prompts, heatmaps, presence, options, parameters,
+                            regions=self.regions.labels if voting else None)
 
     def _with_exemplar_maps(self, prompts, words, heatmaps, presence, examples):
         """The word prompts' heatmaps with each exemplar prompt's map put in its place."""
@@ -217,6 +215,27 @@ class EncodedImage:
         """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`)."""
         return refine_with_strokes(self, prompt, positive=positive, negative=negative, exemplars=exemplars,
                       **segment_options)
+
+
+def refuse_encode_options(encoded: SegmentOptions, overrides: Mapping) -> None:
+    """Refuse an encode-stage option that differs from the encoding's: asking an encoded image
+    cannot change how it was encoded (the result would record a value never used)."""
+    changed = sorted(name for name, value in overrides.items()
+                     if stage_of(name) == "encode" and getattr(encoded, name) != value)
+    if changed:
+        was = ", ".join(f"{name}={getattr(encoded, name)!r}" for name in changed)
+        raise ValueError(
+            f"{', '.join(changed)} {'is an encode option' if len(changed) == 1 else 'are encode options'}"
+            f" (this image was encoded with {was}): encode the image again with the new value "
+            "(encode(image, model, options.replace(...))) instead of passing it to segment")
+
+
+def options_for(model: PromptableModel, options: SegmentOptions | None) -> SegmentOptions:
+    """``options`` with ``model``'s defaults (its family's: e.g. the demo's input size) in every
+    field the user did not choose."""
+    from .loading import segment_defaults
+
+    return (options or SegmentOptions()).with_model_defaults(segment_defaults(model.name))
 
 
 def with_background(
@@ -328,7 +347,7 @@ def encode(
     from .arrays import as_image_array
 
     image = as_image_array(image)  # torch, lists, PIL, xarray...: see docs/api.md
-    options = options or SegmentOptions()
+    options = options_for(model, options)
     height, width, _ = image_layout(tuple(image.shape))
     if height < 1 or width < 1:
         raise ValueError(f"the image is empty (shape {tuple(image.shape)})")
@@ -391,5 +410,5 @@ def segment(
 
         model = load_model()
     options = (options or SegmentOptions()).replace(**overrides) if overrides else options
-    prompts = clean_prompts(prompts)
+    prompts = clean_prompts(prompts)  # options not chosen take the model's defaults in encode
     return encode(image, model, options, region_labels=region_labels).segment(prompts)

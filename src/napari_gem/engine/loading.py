@@ -16,11 +16,40 @@ import torch
 from .devices import place_model, resolve_device, resolve_precision
 from .errors import ModelLoadError
 from .families import LoadRequest, ModelFamily, family_for
+from .families.base import WEIGHTS_PACKAGED
 from .families.clip.family import supported_models
 from .families.clip.methods import DenseMethod, create_method
 from .promptable import PromptableModel
 
-__all__ = ["ModelLoadError", "default_method", "load_model", "method_for", "supported_models"]
+__all__ = ["DEFAULT_WEIGHTS", "ModelLoadError", "default_method", "load_model", "method_for",
+           "resolve_pretrained", "segment_defaults", "supported_models"]
+
+#: ``pretrained`` meaning "the family's default weights" (the demo's packaged file, ``openai``
+#: where a CLIP has that tag, a repository's own weights); ``None`` means random weights.
+DEFAULT_WEIGHTS = "default"
+
+
+def resolve_pretrained(family: ModelFamily, name: str, pretrained: str | os.PathLike | None) -> str | None:
+    """``pretrained`` as a family reads it: :data:`DEFAULT_WEIGHTS` becomes the family's default.
+
+    A model with no default weights (a checkpoint-file family, a CLIP config without tags)
+    is refused with a message saying which file to give, rather than built with random weights.
+    """
+    if pretrained is None or os.fspath(pretrained) != DEFAULT_WEIGHTS:
+        return os.fspath(pretrained) if pretrained is not None else None
+    default = family.default_pretrained(name)
+    if default is None and family.weights != WEIGHTS_PACKAGED:
+        family.check(name, None)  # an unknown name gets its own "did you mean" first
+        raise ModelLoadError(
+            f"{name} has no default weights: give {family.weights_hint(name)} as pretrained "
+            "(--pretrained on the command line, the checkpoint field in napari)")
+    return default
+
+
+def segment_defaults(name: str | None) -> dict[str, Any]:
+    """The :class:`~napari_gem.SegmentOptions` values model ``name`` runs with unless the user
+    says otherwise (its family's: e.g. the demo model's input size); none for unnamed models."""
+    return dict(family_for(name).segment_defaults(name)) if name else {}
 
 
 def default_method(name: str) -> str:
@@ -47,7 +76,7 @@ def method_for(family: ModelFamily, name: str, method: str | None,
 
 def load_model(
     name: str = "ViT-B-16",
-    pretrained: str | os.PathLike | None = "openai",
+    pretrained: str | os.PathLike | None = DEFAULT_WEIGHTS,
     *,
     device: str | torch.device = "auto",
     precision: str | None = None,
@@ -60,7 +89,9 @@ def load_model(
     ``name`` is any name a model family knows (``napari_gem.engine.families``): an
     open_clip ViT name, a SimZSS architecture, the packaged demo model. ``pretrained``
     is a weights tag (downloaded once into the family's cache), the path of a local
-    checkpoint file, or ``None`` for random weights (testing only).
+    checkpoint file, :data:`DEFAULT_WEIGHTS` (the default: the family's own, e.g. the
+    demo's packaged weights, ``openai`` where a CLIP has that tag, a repository's weights),
+    or ``None`` for random weights (testing only).
     ``device="auto"`` picks CUDA, then MPS, then CPU; ``precision=None`` means fp32
     on the CPU and bf16/fp16 on a GPU. ``method`` is a name from
     :func:`napari_gem.list_methods` (``None``: the family's own, GEM for CLIPs) and
@@ -71,7 +102,7 @@ def load_model(
     """
     family = family_for(name)
     dense_method = method_for(family, name, method, method_options)
-    pretrained = os.fspath(pretrained) if pretrained is not None else None
+    pretrained = resolve_pretrained(family, name, pretrained)
     cache_dir = os.fspath(cache_dir) if cache_dir is not None else None
     target_device = resolve_device(device)
     dtype = resolve_precision(precision, target_device)

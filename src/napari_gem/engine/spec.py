@@ -7,7 +7,7 @@ describe models this way and build them with :meth:`ModelSpec.load`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from .families import ModelFamily, family_for
 from .families.base import ByteReport
 from .families.clip.family import register_model_configs
 from .families.clip.methods import DenseMethod
-from .loading import load_model, method_for
+from .loading import DEFAULT_WEIGHTS, load_model, method_for, resolve_pretrained
 from .paths import absolute, is_weights_path
 from .promptable import PromptableModel
 
@@ -30,7 +30,9 @@ class ModelSpec:
 
     ``name`` is any name a model family claims (see :func:`~napari_gem.list_families`).
     ``pretrained`` is a weights tag or the path of a checkpoint file (made absolute,
-    so it means the same file whatever the working directory). ``model_configs`` are
+    so it means the same file whatever the working directory); the default,
+    :data:`~napari_gem.engine.loading.DEFAULT_WEIGHTS`, becomes the family's default weights
+    on construction (so a spec always says which weights it means). ``model_configs`` are
     open_clip model-config JSON files (or folders of them) registered before loading,
     for custom architectures; a file's name (without ``.json``) is the model name.
     ``method_options`` are the method's options (a mapping; stored sorted as pairs so
@@ -38,7 +40,7 @@ class ModelSpec:
     """
 
     name: str = "ViT-B-16"
-    pretrained: str | None = "openai"
+    pretrained: str | None = DEFAULT_WEIGHTS
     device: str = "auto"
     precision: str | None = None
     method: str | None = None  # None: the family's own (GEM for CLIPs, SimZSS for SimZSS)
@@ -53,6 +55,7 @@ class ModelSpec:
             self, "model_configs", tuple(absolute(path) for path in self.model_configs)
         )
         family = self.family
+        object.__setattr__(self, "pretrained", resolve_pretrained(family, self.name, self.pretrained))
         method = None if self.method is None else str(self.method).strip().lower()
         dense_method = method_for(family, self.name, method, pairs)
         object.__setattr__(self, "method", dense_method.name if dense_method else family.default_method)
@@ -99,7 +102,8 @@ class ModelSpec:
                 self.model_configs)
 
     def features_key(self) -> tuple:
-        """What identifies the features a model computes (weights, method and its options)."""
+        """What identifies a loaded model and the features it computes: its weights, device and
+        precision, its method and the method's or the family's own options (the model cache's key)."""
         return (*self.weights_key(), *self.method_identity())
 
     def describe(self) -> dict:
@@ -132,10 +136,12 @@ class ModelSpec:
         self.family.check(self.name, self.pretrained)
         self.family.fetch(self.name, self.pretrained, report, self.cache_dir)
 
-    def load(self) -> PromptableModel:
-        """Build a new model (registering the extra model configs first)."""
+    def load(self, loader: Callable[..., PromptableModel] = load_model) -> PromptableModel:
+        """Build a new model (registering the extra model configs first): the one way from a spec
+        to a model, used by the model cache of the widget and the batch. ``loader`` takes
+        :func:`~napari_gem.load_model`'s arguments."""
         register_model_configs(self.model_configs)
-        return load_model(
+        return loader(
             self.name, self.pretrained, device=self.device, precision=self.precision,
             cache_dir=self.cache_dir, method=self.method, **dict(self.method_options),
         )

@@ -37,8 +37,16 @@ from .layers import (
 )
 from .mask_choice import MaskChoice, TouchLog, default_choices, file_variants, mask_choices
 from .planes import ChannelChoice, PlaneError, build_job
-from .regions import LABELS_SOURCE, plane_labels, voted_labels, voting_regions
-from .runner import MASK_MODES, CancelToken, Progress, RunOutput, RunRequest, run_segmentation
+from .regions import LABELS_SOURCE, plane_labels, voting_regions
+from .runner import (
+    MASK_MODES,
+    CancelToken,
+    Progress,
+    RunOutput,
+    RunRequest,
+    chosen_options,
+    run_segmentation,
+)
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +246,7 @@ class SegmentController:
             self.cancel(quiet=True)
         request = RunRequest(
             spec=settings.spec,
-            options=settings.options,
+            options=chosen_options(settings.options, settings.spec),
             prompts=list(settings.prompts),
             job=job,
             source_key=self.source_key(layer, job.level, job.channel),
@@ -423,8 +431,8 @@ class SegmentController:
             if not found:
                 return None  # the user removed a heatmap: nothing to re-draw from
             heat_layers.append(found[-1])
-        options = last.options
-        method = default_threshold(options.replace(threshold=threshold))
+        options = last.options.replace(threshold=threshold)
+        method = default_threshold(options)
         plane_labels, used = [], []
         cell = info(heat_layers[0]).get("parameters", {}).get("heatmap_cell")
         for index in computed_planes(heat_layers):
@@ -432,11 +440,9 @@ class SegmentController:
                                  for layer in heat_layers])
             values = [threshold_value(h, method) for h in heatmaps]
             used.append(values)
-            labels = masks_from_heatmaps(heatmaps, values, mode, options.min_size, options.fill_holes,
-                                         options.instances, cell)
-            if last.regions is not None:
-                labels = voted_labels(labels, mode, last.regions(index))
-            plane_labels.append((index, labels))
+            regions = last.regions(index) if last.regions is not None else None
+            plane_labels.append((index, masks_from_heatmaps(heatmaps, values, mode, options, cell,
+                                                            regions)))
         if not plane_labels:
             return None
         parameters = dict(info(heat_layers[0]).get("parameters", {}))

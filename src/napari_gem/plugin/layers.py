@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.instances import label_instances
-from ..engine.masks import binary_mask, semantic_labels
+from ..engine import SegmentOptions
+from ..engine.result import build_masks
 
 META = "napari_gem"
 
@@ -352,23 +352,14 @@ def masks_from_heatmaps(
     heatmaps: np.ndarray,
     thresholds: Sequence[float],
     mode: str,
-    min_size: int = 0,
-    fill_holes: int = 0,
-    instances: str = "watershed",
+    options: SegmentOptions,
     cell: float | None = None,
+    regions: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Labels of one plane from its heatmaps ``[P, H, W]`` (engine helpers, no model).
-
-    Instances are split as ``instances`` says, at the scale of the heatmap grid's ``cell``.
-    """
-    if mode == "semantic":
-        return semantic_labels(heatmaps, np.asarray(thresholds, dtype=np.float32))
-    masks = [binary_mask(h, t, min_size, fill_holes) for h, t in zip(heatmaps, thresholds,
-                                                                      strict=True)]
-    if mode == "binary":
-        return np.stack(masks).astype(np.uint8)
-    return np.stack([label_instances(m, h, instances, cell=cell)
-                     for m, h in zip(masks, heatmaps, strict=True)])
+    """Labels of one plane in ``mode`` from its heatmaps ``[P, H, W]``: the engine's one mask
+    builder (:func:`~napari_gem.engine.result.build_masks`) with the run's options, so a
+    re-draw gives what a run with these thresholds gives; ``regions``: the run's region vote."""
+    return build_masks(heatmaps, options, thresholds=thresholds, cell=cell, regions=regions).labels(mode)
 
 
 def computed_planes(heatmap_layers: Sequence) -> list[tuple[int, ...]]:

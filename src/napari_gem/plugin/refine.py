@@ -50,6 +50,7 @@ class RunRecord:
     options: SegmentOptions
     views: dict[tuple[int, ...], tuple[PlaneView, tuple]] = field(default_factory=dict)  # view, cache key
     exemplars: ExemplarBoxes | None = None  # the run's "@layer" prompts' boxes per plane
+    regions: object = None  # plane index -> the run's region labels (regions="labels")
 
 
 @dataclass
@@ -68,6 +69,7 @@ class RefineJob:
     negative: np.ndarray
     before: np.ndarray  # the plane as it was when the job was made
     exemplars: list | None = None  # an "@layer" prompt's boxes: refined from them, not words
+    region_labels: np.ndarray | None = None  # the run's, so a re-encoding matches its cache key
 
 
 @dataclass
@@ -88,7 +90,7 @@ def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> R
         if image is None:
             model = models.get(job.spec)
             image = encode_or_explain(job.view, model, job.options, lambda *_: None,
-                                      lambda: False)
+                                      lambda: False, job.region_labels)
             encoded.put(job.cache_key, image)
             output.reencoded = True
         prompt = job.prompt if job.exemplars is None else None
@@ -188,6 +190,7 @@ class MaskRefiner:
         record = self.records.setdefault((sid, info(heat[-1])["signature"]),
                                          RunRecord(request.spec, request.options))
         record.spec, record.options, record.exemplars = request.spec, request.options, request.exemplars
+        record.regions = request.regions
         for index, view in request.job.planes:
             record.views[tuple(index)] = (view, request.encoding_key(index))
 
@@ -275,7 +278,8 @@ class MaskRefiner:
                      if record.exemplars is not None and is_exemplar_prompt(prompt) else None)
         return RefineJob(layer, index, prompt, meta.get("mode", "binary"), record.spec,
                          options, view, key, positive, negative,
-                         np.array(layer.data[index], copy=True), exemplars)
+                         np.array(layer.data[index], copy=True), exemplars,
+                         record.regions(index) if record.regions is not None else None)
 
     def _launch(self, job: RefineJob):
         from napari.qt.threading import create_worker

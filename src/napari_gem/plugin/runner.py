@@ -23,6 +23,8 @@ import numpy as np
 from .. import __version__
 from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, encode
 from ..engine.errors import is_out_of_memory
+from ..engine.loading import segment_defaults
+from ..engine.result import MaskSet
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .exemplar_prompts import ExemplarBoxes
 from .planes import PlaneJob, describe_constant
@@ -116,15 +118,18 @@ class CancelToken:
         return self.flag or bool(self.extra and self.extra())
 
 
+def chosen_options(options: SegmentOptions, spec: ModelSpec) -> SegmentOptions:
+    """The form's options with the user's choices marked: a form shows every option, so those
+    that differ from the model's own defaults are the ones chosen (the parameters then say
+    which values are the user's and which the model's or the engine's)."""
+    defaults = SegmentOptions().with_model_defaults(segment_defaults(spec.name)).to_dict()
+    values = options.to_dict()
+    return options.as_given(name for name, value in values.items() if value != defaults[name])
+
+
 def labels_for_mode(result, mode: str) -> np.ndarray:
     """The engine result's labels for one mask mode."""
-    if mode == "binary":
-        return result.masks.astype(np.uint8)
-    if mode == "instances":
-        return result.instances
-    if mode == "semantic":
-        return result.semantic
-    raise ValueError(f"mask mode must be one of {MASK_MODES}; got {mode!r}")
+    return MaskSet(result.thresholds, result.masks, result.instances, result.semantic).labels(mode)
 
 
 def empty_plane(index, prompts, shape, mode, reason) -> PlaneResult:
@@ -265,6 +270,7 @@ def _parameters(request: RunRequest, engine_parameters: dict, model, output: Run
         **{k: v for k, v in engine_parameters.items() if k not in ("thresholds", "presence")},
         "model": model.describe(),
         "options": request.options.to_dict(),
+        "option_sources": request.options.sources(),
         "prompts": list(request.prompts),
         "mask_mode": request.mask_mode,
         "source": {

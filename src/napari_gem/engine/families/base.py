@@ -109,6 +109,10 @@ class ModelFamily(ABC):
         tags = self.pretrained_tags(name)
         return tags[0] if tags else None
 
+    def weights_hint(self, name: str) -> str:
+        """What to give as ``pretrained`` when the family has no default weights for ``name``."""
+        return "a weights tag or the path of a checkpoint file"
+
     def method_defaults(self, method: str) -> dict[str, Any]:
         """Option defaults this family's models need for ``method`` (e.g. a shallower GEM depth)."""
         return {}

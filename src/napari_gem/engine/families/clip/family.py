@@ -137,6 +137,11 @@ class OpenClipFamily(ModelFamily):
             tags = open_clip.list_pretrained_tags_by_model(name) if name in open_clip.list_models() else []
         return list(tags)
 
+    def default_pretrained(self, name: str) -> str | None:
+        """``openai`` where ``name`` has that tag, else its first tag (None: a file is needed)."""
+        tags = self.pretrained_tags(name)
+        return "openai" if "openai" in tags else (tags[0] if tags else None)
+
     def check(self, name: str, pretrained: str | None) -> None:
         import open_clip
 

@@ -26,5 +26,9 @@ class SimZSSFamily(ModelFamily):
     def model_names(self) -> list[str]:
         return architecture_names()
 
+    def weights_hint(self, name: str) -> str:
+        return ("its checkpoint file in the released layout (e.g. the released "
+                "ours_dinov2_ViT-B-14_reg checkpoint, or one napari-gem train-simzss wrote)")
+
     def build(self, request: LoadRequest) -> SimZSSModel:
         return build_simzss(request.name, request.pretrained)

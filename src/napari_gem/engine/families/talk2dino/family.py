@@ -46,6 +46,9 @@ class Talk2DinoFamily(ModelFamily):
     def segment_defaults(self, name: str) -> dict[str, Any]:
         return {"input_size": 448, "window": 448, "overlap": 224}
 
+    def weights_hint(self, name: str) -> str:
+        return "its projection file in the released layout (the released vitb_mlp_infonce.pth)"
+
     def is_cached(self, name: str, pretrained: str | None, cache_dir=None) -> bool:
         """Whether DINOv2 and the CLIP text tower are in their caches (the projection is a file)."""
         try:
