@@ -109,6 +109,11 @@ class ModelFamily(ABC):
         tags = self.pretrained_tags(name)
         return tags[0] if tags else None
 
+    def weights_note(self, name: str, pretrained: str | None) -> str:
+        """How these weights run when the name alone does not say (``QuickGELU, runs as
+        ViT-B-16-quickgelu``); empty when there is nothing to add."""
+        return ""
+
     def method_defaults(self, method: str) -> dict[str, Any]:
         """Option defaults this family's models need for ``method`` (e.g. a shallower GEM depth)."""
         return {}

@@ -112,6 +112,7 @@ class GroundingModel(PromptableModel):
         return {
             "model": self.name,
             "pretrained": self.pretrained,
+            "activation": self.trunk.activation,  # QuickGELU or GELU: as the weights were trained
             **self.dense_method.describe(),
             "device": str(self.device),
             "precision": str(self.dtype).removeprefix("torch."),

@@ -71,6 +71,24 @@ def resample_table(table: torch.Tensor, prefix_rows: int, old_grid: tuple[int, i
     return torch.cat([prefix.unsqueeze(0), resized], dim=1)
 
 
+#: Activation modules by class name (open_clip, timm, transformers) -> the name results record.
+_ACTIVATIONS = {"QuickGELU": "quick_gelu", "QuickGELUActivation": "quick_gelu", "GELUActivation": "gelu",
+                "GELUTanh": "gelu_tanh", "PytorchGELUTanh": "gelu_tanh", "NewGELUActivation": "gelu_tanh",
+                "GELUPytorchTanh": "gelu_tanh", "SiLU": "silu", "SiLUActivation": "silu", "ReLU": "relu"}
+
+
+def activation_name(module: nn.Module) -> str:
+    """The first activation inside ``module`` (its first block's MLP): ``quick_gelu``, ``gelu``,
+    ``gelu_tanh``, ``silu`` ...; ``unknown`` when none is recognised."""
+    for part in module.modules():
+        if isinstance(part, nn.GELU):
+            return "gelu_tanh" if part.approximate == "tanh" else "gelu"
+        name = _ACTIVATIONS.get(type(part).__name__)
+        if name:
+            return name
+    return "unknown"
+
+
 def square_grid(rows: int) -> tuple[int, int]:
     side = int(round(math.sqrt(rows)))
     return side, side
@@ -149,6 +167,11 @@ class VisionTrunk(ABC):
         processor config), else OpenAI CLIP's."""
         config = getattr(self.module, "preprocess_cfg", None) or {}
         return tuple(config.get("mean", CLIP_MEAN)), tuple(config.get("std", CLIP_STD))
+
+    @property
+    def activation(self) -> str:
+        """The blocks' MLP activation as the model was built (``quick_gelu``, ``gelu`` ...)."""
+        return activation_name(self.module)
 
     def rope(self, grid: tuple[int, int]) -> torch.Tensor | None:
         """Rotary embedding for ``grid`` (None for absolute-position ViTs)."""
