@@ -113,7 +113,7 @@ _SIGLIP_TEXT = {"context_length": 64, "vocab_size": 16, "width": 32, "heads": 2,
 
 def _open_clip_vit(patch: int, size: int, **extra) -> dict:
     return {"embed_dim": 32, **extra,
-            "vision_cfg": {"image_size": size, "layers": 3, "width": 64, "patch_size": patch, "head_width": 16},
+            "vision_cfg": {"image_size": size, "layers": 8, "width": 64, "patch_size": patch, "head_width": 16},
             "text_cfg": dict(_CLIP_TEXT)}
 
 
