@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
 
 import torch
@@ -19,6 +21,30 @@ VISION = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=8, num_at
               image_size=64, patch_size=16, hidden_act="gelu")
 TEXT = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
             vocab_size=100, max_position_embeddings=16, hidden_act="gelu")
+
+
+def block_network(monkeypatch) -> list[tuple]:
+    """Block every connection and name lookup (``HF_HUB_OFFLINE`` unset, as on a PC behind a
+    firewall) and make any back-off sleep fail the test; the list of attempts."""
+    attempts: list[tuple] = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[:1])
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", lambda self, *a: refuse(*a))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    def no_sleep(seconds):
+        raise AssertionError(f"something waited {seconds} s for the network (retry back-off)")
+
+    monkeypatch.setattr(time, "sleep", no_sleep)
+    return attempts
 
 
 def put_in_hub_cache(cache_dir: Path, repo_id: str, filename: str, payload: bytes | None = None,
@@ -124,7 +150,8 @@ def cache_tag_weights(cache_dir: Path, name: str, tag: str, seed: int = 0, **cre
     import open_clip
     from safetensors.torch import save_file
 
-    repo, filename = open_clip.get_pretrained_cfg(name, tag)["hf_hub"].rstrip("/"), "open_clip_model.safetensors"
+    repo = open_clip.get_pretrained_cfg(name, tag)["hf_hub"].rstrip("/")
+    filename = "open_clip_model.safetensors"
     torch.manual_seed(seed)
     model = open_clip.create_model(name, pretrained=None, **create_kwargs).eval()
     folder = Path(cache_dir) / "_staging" / repo.replace("/", "--")
@@ -170,7 +197,8 @@ def cache_biomedclip(cache_dir: Path, seed: int = 5, repo_tokenizer: bool = Fals
     torch.manual_seed(seed)
     text = dict(config["model_cfg"]["text_cfg"], hf_model_name=str(bert), hf_model_pretrained=False)
     model = open_clip.create_model(f"local-dir:{repo}", text_cfg=text).eval()
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, repo / "open_clip_model.safetensors")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              repo / "open_clip_model.safetensors")
     if repo_tokenizer:
         save_word_tokenizer(repo)
     put_folder_in_hub_cache(cache_dir, BIOMEDCLIP, repo)

@@ -30,9 +30,12 @@ import torch.nn.functional as F
 transformers = pytest.importorskip("transformers")
 
 import open_clip  # noqa: E402
+from trunk_models import SHRUNK_CONFIGS  # noqa: E402
+
 from model_folders import (  # noqa: E402
     BIOMEDCLIP,
     PUBMEDBERT,
+    block_network,
     cache_biomedclip,
     cache_tag_weights,
     put_folder_in_hub_cache,
@@ -40,9 +43,6 @@ from model_folders import (  # noqa: E402
     save_word_tokenizer,
     write_open_clip_folder,
 )
-from test_offline_loading import no_network  # noqa: E402, F401  (the fixture)
-from trunk_models import SHRUNK_CONFIGS  # noqa: E402
-
 from napari_gem import load_model  # noqa: E402
 from napari_gem.engine.preprocess import CLIP_MEAN, CLIP_STD  # noqa: E402
 
@@ -61,8 +61,17 @@ def _record(entry: str, what: str, ours: torch.Tensor, reference: torch.Tensor) 
     return difference
 
 
+def _constants(config: dict) -> tuple:
+    return config["mean"], config["std"]
+
+
 def _normalised(pixels: torch.Tensor, mean, std) -> torch.Tensor:
     return (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    return block_network(monkeypatch)
 
 
 @pytest.fixture
@@ -136,7 +145,7 @@ def test_an_open_clip_tag_runs_as_open_clip_loads_it_in_its_trained_architecture
     torch.manual_seed(1)
     pixels = torch.rand(1, 3, size, size)
     with torch.no_grad():
-        expected = F.normalize(reference.encode_image(_normalised(pixels, config["mean"], config["std"])), dim=-1)
+        expected = F.normalize(reference.encode_image(_normalised(pixels, *_constants(config))), dim=-1)
         got = ours.encode_image(_normalised(pixels, CLIP_MEAN, CLIP_STD)).clip_embedding
         assert _record(entry, "pooled image embedding", got, expected) <= TOLERANCE
         expected_text = F.normalize(reference.encode_text(reference_tokenizer([PROMPT])), dim=-1)
@@ -150,10 +159,11 @@ def test_an_open_clip_tag_runs_as_open_clip_loads_it_in_its_trained_architecture
             wrong.load_state_dict(reference.state_dict())
             assert type(wrong.visual.transformer.resblocks[0].mlp.gelu) is not type(
                 reference.visual.transformer.resblocks[0].mlp.gelu)
-            gelu = F.normalize(wrong.encode_image(_normalised(pixels, config["mean"], config["std"])), dim=-1)
+            gelu = F.normalize(wrong.encode_image(_normalised(pixels, *_constants(config))), dim=-1)
             assert _record(entry, "wrong: other activation (image)", gelu, expected) > WRONG_BY
         if tuple(config["mean"]) != CLIP_MEAN:  # CLIP's normalisation must show
-            clip_normalised = F.normalize(reference.encode_image(_normalised(pixels, CLIP_MEAN, CLIP_STD)), dim=-1)
+            clip_pixels = _normalised(pixels, CLIP_MEAN, CLIP_STD)
+            clip_normalised = F.normalize(reference.encode_image(clip_pixels), dim=-1)
             assert _record(entry, "wrong: CLIP normalisation (image)", clip_normalised, expected) > WRONG_BY
 
 
@@ -179,7 +189,7 @@ def test_biomedclip_runs_as_open_clip_loads_its_repository_with_pubmedberts_toke
     torch.manual_seed(1)
     pixels = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        expected = F.normalize(reference.encode_image(_normalised(pixels, config["mean"], config["std"])), dim=-1)
+        expected = F.normalize(reference.encode_image(_normalised(pixels, *_constants(config))), dim=-1)
         got = ours.encode_image(_normalised(pixels, CLIP_MEAN, CLIP_STD)).clip_embedding
         assert _record(entry, "pooled image embedding", got, expected) <= TOLERANCE
         tokens = reference_tokenizer([PROMPT])
@@ -247,7 +257,8 @@ def test_a_transformers_model_runs_as_transformers_loads_it(repo, tmp_path, no_n
 
     ours = load_model(f"transformers:{repo}", cache_dir=str(tmp_path), device="cpu")
     assert no_network == []
-    reference = transformers.AutoModel.from_pretrained(repo, cache_dir=str(tmp_path), local_files_only=True).eval()
+    reference = transformers.AutoModel.from_pretrained(repo, cache_dir=str(tmp_path),
+                                                       local_files_only=True).eval()
     mean, std = ((0.5,) * 3, (0.5,) * 3) if siglip else (CLIP_MEAN, CLIP_STD)
     assert ours.trunk.normalisation == (mean, std)
     entry = f"transformers:{repo}"

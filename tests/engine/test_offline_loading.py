@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from model_folders import put_in_hub_cache  # noqa: F401  (also used by test_trunks)
+from model_folders import block_network, put_in_hub_cache  # noqa: F401  (also used by test_trunks)
 from napari_gem import ModelLoadError, load_model
 from napari_gem.engine.families.clip import hub
 
@@ -20,25 +20,7 @@ from napari_gem.engine.families.clip import hub
 @pytest.fixture
 def no_network(monkeypatch):
     """Block every connection and name lookup; record the attempts. No back-off sleeps."""
-    attempts: list[tuple] = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[:1])
-        raise OSError("network blocked by the test")
-
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", lambda self, *a: refuse(*a))
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-
-    def no_sleep(seconds):
-        raise AssertionError(f"something waited {seconds} s for the network (retry back-off)")
-
-    monkeypatch.setattr(time, "sleep", no_sleep)
-    return attempts
+    return block_network(monkeypatch)
 
 
 def test_a_real_tag_finds_its_weights_in_the_hub_cache_with_no_network(tmp_path, no_network):
@@ -100,10 +82,12 @@ def test_a_server_that_accepts_connections_but_never_answers_is_unreachable():
 # -- every part from the cache: tokenizers, text towers, configs ---------------------------------
 def _cache_siglip2(cache, monkeypatch):
     import open_clip
-    from model_folders import cache_tag_weights, put_folder_in_hub_cache, save_word_tokenizer
     from trunk_models import SHRUNK_CONFIGS
 
-    monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, "ViT-B-16-SigLIP2", SHRUNK_CONFIGS["ViT-B-16-SigLIP2"])
+    from model_folders import cache_tag_weights, put_folder_in_hub_cache, save_word_tokenizer
+
+    monkeypatch.setitem(open_clip.factory._MODEL_CONFIGS, "ViT-B-16-SigLIP2",
+                        SHRUNK_CONFIGS["ViT-B-16-SigLIP2"])
     cache_tag_weights(cache, "ViT-B-16-SigLIP2", "webli")
     save_word_tokenizer(cache / "_staging" / "tokenizer")
     put_folder_in_hub_cache(cache, "timm/ViT-B-16-SigLIP2", cache / "_staging" / "tokenizer")

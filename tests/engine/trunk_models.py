@@ -113,7 +113,8 @@ _SIGLIP_TEXT = {"context_length": 64, "vocab_size": 16, "width": 32, "heads": 2,
 
 def _open_clip_vit(patch: int, size: int, **extra) -> dict:
     return {"embed_dim": 32, **extra,
-            "vision_cfg": {"image_size": size, "layers": 8, "width": 64, "patch_size": patch, "head_width": 16},
+            "vision_cfg": {"image_size": size, "layers": 8, "width": 64, "patch_size": patch,
+                           "head_width": 16},
             "text_cfg": dict(_CLIP_TEXT)}
 
 
@@ -138,5 +139,6 @@ SHRUNK_CONFIGS = {
                                        dict(_SIGLIP_TEXT, hf_tokenizer_name="timm/ViT-B-16-SigLIP2-512"),
                                        init_logit_bias=-10),
     "EVA02-B-16": _timm_clip("vit_napari_gem_test_eva02", "token", None, 32, _CLIP_TEXT),
-    "PE-Core-B-16": _timm_clip("vit_napari_gem_test_pe", "map", None, 32, dict(_CLIP_TEXT, context_length=32)),
+    "PE-Core-B-16": _timm_clip("vit_napari_gem_test_pe", "map", None, 32,
+                               dict(_CLIP_TEXT, context_length=32)),
 }
