@@ -35,7 +35,8 @@ def vit_napari_gem_test_eva02(pretrained=False, **kwargs):
 @register_model
 def vit_napari_gem_test_pe(pretrained=False, **kwargs):
     args = dict(TINY, global_pool="map", use_abs_pos_emb=True, use_rot_pos_emb=True,
-                rope_type="cat", init_values=0.1, use_pre_transformer_norm=True, qkv_fused=True)
+                rope_type="cat", init_values=0.1, use_pre_transformer_norm=True, qkv_fused=True,
+                ref_feat_shape=(4, 4), rope_grid_offset=1.0, rope_grid_indexing="xy")  # as PE-Core's
     return _create_eva("vit_pe_core_base_patch16_224", pretrained=False, **dict(args, **kwargs))
 
 

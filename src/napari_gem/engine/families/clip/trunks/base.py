@@ -34,6 +34,8 @@ from ....preprocess import CLIP_MEAN, CLIP_STD
 #: ``scale_factor``: bicubic by the scale factor ``(g + 0.1) / side`` without antialias,
 #: DINO's trick as in the SCLIP, ClearCLIP and NACLIP code (methods-spec §1.7).
 POSITION_RESAMPLING = ("exact", "scale_factor")
+#: A model's own resize, where its authors' code defines one (PE: bilinear, no antialias).
+BILINEAR = "bilinear"
 
 
 def split_heads(tokens: torch.Tensor, heads: int) -> torch.Tensor:
@@ -61,6 +63,8 @@ def resample_table(table: torch.Tensor, prefix_rows: int, old_grid: tuple[int, i
     square = patches.reshape(1, old_grid[0], old_grid[1], -1).permute(0, 3, 1, 2).float()
     if resampling == "exact":
         resized = F.interpolate(square, size=grid, mode="bicubic", antialias=True)
+    elif resampling == BILINEAR:
+        resized = F.interpolate(square, size=grid, mode="bilinear", align_corners=False)
     elif resampling == "scale_factor":
         factors = ((grid[0] + 0.1) / old_grid[0], (grid[1] + 0.1) / old_grid[1])
         resized = F.interpolate(square, scale_factor=factors, mode="bicubic",
@@ -136,6 +140,9 @@ class VisionTrunk(ABC):
     has_class_token: bool
     #: What kind of trunk this is, for messages (``open_clip ViT``, ``timm ViT`` ...).
     kind: str
+    #: How the model itself resizes its absolute position table to another grid, where its
+    #: authors' code says (PE); None: the method's rule (GEM's, SCLIP's ...) applies.
+    own_position_resampling: str | None = None
 
     @property
     @abstractmethod
