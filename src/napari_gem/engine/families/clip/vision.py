@@ -97,7 +97,10 @@ def embed(visual: Trunk, pixels: torch.Tensor, resampling: str = "exact") -> tor
     grid = patch_grid(trunk, pixels)
     # Pixels arrive CLIP-normalised; models trained with another normalisation (SigLIP, PE)
     # get theirs here, in the one place every method's pixels enter the tower.
-    pixels = renormalised(pixels, *trunk.normalisation)
+    # In float32, then rounded once to the model's precision (bf16 pixels rounded before
+    # re-normalising would carry CLIP's rounding through the model's own normalisation).
+    wide = pixels.to(torch.promote_types(pixels.dtype, torch.float32))
+    pixels = renormalised(wide, *trunk.normalisation).to(trunk.parameter.dtype)
     return trunk.embed(pixels, position_embedding_cached(trunk, grid, resampling))
 
 
