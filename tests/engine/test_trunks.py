@@ -274,3 +274,30 @@ def test_pe_positions_are_the_raw_patch_grid_and_a_bilinear_table_at_every_size(
         torch.testing.assert_close(ours, expected, rtol=0, atol=1e-6)
     bicubic = F.interpolate(patches, size=(8, 8), mode="bicubic", antialias=True)
     assert float((bicubic - bilinear).abs().max()) > 1e-3
+
+
+# -- one precision rule for every head --------------------------------------------------------
+def test_every_trunks_head_runs_in_float32_whatever_the_models_precision(timm_clip_names, tiny_model_name):
+    """open_clip, timm and transformers heads alike: a bf16 model's last-block tokens go through
+    the head in float32 (as the float32 model's head would take them), the model unchanged."""
+    import copy
+
+    from model_folders import random_transformers_clip
+
+    from napari_gem.engine.families.transformers_clip import TransformersClip
+
+    torch.manual_seed(6)
+    models = {name: open_clip.create_model(name, pretrained=None).eval()
+              for name in (tiny_model_name, *timm_clip_names)}
+    models["transformers CLIP"] = TransformersClip(random_transformers_clip())
+    for name, model in models.items():
+        low = copy.deepcopy(model).to(torch.bfloat16)
+        trunk, reference = as_trunk(low.visual), as_trunk(copy.deepcopy(low).float().visual)
+        tokens = torch.randn(2, trunk.prefix_count + 16, 64).to(torch.bfloat16)
+        with torch.no_grad():
+            for part in ("pooled", "head_tokens"):
+                ours = getattr(trunk, part)(tokens)
+                assert ours.dtype == torch.float32, (name, part)
+                torch.testing.assert_close(ours, getattr(reference, part)(tokens.float()), rtol=0, atol=1e-6,
+                                           msg=f"{name} {part}")
+        assert next(low.visual.parameters()).dtype == torch.bfloat16  # the model is not changed

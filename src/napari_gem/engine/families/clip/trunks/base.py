@@ -20,6 +20,7 @@ MaskCLIP's identity attention are unaffected by RoPE.
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
 
@@ -91,6 +92,27 @@ def activation_name(module: nn.Module) -> str:
         if name:
             return name
     return "unknown"
+
+
+def float32_head(owner: nn.Module, names: tuple[str, ...], cache: dict) -> nn.Module:
+    """``owner`` with its children ``names`` in float32, for running a head in float32 (the rule
+    for every trunk: a half-precision head keeps about three significant digits, enough to move
+    Otsu thresholds). A shallow copy that shares every other part; the model itself is never
+    changed. ``owner`` itself when it is float32 already; made once per device and dtype."""
+    parameter = next(owner.parameters())
+    if parameter.dtype == torch.float32:
+        return owner
+    key = (parameter.device, parameter.dtype)
+    if key not in cache:
+        cache.clear()
+        shell = copy.copy(owner)
+        shell._modules = dict(owner._modules)
+        for name in names:
+            part = owner._modules.get(name)
+            if part is not None:
+                shell._modules[name] = copy.deepcopy(part).float()
+        cache[key] = shell
+    return cache[key]
 
 
 def square_grid(rows: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ....errors import UnsupportedModelError
-from .base import BILINEAR, TrunkBlock, VisionTrunk, merge_heads, split_heads
+from .base import BILINEAR, TrunkBlock, VisionTrunk, float32_head, merge_heads, split_heads
 
 #: timm block classes whose norms sit after the residual branch (same parameter names as
 #: pre-norm blocks, different maths): refused rather than run wrongly.
@@ -218,24 +218,33 @@ class TimmVisionTrunk(VisionTrunk):
         # frequency bands, as timm's own dynamic-size path does.
         return rope._build_embed_cat(list(grid), rope.bands)
 
-    def _outer(self, x):
-        return x if self.outer_head is None else self.outer_head(x)
+    #: The trunk's parts after the blocks: run in float32 (see :func:`.base.float32_head`).
+    _HEAD_PARTS = ("norm", "attn_pool", "fc_norm", "head")
+
+    def _head(self) -> tuple[nn.Module, nn.Module | None]:
+        """(the trunk with its head parts in float32, open_clip's outer head in float32)."""
+        cache = self.__dict__.setdefault("_float32_heads", ({}, {}))
+        trunk = float32_head(self.trunk, self._HEAD_PARTS, cache[0])
+        outer = None if self.outer_head is None else float32_head(
+            self.module, ("head",), cache[1])._modules["head"]
+        return trunk, outer
 
     def head_tokens(self, tokens):
         """Each patch token through the head as if it were the pooled token (MaskCLIP's
         treatment of attention pooling: value and output projections, then the pool's MLP)."""
-        trunk = self.trunk
-        x = trunk.norm(tokens)
+        trunk, outer = self._head()
+        x = trunk.norm(tokens.float())
         pool = getattr(trunk, "attn_pool", None)
         if pool is not None:
             x = pool.proj(pool.kv(x).chunk(2, dim=-1)[1])
             if getattr(pool, "mlp", None) is not None:
                 x = x + pool.mlp(pool.norm(x))
         x = trunk.head(trunk.fc_norm(x))
-        return self._outer(x).float()
+        return x if outer is None else outer(x)
 
     def pooled(self, tokens):
-        pooled = self.trunk.forward_head(self.trunk.norm(tokens))
+        trunk, outer = self._head()
+        pooled = trunk.forward_head(trunk.norm(tokens.float()))
         if pooled.ndim != 2:
             raise UnsupportedModelError("this timm trunk has no global pooling (global_pool='').")
-        return self._outer(pooled).float()
+        return pooled if outer is None else outer(pooled)
