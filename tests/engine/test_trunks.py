@@ -283,7 +283,6 @@ def test_every_trunks_head_runs_in_float32_whatever_the_models_precision(timm_cl
     import copy
 
     from model_folders import random_transformers_clip
-
     from napari_gem.engine.families.transformers_clip import TransformersClip
 
     torch.manual_seed(6)
