@@ -92,12 +92,9 @@ def activation_kwargs(name: str, quick_gelu: bool) -> dict:
 
 def activation_label(name: str, pretrained: str | None) -> str:
     """How a picker shows the activation of ``name``/``pretrained`` (empty when the name says it)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quick = trained_quick_gelu(name, pretrained)
-    except Exception:  # an unknown name: the family's check says why, not the label
-        return ""
+    with warnings.catch_warnings():  # a label, not a load: the warning belongs to the load
+        warnings.simplefilter("ignore")
+        quick = trained_quick_gelu(name, pretrained)
     if quick == configured_quick_gelu(name):
         return ""
     twin = quick_gelu_twin(name) if quick else name.removesuffix(QUICK_GELU_SUFFIX)

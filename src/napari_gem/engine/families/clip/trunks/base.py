@@ -98,9 +98,9 @@ def float32_head(owner: nn.Module, names: tuple[str, ...], cache: dict) -> nn.Mo
     """``owner`` with its children ``names`` in float32, for running a head in float32 (the rule
     for every trunk: a half-precision head keeps about three significant digits, enough to move
     Otsu thresholds). A shallow copy that shares every other part; the model itself is never
-    changed. ``owner`` itself when it is float32 already; made once per device and dtype."""
+    changed. ``owner`` itself at float32 or wider; made once per device and dtype."""
     parameter = next(owner.parameters())
-    if parameter.dtype == torch.float32:
+    if torch.finfo(parameter.dtype).bits >= 32:
         return owner
     key = (parameter.device, parameter.dtype)
     if key not in cache:
