@@ -142,3 +142,27 @@ def test_biomedclips_tokenizer_is_pubmedberts_on_every_cached_load(tmp_path, no_
         model = load_model(f"hf-hub:{BIOMEDCLIP}", cache_dir=tmp_path, device="cpu")
         assert model.tokenizer(["a photo of a cell nucleus"]).tolist() == expected
     assert no_network == []
+
+
+def test_a_cached_proxy_loads_from_its_file_with_the_network_down(tmp_path, no_network, monkeypatch):
+    """ProxyCLIP's (and Talk2DINO's) timm weights, cached: read from the file, no hub request."""
+    import timm
+    from huggingface_hub import constants
+    from safetensors.torch import save_file
+
+    from napari_gem.engine.vfm_loading import build_proxy_module, hub_repository
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    name = "vit_small_patch16_224.dino"
+    torch.manual_seed(2)
+    reference = timm.create_model(name, pretrained=False).eval()
+    staging = tmp_path / "_staging"
+    staging.mkdir()
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, staging / "model.safetensors")
+    put_in_hub_cache(tmp_path, hub_repository(name), "model.safetensors",
+                     payload=(staging / "model.safetensors").read_bytes())
+    started = time.monotonic()
+    module = build_proxy_module(name, None)
+    assert time.monotonic() - started <= 10.0
+    torch.testing.assert_close(module.pos_embed, reference.pos_embed)
+    assert no_network == []
