@@ -205,11 +205,16 @@ def test_biomedclip_runs_as_open_clip_loads_its_repository_with_pubmedberts_toke
         assert _record(entry, "wrong: the repository's own tokenizer", wrong, expected_text) > WRONG_BY
 
 
-@pytest.mark.parametrize("repo", ["imageomics/bioclip", "wisdomik/QuiltNet-B-32"])
+#: The curated open_clip repositories and the open_clip architecture their configs hold.
+VIT_REPOSITORIES = {"imageomics/bioclip": "ViT-B-16", "imageomics/bioclip-2": "ViT-L-14",
+                    "wisdomik/QuiltNet-B-16": "ViT-B-16", "wisdomik/QuiltNet-B-32": "ViT-B-32"}
+
+
+@pytest.mark.parametrize("repo", list(VIT_REPOSITORIES))
 def test_an_open_clip_vit_repository_runs_as_open_clip_loads_it(repo, shrunk, tmp_path, no_network,
                                                                   hub_offline):
     staging = tmp_path / "_staging" / "repo"
-    write_open_clip_folder(staging, "ViT-B-32" if repo.endswith("32") else "ViT-B-16")
+    write_open_clip_folder(staging, VIT_REPOSITORIES[repo])
     put_folder_in_hub_cache(tmp_path, repo, staging)
     ours = load_model(f"hf-hub:{repo}", cache_dir=str(tmp_path), device="cpu")
     assert no_network == []
@@ -219,7 +224,8 @@ def test_an_open_clip_vit_repository_runs_as_open_clip_loads_it(repo, shrunk, tm
     assert ours._text_cache._tokenizer.context_length == tokenizer.context_length
     assert ours.trunk.normalisation == (tuple(reference.visual.preprocess_cfg["mean"]),
                                         tuple(reference.visual.preprocess_cfg["std"]))
-    pixels = torch.rand(1, 3, 64, 64)
+    size = ours.native_size
+    pixels = torch.rand(1, 3, size, size)
     with torch.no_grad():
         expected = F.normalize(reference.encode_image(_normalised(pixels, CLIP_MEAN, CLIP_STD)), dim=-1)
         got = ours.encode_image(_normalised(pixels, CLIP_MEAN, CLIP_STD)).clip_embedding
