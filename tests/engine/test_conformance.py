@@ -152,15 +152,22 @@ def test_an_open_clip_tag_runs_as_open_clip_loads_it_in_its_trained_architecture
         got_text = ours.encode_text([PROMPT], templates=["{}"])
         assert _record(entry, "text embedding (own tokenizer)", got_text, expected_text) <= TOLERANCE
 
-        if trained_as != name or "quickgelu" in name:  # the other activation must show
-            other = "ViT-B-16" if name == "ViT-B-16-quickgelu" else name
-            wrong = open_clip.create_model(other, pretrained=None, **(
-                {"quick_gelu": False} if other == trained_as else {})).eval()
-            wrong.load_state_dict(reference.state_dict())
-            assert type(wrong.visual.transformer.resblocks[0].mlp.gelu) is not type(
-                reference.visual.transformer.resblocks[0].mlp.gelu)
-            gelu = F.normalize(wrong.encode_image(_normalised(pixels, *_constants(config))), dim=-1)
-            assert _record(entry, "wrong: other activation (image)", gelu, expected) > WRONG_BY
+        # The other activation (QuickGELU for GELU weights, GELU for QuickGELU ones) must show:
+        # in the text embedding always, in the image embedding for open_clip's own ViTs.
+        trained_config = open_clip.get_model_config(trained_as)
+        text_cfg = trained_config["text_cfg"]
+        if "act_kwargs" in text_cfg:  # SigLIP's tanh GELU (QuickGELU takes no `approximate`)
+            other_activation = {"quick_gelu": True,
+                                "text_cfg": {k: v for k, v in text_cfg.items() if k != "act_kwargs"}}
+        else:
+            other_activation = {"quick_gelu": not trained_config.get("quick_gelu", False)}
+        wrong = open_clip.create_model(trained_as, pretrained=None, **other_activation).eval()
+        wrong.load_state_dict(reference.state_dict())
+        other_text = F.normalize(wrong.encode_text(reference_tokenizer([PROMPT])), dim=-1)
+        assert _record(entry, "wrong: other activation (text)", other_text, expected_text) > WRONG_BY
+        if hasattr(reference.visual, "transformer"):
+            other = F.normalize(wrong.encode_image(_normalised(pixels, *_constants(config))), dim=-1)
+            assert _record(entry, "wrong: other activation (image)", other, expected) > WRONG_BY
         if tuple(config["mean"]) != CLIP_MEAN:  # CLIP's normalisation must show
             clip_pixels = _normalised(pixels, CLIP_MEAN, CLIP_STD)
             clip_normalised = F.normalize(reference.encode_image(clip_pixels), dim=-1)
