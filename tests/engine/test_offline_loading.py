@@ -118,7 +118,9 @@ CACHED_FAMILIES = {"open_clip (SigLIP 2: Hugging Face tokenizer)": _cache_siglip
 def test_a_cached_model_loads_every_part_from_the_cache_with_the_network_down(family, tmp_path, no_network,
                                                                              monkeypatch):
     """A microscope PC behind a firewall, nothing set offline: no hub request, no retry, <= 10 s.
-    (Before: 47 s for SigLIP 2's tokenizer and 24 s for BiomedCLIP's text tower, in retries.)"""
+    (Before, on this 2-core machine: SigLIP 2 waited 47-142 s on its tokenizer's retries;
+    BiomedCLIP waited 24 s on its text tower's config with a cache_dir, or took its tokenizer
+    from the repository folder.)"""
     pytest.importorskip("transformers")
     name, tag = CACHED_FAMILIES[family](tmp_path, monkeypatch)
     started = time.monotonic()

@@ -128,7 +128,7 @@ class OpenClipHubFamily(ModelFamily):
         folder = Path(name[len(LOCAL_DIR):]).expanduser() if name.startswith(LOCAL_DIR) else None
         try:
             if snapshot or folder:
-                config = _folder_config(Path(snapshot or folder))["model_cfg"]
+                config = _folder_config(Path(snapshot or folder)).get("model_cfg", {})
                 local = not hub.text_tower_missing(config, cache_dir, folder)
                 model = open_clip.create_model(source, cache_dir=cache_dir,
                                                **text_tower_kwargs(config, cache_dir, local=local))
