@@ -56,3 +56,42 @@ def test_a_transformers_model_reads_its_processor_config(tmp_path, monkeypatch):
     expected = as_clip.encode_image(renormalised(pixels, HALF["mean"], HALF["std"])).dense_features
     assert torch.allclose(as_half.encode_image(pixels).dense_features, expected, atol=1e-6)
     assert not torch.allclose(as_clip.encode_image(pixels).dense_features, expected, atol=1e-3)
+
+
+def test_the_activation_of_a_tag_and_of_a_checkpoint_file():
+    """OpenAI, DFN, MetaCLIP and LAION-400M (B/32) weights were trained with QuickGELU, as
+    open_clip's pretrained table records; a file of an architecture whose tags disagree runs
+    as its name says, with a warning that names the -quickgelu twin."""
+    from napari_gem.engine.families.clip.trained import activation_label, trained_quick_gelu
+
+    assert trained_quick_gelu("ViT-B-16", "openai") and trained_quick_gelu("ViT-B-32", "laion400m_e31")
+    assert not trained_quick_gelu("ViT-B-16", "laion2b_s34b_b88k")
+    assert not trained_quick_gelu("ViT-B-16", "laion400m_e31")  # B/16's LAION-400M: GELU
+    assert trained_quick_gelu("ViT-B-16-quickgelu", "/data/metaclip.pt")  # every tag agrees
+    assert not trained_quick_gelu("ViT-B-16-SigLIP2", "/data/siglip2.pt")
+    with pytest.warns(UserWarning, match="ViT-B-16-quickgelu"):
+        assert not trained_quick_gelu("ViT-B-16", "/data/mine.pt")
+    assert activation_label("ViT-B-16", "openai") == "QuickGELU, runs as ViT-B-16-quickgelu"
+    assert activation_label("ViT-B-16", "laion2b_s34b_b88k") == ""
+
+
+def test_bf16_pixels_are_rounded_once_after_the_models_own_normalisation(tmp_path):
+    """A SigLIP-normalised tower in bf16 gets bf16(renormalised(float32 pixels)), not
+    renormalised(bf16(pixels)) (which carries CLIP's rounding through the other normalisation)."""
+    import open_clip
+    from trunk_models import register_timm_clips
+
+    name = register_timm_clips(tmp_path)[0]
+    model = open_clip.create_model(name, pretrained=None).eval()
+    model.visual.preprocess_cfg = dict(HALF)
+    from napari_gem.engine.families.clip.model import GroundingModel
+
+    gem = GroundingModel(model.to(torch.bfloat16), open_clip.get_tokenizer(name), "maskclip")
+    seen = []
+    gem.trunk.trunk.patch_embed.proj.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    torch.manual_seed(0)
+    pixels = torch.randn(1, 3, 64, 64)
+    gem.encode_image(pixels)
+    expected = renormalised(pixels, HALF["mean"], HALF["std"]).to(torch.bfloat16)
+    assert torch.equal(seen[0], expected)
+    assert not torch.equal(renormalised(pixels.to(torch.bfloat16), HALF["mean"], HALF["std"]), expected)

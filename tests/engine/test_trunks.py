@@ -236,3 +236,67 @@ def test_a_siglip_name_offline_without_its_tokenizer_fails_fast_naming_it(tmp_pa
     with pytest.raises(ModelLoadError, match="tokenizer.*timm/ViT-B-16-SigLIP2") as error:
         load_model("ViT-B-16-SigLIP2", "webli", device="cpu", cache_dir=str(tmp_path))
     assert time.monotonic() - started <= 5 and str(tmp_path) in str(error.value)
+
+
+# -- PE-Core's positions as PE computes them (perception_models), at every size ----------------
+def test_pe_positions_are_the_raw_patch_grid_and_a_bilinear_table_at_every_size(timm_clip_names):
+    """PE's Rope2D rotates by the raw grid position (1..g after the class token) and PE resizes its
+    absolute table bilinearly without antialias; timm rescales RoPE coordinates to its
+    ref_feat_shape (0.5..4 on an 8x8 grid here) and resizes bicubically. Both agree at the native
+    grid; elsewhere the model runs as PE's own code does."""
+    from timm.layers import build_rotary_pos_embed
+
+    from napari_gem.engine.families.clip import vision
+
+    torch.manual_seed(4)
+    model = open_clip.create_model("napari-gem-test-pe", pretrained=None).eval()
+    trunk = as_trunk(model.visual)
+    rope = model.visual.trunk.rope
+    assert rope.ref_feat_shape == (4, 4) and rope.grid_offset == 1.0  # as timm builds PE-Core
+    torch.testing.assert_close(trunk.rope((4, 4)), rope.get_embed(shape=[4, 4]))  # native: the same
+
+    def pe_rope(grid):  # PE's raw positions: timm's bands, no rescaling
+        sin, cos = build_rotary_pos_embed(list(grid), bands=rope.bands, in_pixels=False, ref_feat_shape=None,
+                                          grid_offset=1.0, grid_indexing="xy")
+        return torch.cat([sin, cos], -1)
+
+    timm_rescaled = rope._build_embed_cat([8, 8], rope.bands)
+    assert float((pe_rope((8, 8)) - timm_rescaled).abs().max()) > 1e-2  # the readings differ
+    torch.testing.assert_close(trunk.rope((8, 8)), pe_rope((8, 8)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(trunk.rope((8, 6)), pe_rope((8, 6)), rtol=0, atol=1e-6)
+
+    table = model.visual.trunk.pos_embed[0].detach()
+    prefix, patches = table[:1], table[1:].reshape(1, 4, 4, -1).permute(0, 3, 1, 2)
+    bilinear = F.interpolate(patches, size=(8, 8), mode="bilinear", align_corners=False)
+    expected = torch.cat([prefix, bilinear.permute(0, 2, 3, 1).reshape(64, -1)])
+    for resampling in ("exact", "scale_factor"):  # whichever rule the method has for other CLIPs
+        ours = vision.resampled_position_embedding(trunk, (8, 8), resampling)[0]
+        torch.testing.assert_close(ours, expected, rtol=0, atol=1e-6)
+    bicubic = F.interpolate(patches, size=(8, 8), mode="bicubic", antialias=True)
+    assert float((bicubic - bilinear).abs().max()) > 1e-3
+
+
+# -- one precision rule for every head --------------------------------------------------------
+def test_every_trunks_head_runs_in_float32_whatever_the_models_precision(timm_clip_names, tiny_model_name):
+    """open_clip, timm and transformers heads alike: a bf16 model's last-block tokens go through
+    the head in float32 (as the float32 model's head would take them), the model unchanged."""
+    import copy
+
+    from model_folders import random_transformers_clip
+    from napari_gem.engine.families.transformers_clip import TransformersClip
+
+    torch.manual_seed(6)
+    models = {name: open_clip.create_model(name, pretrained=None).eval()
+              for name in (tiny_model_name, *timm_clip_names)}
+    models["transformers CLIP"] = TransformersClip(random_transformers_clip())
+    for name, model in models.items():
+        low = copy.deepcopy(model).to(torch.bfloat16)
+        trunk, reference = as_trunk(low.visual), as_trunk(copy.deepcopy(low).float().visual)
+        tokens = torch.randn(2, trunk.prefix_count + 16, 64).to(torch.bfloat16)
+        with torch.no_grad():
+            for part in ("pooled", "head_tokens"):
+                ours = getattr(trunk, part)(tokens)
+                assert ours.dtype == torch.float32, (name, part)
+                torch.testing.assert_close(ours, getattr(reference, part)(tokens.float()), rtol=0, atol=1e-6,
+                                           msg=f"{name} {part}")
+        assert next(low.visual.parameters()).dtype == torch.bfloat16  # the model is not changed

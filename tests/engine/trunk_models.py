@@ -35,7 +35,8 @@ def vit_napari_gem_test_eva02(pretrained=False, **kwargs):
 @register_model
 def vit_napari_gem_test_pe(pretrained=False, **kwargs):
     args = dict(TINY, global_pool="map", use_abs_pos_emb=True, use_rot_pos_emb=True,
-                rope_type="cat", init_values=0.1, use_pre_transformer_norm=True, qkv_fused=True)
+                rope_type="cat", init_values=0.1, use_pre_transformer_norm=True, qkv_fused=True,
+                ref_feat_shape=(4, 4), rope_grid_offset=1.0, rope_grid_indexing="xy")  # as PE-Core's
     return _create_eva("vit_pe_core_base_patch16_224", pretrained=False, **dict(args, **kwargs))
 
 
@@ -94,3 +95,51 @@ def open_clip_to_timm_state(visual_state: dict[str, torch.Tensor]) -> dict[str, 
         else:
             raise KeyError(key)
     return out
+
+
+@register_model
+def vit_napari_gem_test_vit(pretrained=False, **kwargs):
+    """A plain timm ViT with a class token (BiomedCLIP's trunk, vit_base_patch16_224, at test size)."""
+    return _create_vision_transformer("vit_base_patch16_224", pretrained=False, **dict(TINY, **kwargs))
+
+
+#: Small text towers: the text tower's class (causal CLIP, SigLIP's bidirectional "last" pool)
+#: is what the conformance tests check, not its width.
+_CLIP_TEXT = {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}
+_SIGLIP_TEXT = {"context_length": 64, "vocab_size": 16, "width": 32, "heads": 2, "layers": 2,
+                "hf_tokenizer_name": "timm/ViT-B-16-SigLIP2", "tokenizer_kwargs": {"clean": "canonicalize"},
+                "no_causal_mask": True, "proj_bias": True, "pool_type": "last",
+                "norm_kwargs": {"eps": 1e-6}, "act_kwargs": {"approximate": "tanh"}}
+
+
+def _open_clip_vit(patch: int, size: int, **extra) -> dict:
+    return {"embed_dim": 32, **extra,
+            "vision_cfg": {"image_size": size, "layers": 8, "width": 64, "patch_size": patch,
+                           "head_width": 16},
+            "text_cfg": dict(_CLIP_TEXT)}
+
+
+def _timm_clip(timm_name: str, pool: str, proj, embed_dim: int, text: dict, **extra) -> dict:
+    return {"embed_dim": embed_dim, "custom_text": True, **extra,
+            "vision_cfg": {"image_size": 64, "timm_model_name": timm_name, "timm_model_pretrained": False,
+                           "timm_pool": pool, "timm_proj": proj},
+            "text_cfg": dict(text)}
+
+
+#: open_clip's own model names with test-size configs of the same architecture class (patch
+#: size, activation, pooling, RoPE, text tower kind and tokenizer as the real config says;
+#: widths, depths and image sizes shrunk so that a cached load takes well under a second).
+SHRUNK_CONFIGS = {
+    **{name + suffix: _open_clip_vit(patch, size, **({"quick_gelu": True} if suffix else {}))
+       for name, patch, size in (("ViT-B-32", 32, 64), ("ViT-B-16", 16, 64), ("ViT-L-14", 14, 56),
+                                 ("ViT-L-14-336", 14, 84))
+       for suffix in ("", "-quickgelu")},
+    "ViT-B-16-SigLIP2": _timm_clip("vit_napari_gem_test_siglip", "map", "none", 64, _SIGLIP_TEXT,
+                                   init_logit_bias=-10),
+    "ViT-B-16-SigLIP2-512": _timm_clip("vit_napari_gem_test_siglip", "map", "none", 64,
+                                       dict(_SIGLIP_TEXT, hf_tokenizer_name="timm/ViT-B-16-SigLIP2-512"),
+                                       init_logit_bias=-10),
+    "EVA02-B-16": _timm_clip("vit_napari_gem_test_eva02", "token", None, 32, _CLIP_TEXT),
+    "PE-Core-B-16": _timm_clip("vit_napari_gem_test_pe", "map", None, 32,
+                               dict(_CLIP_TEXT, context_length=32)),
+}

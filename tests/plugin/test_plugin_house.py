@@ -79,7 +79,7 @@ def test_the_pretrained_box_shows_the_tag_a_run_uses(make_napari_viewer):
     _, widget = make_napari_viewer().window.add_plugin_dock_widget("napari-gem", "Segment by text")
     assert widget.model.value == "ViT-B-16"
     assert widget.pretrained.value == "openai"
-    assert widget.pretrained.native.currentText() == "openai"
+    assert widget.pretrained.native.currentText().startswith("openai")  # (QuickGELU, runs as ...)
     assert widget.model_spec().pretrained == "openai"
 
 

@@ -33,6 +33,8 @@ def run_models(args: argparse.Namespace) -> int:
             cached = family.is_cached(entry.name, pretrained)
             weights = f" --pretrained {pretrained}" if pretrained else ""
             status = "cached" if cached else "download needed"
-            print(f"  {entry.label:<22} {entry.name}{weights}  [{entry.family}; {status}]")
+            note = family.weights_note(entry.name, pretrained)
+            runs = f"; {note}" if note else ""
+            print(f"  {entry.label:<22} {entry.name}{weights}  [{entry.family}; {status}{runs}]")
             print(f"  {'':<22} {entry.tooltip}")
     return 0

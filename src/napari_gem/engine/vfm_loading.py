@@ -32,10 +32,10 @@ def build_proxy_module(name: str, weights: str | None) -> nn.Module:
         load_strict(module, state, weights, name)
         return module
     check_weights_available(name)
-    return _create(name, pretrained=True)
+    return _create(name, pretrained=True, **pretrained_from_cache(name))
 
 
-def _create(name: str, *, pretrained: bool) -> nn.Module:
+def _create(name: str, *, pretrained: bool, **kwargs) -> nn.Module:
     import timm
 
     if not timm.is_model(name):
@@ -43,7 +43,7 @@ def _create(name: str, *, pretrained: bool) -> nn.Module:
             f"unknown proxy {name!r}: use one of {', '.join(PROXIES)} or a timm model name "
             "such as vit_small_patch16_224.dino")
     try:
-        return timm.create_model(name, pretrained=pretrained)
+        return timm.create_model(name, pretrained=pretrained, **kwargs)
     except Exception as error:
         raise ModelLoadError(
             f"could not build the proxy {name!r} from timm ({type(error).__name__}: "
@@ -114,15 +114,31 @@ def _cache_advice(name: str) -> str:
             "the cache folder over, or pass proxy_weights=PATH (a timm state dict file).")
 
 
-def is_cached(name: str) -> bool:
-    """Whether timm's pretrained weights of ``name`` are in the local hub cache."""
+def cached_weights(name: str) -> str | None:
+    """The local file of timm's pretrained weights of ``name`` in the hub cache, or None."""
     from huggingface_hub import try_to_load_from_cache
 
     repository = hub_repository(name)
     if repository is None:
-        return False
-    return any(isinstance(found, str) and os.path.isfile(found)
-               for found in (try_to_load_from_cache(repository, file) for file in HUB_FILES))
+        return None
+    for file in HUB_FILES:
+        found = try_to_load_from_cache(repository, file)
+        if isinstance(found, str) and os.path.isfile(found):
+            return found
+    return None
+
+
+def is_cached(name: str) -> bool:
+    """Whether timm's pretrained weights of ``name`` are in the local hub cache."""
+    return cached_weights(name) is not None
+
+
+def pretrained_from_cache(name: str) -> dict:
+    """``timm.create_model`` keywords that read ``name``'s cached weights file directly ({} when
+    not cached): given the hub id, timm asks the hub first and, with no network, waits on its
+    retries before falling back to the cache."""
+    cached = cached_weights(name)
+    return {"pretrained_cfg_overlay": {"file": cached}} if cached else {}
 
 
 def check_weights_available(name: str) -> None:

@@ -113,6 +113,11 @@ class ModelFamily(ABC):
         """What to give as ``pretrained`` when the family has no default weights for ``name``."""
         return "a weights tag or the path of a checkpoint file"
 
+    def weights_note(self, name: str, pretrained: str | None) -> str:
+        """How these weights run when the name alone does not say (``QuickGELU, runs as
+        ViT-B-16-quickgelu``); empty when there is nothing to add."""
+        return ""
+
     def method_defaults(self, method: str) -> dict[str, Any]:
         """Option defaults this family's models need for ``method`` (e.g. a shallower GEM depth)."""
         return {}

@@ -21,6 +21,7 @@ from .clip.catalogue import curated_entries
 from .clip.family import OFFLINE_HINT
 from .clip.methods import create_method
 from .clip.model import GroundingModel
+from .clip.text_tower import open_clip_tokenizer, text_tower_kwargs
 from .registry import register_family
 
 HF_HUB = "hf-hub:"
@@ -121,11 +122,20 @@ class OpenClipHubFamily(ModelFamily):
 
         name, cache_dir = request.name, request.cache_dir
         snapshot = self._fail_fast_when_offline(name, cache_dir)
-        # A fully cached repository loads from its snapshot folder: no network call at all.
+        # A fully cached repository loads from its snapshot folder, and its text tower and
+        # tokenizer from theirs: no hub request at all.
         source = f"{LOCAL_DIR}{snapshot}" if snapshot else name
+        folder = Path(name[len(LOCAL_DIR):]).expanduser() if name.startswith(LOCAL_DIR) else None
         try:
-            model = open_clip.create_model(source, cache_dir=cache_dir)
-            tokenizer = open_clip.get_tokenizer(source, cache_dir=cache_dir)
+            if snapshot or folder:
+                config = _folder_config(Path(snapshot or folder)).get("model_cfg", {})
+                local = not hub.text_tower_missing(config, cache_dir, folder)
+                model = open_clip.create_model(source, cache_dir=cache_dir,
+                                               **text_tower_kwargs(config, cache_dir, local=local))
+                tokenizer = open_clip_tokenizer(source, config, cache_dir, local=local, folder=folder)
+            else:  # not cached, and the hub answered: open_clip downloads (its tokenizer by name)
+                model = open_clip.create_model(source, cache_dir=cache_dir)
+                tokenizer = open_clip.get_tokenizer(source, cache_dir=cache_dir)
         except Exception as error:
             raise ModelLoadError(f"could not load {name} ({type(error).__name__}: {first_line(error)})") \
                 from error

@@ -46,12 +46,17 @@ class TransformersClip(nn.Module):
         super().__init__()
         self.model = model
         self.visual = TransformersVision(model.vision_model, getattr(model, "visual_projection", None))
+        # SigLIP was trained attending to its padding (max-length padding, no attention mask;
+        # big_vision, open_clip #984): its text runs on input_ids alone, as trained.
+        self.text_inputs = ("input_ids",) if type(model).__name__.startswith("Siglip") else None
 
     @property
     def logit_scale(self) -> torch.Tensor:
         return self.model.logit_scale
 
     def encode_text(self, batch) -> torch.Tensor:
+        if self.text_inputs is not None:
+            batch = {key: batch[key] for key in self.text_inputs}
         return _features(self.model.get_text_features(**batch))
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -159,6 +164,10 @@ class TransformersClipFamily(ModelFamily):
         name, cache_dir = request.name, request.cache_dir
         local = self._fail_fast_when_offline(name, cache_dir)
         source = _source(name)
+        if local and not Path(source).expanduser().is_dir():
+            # The cached snapshot folder, not the repository id: given an id, even with
+            # local_files_only, the hub client makes a request (its user-agent registry).
+            source = hub.snapshot_folder(source, ["config.json"], cache_dir) or source
         try:
             model = AutoModel.from_pretrained(source, cache_dir=cache_dir, local_files_only=local)
             tokenizer = AutoTokenizer.from_pretrained(source, cache_dir=cache_dir, local_files_only=local)

@@ -66,6 +66,10 @@ def method_tooltip(name: str) -> str:
     return f"{info.title}: {info.summary}.\nSource: {info.provenance}.{caveat}{extra}"
 
 
+def tag_label(tag: str, note: str) -> str:
+    return f"{tag} ({note})" if note else tag
+
+
 class ModelPicker(ComboBox):
     """The catalogued models, each with its tooltip, then "a folder…" and "a Hugging Face id…".
 
@@ -162,9 +166,13 @@ class ModelPanel:
     def family(self):
         return family_for(self.model.value)
 
-    def _tag_choices(self, widget=None) -> list[str]:
+    def _tag_choices(self, widget=None) -> list[tuple[str, str]]:
+        """``(label, tag)``: a tag whose weights run other than the name says is marked
+        (``openai (QuickGELU, runs as ViT-B-16-quickgelu)``)."""
         name = self.model.value if hasattr(self, "model") else DEFAULT_MODEL
-        return self.family.pretrained_tags(name) if name else []
+        family = self.family if name else None
+        return [(tag_label(tag, family.weights_note(name, tag)), tag)
+                for tag in (family.pretrained_tags(name) if family else [])]
 
     def show_default_tag(self) -> None:
         """Show the tag a run will use, rather than an empty box."""

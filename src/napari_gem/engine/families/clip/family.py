@@ -20,6 +20,8 @@ from . import hub
 from .catalogue import curated_entries
 from .methods import create_method
 from .model import GroundingModel
+from .text_tower import open_clip_tokenizer, text_tower_kwargs
+from .trained import activation_kwargs, activation_label, trained_normalisation, trained_quick_gelu
 
 #: The ViT architectures the GEM authors evaluated (and their QuickGELU twins).
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = (
@@ -142,6 +144,9 @@ class OpenClipFamily(ModelFamily):
         tags = self.pretrained_tags(name)
         return "openai" if "openai" in tags else (tags[0] if tags else None)
 
+    def weights_note(self, name: str, pretrained: str | None) -> str:
+        return activation_label(name, pretrained)
+
     def check(self, name: str, pretrained: str | None) -> None:
         import open_clip
 
@@ -164,10 +169,16 @@ class OpenClipFamily(ModelFamily):
         import open_clip
 
         name, pretrained, cache_dir = request.name, request.pretrained, request.cache_dir
-        _fail_fast_without_text_files(name, cache_dir)
-        model = _create(name, pretrained, cache_dir)
+        config = open_clip.get_model_config(name) or {}
+        local = _text_files_cached(name, config, cache_dir)
+        model = _create(name, pretrained, cache_dir, text_tower_kwargs(config, cache_dir, local=local))
         try:
-            grounding = GroundingModel(model, open_clip.get_tokenizer(name, cache_dir=cache_dir),
+            tokenizer = open_clip_tokenizer(name, config, cache_dir, local=local)
+        except Exception as error:
+            raise ModelLoadError(f"could not load the tokenizer of {name} ({type(error).__name__}: "
+                                 f"{first_line(error)})") from error
+        try:
+            grounding = GroundingModel(model, tokenizer,
                                        request.dense_method or create_method(self.default_method),
                                        name=name, pretrained=pretrained)
         except (UnsupportedModelError, ValueError) as error:
@@ -189,11 +200,10 @@ class OpenClipFamily(ModelFamily):
             raise ModelLoadError(f"{offline_help(name, pretrained, cache_dir)} ({error})") from error
 
 
-def _fail_fast_without_text_files(name: str, cache_dir) -> None:
-    """SigLIP-style models read a Hugging Face tokenizer: offline and uncached, fail at once."""
-    import open_clip
-
-    missing = hub.text_tower_missing(open_clip.get_model_config(name) or {}, cache_dir, None)
+def _text_files_cached(name: str, config: dict, cache_dir) -> bool:
+    """Whether a Hugging Face tokenizer or text tower (SigLIP-style models) is all in the cache
+    (then it loads from there with no hub request); offline and uncached, fail at once."""
+    missing = hub.text_tower_missing(config, cache_dir, None)
     reason = hub.offline_reason() if missing else None
     if reason:
         folders = " or ".join(cache_folders(cache_dir))
@@ -201,38 +211,21 @@ def _fail_fast_without_text_files(name: str, cache_dir) -> None:
             f"could not load {name}: not in the cache ({'; '.join(missing)}), and {reason}. "
             f"Downloads are cached in {folders}; fetch them on a connected machine (see "
             f"docs/models.md) and copy that folder over. {OFFLINE_HINT}")
+    return not missing
 
 
-def _create(name: str, pretrained: str | None, cache_dir: str | None):
-    """open_clip's model ``name`` with weights from a tag (cache first) or a local file, and
-    the pixel normalisation its weights were trained with."""
-    model = _create_with_weights(name, pretrained, cache_dir)
+def _create(name: str, pretrained: str | None, cache_dir: str | None, text_tower: dict):
+    """open_clip's model ``name`` with weights from a tag (cache first) or a local file, built
+    with the activation and pixel normalisation its weights were trained with."""
+    built_as = {**activation_kwargs(name, trained_quick_gelu(name, pretrained)), **text_tower}
+    model = _create_with_weights(name, pretrained, cache_dir, built_as)
     normalisation = trained_normalisation(name, pretrained)
     if normalisation is not None:
         model.visual.preprocess_cfg = {**getattr(model.visual, "preprocess_cfg", {}), **normalisation}
     return model
 
 
-def trained_normalisation(name: str, pretrained: str | None) -> dict | None:
-    """``{"mean", "std"}`` of the tag ``pretrained``; for a weights file, those every tag of
-    ``name`` shares (a SigLIP checkpoint file was trained as its tags were); None for random
-    weights. open_clip sets them only when it downloads by tag itself, not for the cached file
-    we hand it."""
-    import open_clip
-
-    if pretrained is None:
-        return None
-    tags = open_clip.list_pretrained_tags_by_model(name) if is_weights_path(pretrained) else [pretrained]
-    found = {(tuple(config["mean"]), tuple(config["std"]))
-             for config in (open_clip.get_pretrained_cfg(name, tag) or {} for tag in tags)
-             if config.get("mean") and config.get("std")}
-    if len(found) != 1:
-        return None
-    mean, std = found.pop()
-    return {"mean": mean, "std": std}
-
-
-def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | None):
+def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | None, built_as: dict):
     import open_clip
 
     if pretrained is not None and is_weights_path(pretrained):
@@ -240,7 +233,7 @@ def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | Non
         if not path.is_file():
             raise ModelLoadError(f"checkpoint file not found: {path}")
         try:
-            return open_clip.create_model(name, pretrained=str(path))
+            return open_clip.create_model(name, pretrained=str(path), **built_as)
         except Exception as error:
             raise ModelLoadError(
                 f"could not read checkpoint file {path} as weights for {name!r} "
@@ -251,7 +244,7 @@ def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | Non
         # Cached weights load from their file with no network call; uncached ones
         # with no network fail here in seconds rather than after a minute of retries.
         source = hub.weights_source(name, pretrained, cache_dir) if pretrained else pretrained
-        return open_clip.create_model(name, pretrained=source, cache_dir=cache_dir)
+        return open_clip.create_model(name, pretrained=source, cache_dir=cache_dir, **built_as)
     except Exception as error:
         raise ModelLoadError(
             f"{offline_help(name, pretrained, cache_dir)} ({type(error).__name__}: {first_line(error)})"

@@ -319,15 +319,16 @@ def fetch_repo(repo: str, patterns: tuple[str, ...], report: Callable[[int, int]
     files = repo_files(repo, patterns)
     configs = [(name, size) for name, size in files if name.endswith(".json")]
     download_repo_files([(repo, configs)], lambda done, total: None, cache_dir)
-    folder = _snapshot_folder(repo, [name for name, _ in files], cache_dir)
+    folder = snapshot_folder(repo, [name for name, _ in files], cache_dir)
     plan = [(repo, files)]
     for other, other_patterns in (more(folder) if more and folder else []):
         plan.append((other, repo_files(other, other_patterns)))
     download_repo_files(plan, report, cache_dir)
-    return _snapshot_folder(repo, [name for name, _ in files], cache_dir) or ""
+    return snapshot_folder(repo, [name for name, _ in files], cache_dir) or ""
 
 
-def _snapshot_folder(repo: str, names: list[str], cache_dir) -> str | None:
+def snapshot_folder(repo: str, names, cache_dir) -> str | None:
+    """The cached snapshot folder of ``repo`` holding the first of ``names`` found (no network)."""
     for name in names:
         found = cached_file(repo, name, cache_dir)
         if found:

@@ -112,6 +112,7 @@ class GroundingModel(PromptableModel):
         return {
             "model": self.name,
             "pretrained": self.pretrained,
+            "activation": self.trunk.activation,  # QuickGELU or GELU: as the weights were trained
             **self.dense_method.describe(),
             "device": str(self.device),
             "precision": str(self.dtype).removeprefix("torch."),
@@ -127,7 +128,9 @@ class GroundingModel(PromptableModel):
         if pixels.ndim != 4 or pixels.shape[1] != 3:
             raise ValueError(f"pixels must be [B, 3, H, W], got shape {tuple(pixels.shape)}")
         with torch.inference_mode():
-            pixels = pixels.to(device=self.device, dtype=self.dtype)
+            # float32 until the tower re-normalises them (vision.embed), then the model's
+            # precision: rounding to bf16 first would round CLIP's values, not the model's.
+            pixels = pixels.to(device=self.device, dtype=torch.promote_types(self.dtype, torch.float32))
             return self.dense_method.forward(self.trunk, pixels, with_clip_embedding=with_clip_embedding)
 
     def __repr__(self) -> str:

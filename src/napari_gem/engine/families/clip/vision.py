@@ -57,13 +57,15 @@ def resampled_position_embedding(
 ) -> torch.Tensor | None:
     """Position embedding for a patch grid, ``[1, P + gh*gw, D]`` (None for RoPE-only trunks).
 
-    The pretrained patch part is treated as an image of its own grid and resampled
-    bicubically; the prefix rows (class token) are put back in front unchanged.
+    The pretrained patch part is treated as an image of its own grid and resampled by the
+    method's rule (bicubic), or the model's own where its authors define one (PE: bilinear);
+    the prefix rows (class token) are put back in front unchanged.
     """
-    table, prefix_rows, old_grid = as_trunk(visual).position_table()
+    trunk = as_trunk(visual)
+    table, prefix_rows, old_grid = trunk.position_table()
     if table is None:
         return None
-    return resample_table(table, prefix_rows, old_grid, grid, resampling)
+    return resample_table(table, prefix_rows, old_grid, grid, trunk.own_position_resampling or resampling)
 
 
 _POSITION_CACHE_ATTR = "_napari_gem_position_cache"
@@ -77,6 +79,7 @@ def position_embedding_cached(
     table = trunk.position_table()[0]
     if table is None:
         return None
+    resampling = trunk.own_position_resampling or resampling
     cache = trunk.module.__dict__.setdefault(_POSITION_CACHE_ATTR, {})
     key = (grid, resampling, table.dtype, table.device, table._version)
     if key not in cache:
@@ -94,7 +97,10 @@ def embed(visual: Trunk, pixels: torch.Tensor, resampling: str = "exact") -> tor
     grid = patch_grid(trunk, pixels)
     # Pixels arrive CLIP-normalised; models trained with another normalisation (SigLIP, PE)
     # get theirs here, in the one place every method's pixels enter the tower.
-    pixels = renormalised(pixels, *trunk.normalisation)
+    # In float32, then rounded once to the model's precision (bf16 pixels rounded before
+    # re-normalising would carry CLIP's rounding through the model's own normalisation).
+    wide = pixels.to(torch.promote_types(pixels.dtype, torch.float32))
+    pixels = renormalised(wide, *trunk.normalisation).to(trunk.parameter.dtype)
     return trunk.embed(pixels, position_embedding_cached(trunk, grid, resampling))
 
 

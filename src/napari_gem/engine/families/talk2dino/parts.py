@@ -15,7 +15,14 @@ from torch import nn
 
 from ...errors import ModelLoadError, first_line
 from ...vfm import ProxyVfm
-from ...vfm_loading import cache_folder, hub_repository, is_cached, load_strict, read_timm_state_dict
+from ...vfm_loading import (
+    cache_folder,
+    hub_repository,
+    is_cached,
+    load_strict,
+    pretrained_from_cache,
+    read_timm_state_dict,
+)
 from ..clip.family import cache_folders
 from ..clip.hub import PROBE_TIMEOUT_S, cached_hub_file, hub_location, reachable
 from .architecture import Talk2DinoArchitecture
@@ -88,8 +95,9 @@ def build_backbone(architecture: Talk2DinoArchitecture, weights: str | None, *,
             module = timm.create_model(architecture.backbone, pretrained=False, **overrides)
             load_strict(module, state, weights, architecture.backbone)
         else:
+            cached = {} if random else pretrained_from_cache(architecture.backbone_name)  # no hub request
             module = timm.create_model(architecture.backbone if random else architecture.backbone_name,
-                                       pretrained=not random, **overrides)
+                                       pretrained=not random, **overrides, **cached)
     except ModelLoadError:
         raise
     except Exception as error:

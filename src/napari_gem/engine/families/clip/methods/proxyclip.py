@@ -116,13 +116,13 @@ def values_on_grid(values: torch.Tensor, clip_grid: tuple[int, int],
 
 def proxy_pixels(vfm: ProxyVfm, pixels: torch.Tensor) -> torch.Tensor:
     """The crop as the VFM sees it: ImageNet-normalised, sides multiples of its patch."""
-    converted = vfm.pixels_from_clip(pixels)
+    converted = vfm.pixels_from_clip(pixels.float())
     patch = vfm.patch_size
     size = tuple(max(patch, round(side / patch) * patch) for side in pixels.shape[-2:])
     if size != tuple(pixels.shape[-2:]):  # [adaptation]: the official crops are multiples of 56
         converted = F.interpolate(converted, size=size, mode="bilinear", align_corners=False,
                                   antialias=True)
-    return converted
+    return converted.to(next(vfm.module.parameters()).dtype)  # rounded once, after re-normalising
 
 
 @register

@@ -20,6 +20,7 @@ MaskCLIP's identity attention are unaffected by RoPE.
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
 
@@ -34,6 +35,8 @@ from ....preprocess import CLIP_MEAN, CLIP_STD
 #: ``scale_factor``: bicubic by the scale factor ``(g + 0.1) / side`` without antialias,
 #: DINO's trick as in the SCLIP, ClearCLIP and NACLIP code (methods-spec §1.7).
 POSITION_RESAMPLING = ("exact", "scale_factor")
+#: A model's own resize, where its authors' code defines one (PE: bilinear, no antialias).
+BILINEAR = "bilinear"
 
 
 def split_heads(tokens: torch.Tensor, heads: int) -> torch.Tensor:
@@ -61,6 +64,8 @@ def resample_table(table: torch.Tensor, prefix_rows: int, old_grid: tuple[int, i
     square = patches.reshape(1, old_grid[0], old_grid[1], -1).permute(0, 3, 1, 2).float()
     if resampling == "exact":
         resized = F.interpolate(square, size=grid, mode="bicubic", antialias=True)
+    elif resampling == BILINEAR:
+        resized = F.interpolate(square, size=grid, mode="bilinear", align_corners=False)
     elif resampling == "scale_factor":
         factors = ((grid[0] + 0.1) / old_grid[0], (grid[1] + 0.1) / old_grid[1])
         resized = F.interpolate(square, scale_factor=factors, mode="bicubic",
@@ -69,6 +74,45 @@ def resample_table(table: torch.Tensor, prefix_rows: int, old_grid: tuple[int, i
         raise ValueError(f"position resampling must be one of {POSITION_RESAMPLING}; got {resampling!r}")
     resized = resized.to(table.dtype).permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1)
     return torch.cat([prefix.unsqueeze(0), resized], dim=1)
+
+
+#: Activation modules by class name (open_clip, timm, transformers) -> the name results record.
+_ACTIVATIONS = {"QuickGELU": "quick_gelu", "QuickGELUActivation": "quick_gelu", "GELUActivation": "gelu",
+                "GELUTanh": "gelu_tanh", "PytorchGELUTanh": "gelu_tanh", "NewGELUActivation": "gelu_tanh",
+                "GELUPytorchTanh": "gelu_tanh", "SiLU": "silu", "SiLUActivation": "silu", "ReLU": "relu"}
+
+
+def activation_name(module: nn.Module) -> str:
+    """The first activation inside ``module`` (its first block's MLP): ``quick_gelu``, ``gelu``,
+    ``gelu_tanh``, ``silu`` ...; ``unknown`` when none is recognised."""
+    for part in module.modules():
+        if isinstance(part, nn.GELU):
+            return "gelu_tanh" if part.approximate == "tanh" else "gelu"
+        name = _ACTIVATIONS.get(type(part).__name__)
+        if name:
+            return name
+    return "unknown"
+
+
+def float32_head(owner: nn.Module, names: tuple[str, ...], cache: dict) -> nn.Module:
+    """``owner`` with its children ``names`` in float32, for running a head in float32 (the rule
+    for every trunk: a half-precision head keeps about three significant digits, enough to move
+    Otsu thresholds). A shallow copy that shares every other part; the model itself is never
+    changed. ``owner`` itself at float32 or wider; made once per device and dtype."""
+    parameter = next(owner.parameters())
+    if torch.finfo(parameter.dtype).bits >= 32:
+        return owner
+    key = (parameter.device, parameter.dtype)
+    if key not in cache:
+        cache.clear()
+        shell = copy.copy(owner)
+        shell._modules = dict(owner._modules)
+        for name in names:
+            part = owner._modules.get(name)
+            if part is not None:
+                shell._modules[name] = copy.deepcopy(part).float()
+        cache[key] = shell
+    return cache[key]
 
 
 def square_grid(rows: int) -> tuple[int, int]:
@@ -118,6 +162,9 @@ class VisionTrunk(ABC):
     has_class_token: bool
     #: What kind of trunk this is, for messages (``open_clip ViT``, ``timm ViT`` ...).
     kind: str
+    #: How the model itself resizes its absolute position table to another grid, where its
+    #: authors' code says (PE); None: the method's rule (GEM's, SCLIP's ...) applies.
+    own_position_resampling: str | None = None
 
     @property
     @abstractmethod
@@ -149,6 +196,11 @@ class VisionTrunk(ABC):
         processor config), else OpenAI CLIP's."""
         config = getattr(self.module, "preprocess_cfg", None) or {}
         return tuple(config.get("mean", CLIP_MEAN)), tuple(config.get("std", CLIP_STD))
+
+    @property
+    def activation(self) -> str:
+        """The blocks' MLP activation as the model was built (``quick_gelu``, ``gelu`` ...)."""
+        return activation_name(self.module)
 
     def rope(self, grid: tuple[int, int]) -> torch.Tensor | None:
         """Rotary embedding for ``grid`` (None for absolute-position ViTs)."""

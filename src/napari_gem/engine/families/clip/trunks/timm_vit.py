@@ -11,17 +11,28 @@ its own head and open_clip's projection head when wrapped by open_clip's ``TimmM
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
 from ....errors import UnsupportedModelError
-from .base import TrunkBlock, VisionTrunk, merge_heads, split_heads
+from .base import BILINEAR, TrunkBlock, VisionTrunk, float32_head, merge_heads, split_heads
 
 #: timm block classes whose norms sit after the residual branch (same parameter names as
 #: pre-norm blocks, different maths): refused rather than run wrongly.
 _POST_NORM_BLOCKS = ("ResPostBlock", "EvaBlockPostNorm", "ParallelScalingBlock", "ParallelThingsBlock")
+
+
+#: timm architectures whose authors' code positions tokens by the raw patch grid at every
+#: size: PE (perception_models: ``Rope2D.update_grid`` takes ``arange(grid)`` (+1 after the
+#: class token), ``_sample_abs_posemb`` resizes the table bilinearly, no antialias). timm
+#: rescales RoPE coordinates to ``ref_feat_shape`` (0.5 ... 14 on PE-Core-B's 28x28 grid at
+#: 448 px) and resizes bicubically; both agree at the native size. EVA-02 keeps timm's
+#: rescaling: EVA-CLIP's own rotary embedding rescales the same way.
+_RAW_GRID_ARCHITECTURES = ("vit_pe_",)
 
 
 def _identity(x):
@@ -133,6 +144,9 @@ class TimmVisionTrunk(VisionTrunk):
         self.prefix_count = int(getattr(trunk, "num_prefix_tokens", 0))
         self.has_class_token = getattr(trunk, "cls_token", None) is not None
         self.kind = "timm Eva" if getattr(trunk, "rope", None) is not None else "timm ViT"
+        architecture = str((getattr(trunk, "pretrained_cfg", None) or {}).get("architecture", ""))
+        self.raw_grid = architecture.startswith(_RAW_GRID_ARCHITECTURES)
+        self.own_position_resampling = BILINEAR if self.raw_grid else None
         self.blocks = [TimmBlock(block, index) for index, block in enumerate(trunk.blocks)]
 
     @property
@@ -188,36 +202,49 @@ class TimmVisionTrunk(VisionTrunk):
             if len(cache) >= 8:
                 cache.clear()
             with torch.no_grad():
-                cache[key] = self._build_rope(rope, grid)
+                cache[key] = self._build_rope(rope, grid, self.raw_grid)
         return cache[key]
 
     @staticmethod
-    def _build_rope(rope, grid):
+    def _build_rope(rope, grid, raw_grid=False):
         native = getattr(rope, "feat_shape", None)
+        if raw_grid and getattr(rope, "ref_feat_shape", None) is not None:
+            rope = copy.copy(rope)  # the same bands, without timm's rescaling to ref_feat_shape
+            rope.ref_feat_shape = None
+            return rope._build_embed_cat(list(grid), rope.bands)
         if native is None or list(native) == list(grid):
             return rope.get_embed(shape=list(grid))
         # A rope built for a fixed grid ignores `shape`; build the other grid from its
         # frequency bands, as timm's own dynamic-size path does.
         return rope._build_embed_cat(list(grid), rope.bands)
 
-    def _outer(self, x):
-        return x if self.outer_head is None else self.outer_head(x)
+    #: The trunk's parts after the blocks: run in float32 (see :func:`.base.float32_head`).
+    _HEAD_PARTS = ("norm", "attn_pool", "fc_norm", "head")
+
+    def _head(self) -> tuple[nn.Module, nn.Module | None]:
+        """(the trunk with its head parts in float32, open_clip's outer head in float32)."""
+        cache = self.__dict__.setdefault("_float32_heads", ({}, {}))
+        trunk = float32_head(self.trunk, self._HEAD_PARTS, cache[0])
+        outer = None if self.outer_head is None else float32_head(
+            self.module, ("head",), cache[1])._modules["head"]
+        return trunk, outer
 
     def head_tokens(self, tokens):
         """Each patch token through the head as if it were the pooled token (MaskCLIP's
         treatment of attention pooling: value and output projections, then the pool's MLP)."""
-        trunk = self.trunk
-        x = trunk.norm(tokens)
+        trunk, outer = self._head()
+        x = trunk.norm(tokens.float())
         pool = getattr(trunk, "attn_pool", None)
         if pool is not None:
             x = pool.proj(pool.kv(x).chunk(2, dim=-1)[1])
             if getattr(pool, "mlp", None) is not None:
                 x = x + pool.mlp(pool.norm(x))
         x = trunk.head(trunk.fc_norm(x))
-        return self._outer(x).float()
+        return x if outer is None else outer(x)
 
     def pooled(self, tokens):
-        pooled = self.trunk.forward_head(self.trunk.norm(tokens))
+        trunk, outer = self._head()
+        pooled = trunk.forward_head(trunk.norm(tokens.float()))
         if pooled.ndim != 2:
             raise UnsupportedModelError("this timm trunk has no global pooling (global_pool='').")
-        return self._outer(pooled).float()
+        return pooled if outer is None else outer(pooled)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ....errors import UnsupportedModelError
-from .base import TrunkBlock, VisionTrunk, merge_heads, split_heads, square_grid
+from .base import TrunkBlock, VisionTrunk, float32_head, merge_heads, split_heads, square_grid
 
 
 class TransformersBlock(TrunkBlock):
@@ -96,23 +96,30 @@ class TransformersVisionTrunk(VisionTrunk):
         pre_norm = getattr(self.vision, "pre_layrnorm", None)
         return pre_norm(tokens) if pre_norm is not None else tokens
 
-    def _project(self, x):
-        return (self.projection(x) if self.projection is not None else x).float()
+    def _head(self) -> tuple[nn.Module, nn.Module | None, nn.Module | None]:
+        """(post_layernorm, pooling head, projection) in float32 (see :func:`.base.float32_head`)."""
+        cache = self.__dict__.setdefault("_float32_heads", ({}, {}))
+        vision = float32_head(self.vision, ("post_layernorm", "head"), cache[0])
+        projection = None if self.projection is None else float32_head(
+            self.module, ("projection",), cache[1])._modules["projection"]
+        return vision.post_layernorm, (vision.head if self.pool is not None else None), projection
 
     def head_tokens(self, tokens):
-        x = self.vision.post_layernorm(tokens)
-        if self.pool is not None:  # MaskCLIP's treatment of the attention-pooling head
-            attention = self.pool.attention
+        norm, pool, projection = self._head()
+        x = norm(tokens.float())
+        if pool is not None:  # MaskCLIP's treatment of the attention-pooling head
+            attention = pool.attention
             width = x.shape[-1]
             value = F.linear(x, attention.in_proj_weight[2 * width:], attention.in_proj_bias[2 * width:])
             x = attention.out_proj(value)
-            x = x + self.pool.mlp(self.pool.layernorm(x))
-        return self._project(x)
+            x = x + pool.mlp(pool.layernorm(x))
+        return x if projection is None else projection(x)
 
     def pooled(self, tokens):
-        x = self.vision.post_layernorm(tokens)
-        x = self.pool(x) if self.pool is not None else x[:, 0]
-        return self._project(x)
+        norm, pool, projection = self._head()
+        x = norm(tokens.float())
+        x = pool(x) if pool is not None else x[:, 0]
+        return x if projection is None else projection(x)
 
 
 class TransformersVision(nn.Module):
