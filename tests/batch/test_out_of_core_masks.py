@@ -37,9 +37,10 @@ def test_chunked_labels_equal_scipy_on_the_whole_plane(tmp_path, seed, connectiv
     rng = np.random.default_rng(seed)
     mask = ndimage.binary_dilation(rng.random((83, 97)) > 0.97, iterations=int(rng.integers(1, 4)))
     mask[10, 15] = mask[11, 16] = True  # a diagonal step across the chunk corner at (11, 16)
+    side = 11 if seed % 2 else 16
     labels = label_plane(lambda box: mask[box[0]:box[1], box[2]:box[3]], mask.shape,
-                         boxes(mask.shape, 11 if seed % 2 else 16), str(tmp_path / "l.zarr"), run_sync,
-                         connectivity=connectivity, chunk=16)
+                         boxes(mask.shape, side), str(tmp_path / "l.zarr"), run_sync,
+                         connectivity=connectivity, chunk=side)
     expected, count = ndimage.label(mask, structure=ndimage.generate_binary_structure(2, connectivity))
     assert labels.count == count
     assert np.array_equal(labels.read((0, 83, 0, 97)), expected)

@@ -34,7 +34,8 @@ class ChunkLabels:
     """
 
     path: str
-    chunk_boxes: tuple[Box, ...]
+    chunk_boxes: tuple[Box, ...]  # the regular grid of ``chunk``-sided boxes, row by row
+    chunk: int
     offsets: np.ndarray
     final: np.ndarray
     sizes: np.ndarray
@@ -52,10 +53,11 @@ class ChunkLabels:
         y0, y1, x0, x1 = box
         local = zarr.open_array(self.path, mode="r")[y0:y1, x0:x1].astype(np.int64)
         out = np.zeros(local.shape, np.int64)
-        for number, (cy0, cy1, cx0, cx1) in enumerate(self.chunk_boxes):
+        columns = -(-self.chunk_boxes[-1][3] // self.chunk)
+        for number in (row * columns + col for row in range(y0 // self.chunk, -(-y1 // self.chunk))
+                       for col in range(x0 // self.chunk, -(-x1 // self.chunk))):
+            cy0, cy1, cx0, cx1 = self.chunk_boxes[number]
             top, bottom, left, right = max(y0, cy0), min(y1, cy1), max(x0, cx0), min(x1, cx1)
-            if top >= bottom or left >= right:
-                continue
             part = (slice(top - y0, bottom - y0), slice(left - x0, right - x0))
             values = local[part]
             out[part] = np.where(values > 0, self.final[values + self.offsets[number]], 0)
@@ -92,7 +94,10 @@ def label_chunk(read: MaskReader, box: Box, number: int, path: str, shape: tuple
 
 def label_plane(read: MaskReader, shape: tuple[int, int], chunk_boxes: Sequence[Box], path: str,
                 compute: Compute, *, connectivity: int = 2, chunk: int = 1024) -> ChunkLabels:
-    """Components of the mask ``read`` gives (full connectivity by default; 1: edges only)."""
+    """Components of the mask ``read`` gives (full connectivity by default; 1: edges only).
+
+    ``chunk_boxes`` are ``windows.boxes(shape, chunk)``: the plane cut into ``chunk``-sided
+    boxes, row by row."""
     import zarr
     from dask import delayed
 
@@ -106,7 +111,7 @@ def label_plane(read: MaskReader, shape: tuple[int, int], chunk_boxes: Sequence[
     first = np.concatenate([[-1], *[part["first"] for part in parts]]).astype(np.int64)
     sizes = np.concatenate([[0], *[part["sizes"] for part in parts]]).astype(np.int64)
     boxes = np.concatenate([np.zeros((1, 4), np.int64), *[part["boxes"] for part in parts]])
-    provisional = ChunkLabels(path, tuple(chunk_boxes), offsets, np.arange(total + 1), sizes, boxes,
+    provisional = ChunkLabels(path, tuple(chunk_boxes), chunk, offsets, np.arange(total + 1), sizes, boxes,
                               np.zeros(total + 1, bool))
     pairs = _border_pairs(provisional, shape, connectivity)
     return _merged(provisional, pairs, first, shape)
@@ -163,4 +168,5 @@ def _merged(labels: ChunkLabels, pairs: np.ndarray, first: np.ndarray,
     height, width = shape
     on_border = (boxes[:, 0] == 0) | (boxes[:, 1] == height) | (boxes[:, 2] == 0) | (boxes[:, 3] == width)
     on_border[0] = False
-    return ChunkLabels(labels.path, labels.chunk_boxes, labels.offsets, final, sizes, boxes, on_border)
+    return ChunkLabels(labels.path, labels.chunk_boxes, labels.chunk, labels.offsets, final, sizes, boxes,
+                       on_border)
