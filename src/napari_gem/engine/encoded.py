@@ -161,7 +161,8 @@ class EncodedImage:
         """Heatmaps, presence, masks, instances and the semantic map for ``prompts``.
 
         ``exemplars`` maps some of the prompts (e.g. ``"@examples"``) to boxes
-        ``(y0, x0, y1, x1)`` around examples: those prompts are answered by the boxes' mean
+        ``(y0, x0, y1, x1)`` around examples (rows first, napari's order; not SAM's or
+        torchvision's ``(x0, y0, x1, y1)``): those prompts are answered by the boxes' mean
         dense feature ("more like this", :mod:`.exemplars`), not by their words; their
         heatmap is the min-max similarity map and their presence 1.
         """
@@ -337,6 +338,8 @@ def encode(
 ) -> EncodedImage:
     """One pass of the model's method over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
 
+    Arguments in the order of :func:`segment`: the image, the model, the options, then keywords.
+
     Small images are resized to the model input (the paper's 448 x 448 square by
     default); images larger than ``options.tile_above`` are run in overlapping
     windows at their own resolution and blended. ``progress(done, total)`` is
@@ -346,6 +349,7 @@ def encode(
     """
     from .arrays import as_image_array
 
+    model, options = model_and_options(model, options)
     image = as_image_array(image)  # torch, lists, PIL, xarray...: see docs/api.md
     options = options_for(model, options)
     height, width, _ = image_layout(tuple(image.shape))
@@ -397,18 +401,37 @@ def segment(
     options: SegmentOptions | None = None,
     *,
     region_labels=None,
+    exemplars: Mapping[str, Sequence[Box]] | None = None,
     **overrides,
 ) -> SegmentationResult:
     """Where is each prompt in ``image``? Heatmaps, masks and labels at the image's resolution.
 
-    ``model`` defaults to ``load_model()`` (ViT-B/16, OpenAI weights); keyword
-    ``overrides`` change single :class:`SegmentOptions` fields; ``region_labels`` is the label
-    image of ``regions="labels"``.
+    The arguments come in the order of :func:`encode` and :meth:`EncodedImage.refine`: the
+    image, what to find, the model, the options; the rest by keyword. ``model`` defaults to
+    :func:`~napari_gem.engine.loading.default_model` (ViT-B/16 with OpenAI weights, loaded
+    once per process and kept); keyword ``overrides`` change single :class:`SegmentOptions`
+    fields; ``region_labels`` is the label image of ``regions="labels"``; ``exemplars`` maps
+    prompts (e.g. ``"@examples"``) to boxes ``(y0, x0, y1, x1)`` around examples, the
+    rows-then-columns order of napari and numpy (not SAM's or torchvision's ``(x0, y0, x1, y1)``),
+    as :meth:`EncodedImage.segment` takes them.
     """
+    model, options = model_and_options(model, options)
     if model is None:
-        from .loading import load_model
+        from .loading import default_model
 
-        model = load_model()
+        model = default_model()
     options = (options or SegmentOptions()).replace(**overrides) if overrides else options
     prompts = clean_prompts(prompts)  # options not chosen take the model's defaults in encode
-    return encode(image, model, options, region_labels=region_labels).segment(prompts)
+    return encode(image, model, options, region_labels=region_labels).segment(prompts, exemplars=exemplars)
+
+
+def model_and_options(model, options) -> tuple[PromptableModel | None, SegmentOptions | None]:
+    """``(model, options)``, also when a caller gave them the other way round (options in the
+    model's place: an order some scripts used), which still works with a warning."""
+    if isinstance(model, SegmentOptions) and not isinstance(options, SegmentOptions):
+        from .deprecation import warn_deprecated
+
+        warn_deprecated("passing the options before the model",
+                        "the order (image, [prompts], model, options)", stacklevel=4)
+        return options, model
+    return model, options

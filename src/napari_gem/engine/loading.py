@@ -9,7 +9,9 @@ that says what was asked for and what to do.
 from __future__ import annotations
 
 import difflib
+import functools
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,8 +26,11 @@ from .families.clip.family import supported_models
 from .families.clip.methods import DenseMethod, create_method
 from .promptable import PromptableModel
 
-__all__ = ["DEFAULT_WEIGHTS", "ModelLoadError", "default_method", "load_model", "method_for",
-           "resolve_pretrained", "segment_defaults", "supported_models"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_WEIGHTS", "ModelLoadError", "default_method", "default_model",
+           "load_model", "method_for", "resolve_pretrained", "segment_defaults", "supported_models"]
+
+#: The model :func:`~napari_gem.segment` runs when it is given none (with its default weights).
+DEFAULT_MODEL = "ViT-B-16"
 
 #: ``pretrained`` meaning "the family's default weights" (the demo's packaged file, ``openai``
 #: where a CLIP has that tag, a repository's own weights); ``None`` means random weights.
@@ -142,3 +147,19 @@ def _legacy_method_options(keywords: dict[str, Any]) -> dict[str, Any]:
         warn_deprecated("method options as keywords of load_model()",
                         f"method_options={{{', '.join(f'{k!r}: ...' for k in keywords)}}}", stacklevel=4)
     return dict(keywords)
+
+
+_default_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_default(name: str) -> PromptableModel:
+    return load_model(name)
+
+
+def default_model(name: str | None = None) -> PromptableModel:
+    """The model ``segment(image, prompts)`` runs when given none: :data:`DEFAULT_MODEL` (or
+    ``name``) with its default weights on the automatic device, loaded once per process and
+    kept, so calling ``segment`` in a loop does not read the weights again."""
+    with _default_lock:  # two threads asking at once load it once
+        return _loaded_default(name or DEFAULT_MODEL)

@@ -1,0 +1,94 @@
+"""The library's front door as a new user tries it: each trap the issue names has a test here."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from napari_gem import load_model
+from napari_gem.engine import deprecation
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """Deprecations warn once per process: each test starts as a new process would."""
+    monkeypatch.setattr(deprecation, "_warned", set())
+
+
+def test_a_misspelt_loader_keyword_is_refused_by_name_with_what_was_meant(tiny_model_name, tiny_checkpoint):
+    with pytest.raises(TypeError, match=r"unknown keyword 'devcie' \(did you mean 'device'\?\)"):
+        load_model(tiny_model_name, tiny_checkpoint, devcie="cpu")
+    with pytest.raises(TypeError, match=r"unknown keyword 'dpeth' \(did you mean 'depth'\?\)"):
+        load_model(tiny_model_name, tiny_checkpoint, dpeth=5)
+    with pytest.raises(TypeError, match="unknown keyword 'colour'; load_model takes pretrained, device"):
+        load_model(tiny_model_name, tiny_checkpoint, colour="red")
+
+
+def test_method_options_go_in_their_own_mapping(tiny_model_name, tiny_checkpoint):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the new form warns about nothing
+        model = load_model(tiny_model_name, tiny_checkpoint, device="cpu", method="naclip",
+                           method_options={"sigma": 3.0})
+    assert model.method == "naclip" and model.method_options.sigma == 3.0
+
+
+def test_method_options_as_keywords_still_work_and_warn_once(tiny_model_name, tiny_checkpoint,
+                                                             fresh_warnings):
+    with pytest.warns(DeprecationWarning, match=r"method_options=\{'sigma': \.\.\.\}") as caught:
+        model = load_model(tiny_model_name, tiny_checkpoint, device="cpu", method="naclip", sigma=3.0)
+    assert model.method_options.sigma == 3.0
+    assert caught[0].filename == __file__  # the warning points at the user's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_model(tiny_model_name, tiny_checkpoint, device="cpu", method="naclip",
+                          sigma=4.0).method_options.sigma == 4.0
+
+
+def test_segment_without_a_model_loads_the_default_once(monkeypatch):
+    """``segment(image, prompts)`` in a loop reads the default model's weights once."""
+    from skimage.data import camera
+
+    from napari_gem import segment
+    from napari_gem.engine import loading
+
+    monkeypatch.setattr(loading, "DEFAULT_MODEL", "napari-gem-demo-micrographs")  # packaged: offline
+    loading._loaded_default.cache_clear()
+    image = camera()[:64, :64]
+    first = segment(image, ["nucleus"])
+    second = segment(image, ["membrane"])
+    assert loading._loaded_default.cache_info().misses == 1  # loaded by the first call only
+    assert first.parameters["model"] == second.parameters["model"]
+    assert first.parameters["model"]["model"] == "napari-gem-demo-micrographs"
+    loading._loaded_default.cache_clear()
+
+
+def test_options_given_before_the_model_still_work_with_a_warning(tiny_gem, fresh_warnings):
+    """The one order is (image, [prompts], model, options); the swapped order of old scripts warns."""
+    import numpy as np
+
+    from napari_gem import SegmentOptions, encode, segment
+
+    image = np.random.default_rng(0).random((40, 40)).astype(np.float32)
+    options = SegmentOptions(input_size=32)
+    expected = segment(image, ["cat"], tiny_gem, options)
+    with pytest.warns(DeprecationWarning, match=r"order \(image, \[prompts\], model, options\)"):
+        swapped = segment(image, ["cat"], options, tiny_gem)
+    np.testing.assert_array_equal(swapped.heatmaps, expected.heatmaps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per process
+        assert encode(image, options, tiny_gem).options.input_size == 32
+
+
+def test_segment_takes_exemplars_in_the_form_encoded_images_take(tiny_gem):
+    import numpy as np
+
+    from napari_gem import SegmentOptions, encode, segment
+
+    image = np.random.default_rng(1).random((40, 40)).astype(np.float32)
+    options = SegmentOptions(input_size=32)
+    boxes = {"@examples": [(4, 4, 20, 20)]}  # (y0, x0, y1, x1)
+    direct = segment(image, ["cat", "@examples"], tiny_gem, options, exemplars=boxes)
+    encoded = encode(image, tiny_gem, options).segment(["cat", "@examples"], exemplars=boxes)
+    np.testing.assert_array_equal(direct.heatmaps, encoded.heatmaps)
+    assert direct.parameters["exemplars"] == {"@examples": [[4, 4, 20, 20]]}
