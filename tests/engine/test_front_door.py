@@ -7,13 +7,6 @@ import warnings
 import pytest
 
 from napari_gem import load_model
-from napari_gem.engine import deprecation
-
-
-@pytest.fixture
-def fresh_warnings(monkeypatch):
-    """Deprecations warn once per process: each test starts as a new process would."""
-    monkeypatch.setattr(deprecation, "_warned", set())
 
 
 def test_a_misspelt_loader_keyword_is_refused_by_name_with_what_was_meant(tiny_model_name, tiny_checkpoint):
@@ -34,7 +27,7 @@ def test_method_options_go_in_their_own_mapping(tiny_model_name, tiny_checkpoint
 
 
 def test_method_options_as_keywords_still_work_and_warn_once(tiny_model_name, tiny_checkpoint,
-                                                             fresh_warnings):
+                                                             fresh_deprecations):
     with pytest.warns(DeprecationWarning, match=r"method_options=\{'sigma': \.\.\.\}") as caught:
         model = load_model(tiny_model_name, tiny_checkpoint, device="cpu", method="naclip", sigma=3.0)
     assert model.method_options.sigma == 3.0
@@ -63,7 +56,7 @@ def test_segment_without_a_model_loads_the_default_once(monkeypatch):
     loading._loaded_default.cache_clear()
 
 
-def test_options_given_before_the_model_still_work_with_a_warning(tiny_gem, fresh_warnings):
+def test_options_given_before_the_model_still_work_with_a_warning(tiny_gem, fresh_deprecations):
     """The one order is (image, [prompts], model, options); the swapped order of old scripts warns."""
     import numpy as np
 
@@ -92,3 +85,45 @@ def test_segment_takes_exemplars_in_the_form_encoded_images_take(tiny_gem):
     encoded = encode(image, tiny_gem, options).segment(["cat", "@examples"], exemplars=boxes)
     np.testing.assert_array_equal(direct.heatmaps, encoded.heatmaps)
     assert direct.parameters["exemplars"] == {"@examples": [[4, 4, 20, 20]]}
+
+
+def test_the_top_level_has_what_a_batch_user_needs():
+    import napari_gem
+    from napari_gem.batch import segment_files
+    from napari_gem.engine.families import catalogue
+
+    assert napari_gem.segment_files is segment_files
+    assert napari_gem.catalogue is catalogue and napari_gem.catalogue()
+    spec = napari_gem.ModelSpec("napari-gem-demo-micrographs")
+    assert spec.load().name == "napari-gem-demo-micrographs"
+    assert not {"GEM", "methods"} & set(napari_gem.__all__)  # deprecated: reachable, not advertised
+
+
+@pytest.mark.parametrize(("module", "old", "new"), [
+    ("napari_gem", "GEM", "GroundingModel"),
+    ("napari_gem.engine", "GEM", "GroundingModel"),
+    ("napari_gem.evaluation", "GemScorer", "ModelScorer"),
+])
+def test_a_deprecated_alias_warns_once_naming_what_replaces_it(module, old, new, fresh_deprecations):
+    import importlib
+
+    namespace = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=rf"{old} is deprecated .* removed in napari-gem 0\.3\.0: "
+                                                rf"use {new}"):
+        first = getattr(namespace, old)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert getattr(namespace, old) is first
+
+
+def test_every_deprecated_path_is_listed_in_the_api_docs():
+    from pathlib import Path
+
+    from napari_gem.engine.deprecation import REMOVED_IN
+
+    text = Path(__file__).parents[2].joinpath("docs", "api.md").read_text()
+    section = text[text.index("## Deprecated"):]
+    assert f"removed in {REMOVED_IN}" in section
+    for old in ("napari_gem.GEM`", "GemWidget`", "GemScorer`", "`napari_gem.methods()`",
+                "method options as keywords", "options before the model"):
+        assert old in section, old
