@@ -10,7 +10,7 @@ import torch
 
 from napari_gem import ModelLoadError, load_model
 from napari_gem.engine.families.clip.family import _weights_failure
-from napari_gem.engine.families.clip.load_failures import is_network_failure, weights_mismatch
+from napari_gem.engine.load_failures import is_network_failure, weights_mismatch
 
 
 def _state_dict_error() -> RuntimeError:

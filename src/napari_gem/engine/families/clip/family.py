@@ -13,12 +13,12 @@ import threading
 from pathlib import Path
 
 from ...errors import ModelLoadError, UnsupportedModelError, first_line
+from ...load_failures import is_network_failure, weights_mismatch
 from ...paths import is_weights_path
 from ..base import ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from ..registry import register_family
 from . import hub
 from .catalogue import curated_entries
-from .load_failures import is_network_failure, weights_mismatch
 from .methods import create_method
 from .model import GroundingModel
 from .text_tower import open_clip_tokenizer, text_tower_kwargs

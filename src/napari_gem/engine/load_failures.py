@@ -1,4 +1,4 @@
-"""What went wrong when open_clip could not build a model, told truthfully.
+"""What went wrong when a model could not be built, told truthfully.
 
 A checkpoint that does not fit the architecture is named as such, with the offending keys
 and shapes; only a failure to reach the network gets the "offline" advice; anything else
@@ -11,7 +11,7 @@ import re
 import socket
 import urllib.error
 
-from ...errors import first_line
+from .errors import first_line
 
 _MISSING = re.compile(r"Missing key\(s\) in state_dict: (.*?)\.\s*$", re.MULTILINE)
 _UNEXPECTED = re.compile(r"Unexpected key\(s\) in state_dict: (.*?)\.\s*$", re.MULTILINE)
@@ -56,10 +56,8 @@ def is_network_failure(error: BaseException) -> bool:
 
 
 def _network_error_types() -> tuple[type[BaseException], ...]:
-    from .hub import HubUnreachable
-
-    kinds: list[type[BaseException]] = [HubUnreachable, ConnectionError, TimeoutError, socket.gaierror,
-                                        urllib.error.URLError]
+    # ConnectionError covers the CLIP hub's HubUnreachable (the download host did not answer).
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError, socket.gaierror, urllib.error.URLError]
     try:
         import requests
 
