@@ -37,9 +37,8 @@ from .engine import (
     segment,
     supported_models,
 )
+from .engine.software import __version__
 from .engine.spec import ModelSpec
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BatchReport",
