@@ -101,7 +101,7 @@ class SegmentWidget(QWidget):
         self.model_section.addWidget(self.model_panel.container.native)
         self.advanced_section = QCollapsible("Advanced", content)
         self.advanced_section.addWidget(self.options_panel.container.native)
-        refine_row = Container(widgets=[self.refine_button, self.live_refine],
+        refine_row = Container(widgets=[self.refine_button, self.live_refine, *self.refiner.option_widgets()],
                                layout="horizontal", labels=False)
         for part in (self.source.container.native, buttons.native, self.status.native,
                      self.results_panel.container.native, self.results, refine_row.native,
