@@ -26,8 +26,10 @@ def add_refine_eval_parser(subparsers) -> argparse.ArgumentParser:
         help="measure stroke refinement with a simulated annotator (demo model, held-out scenes)",
         description="Each round one stroke (a 3 px disk) at the interior of the largest error "
         "region of every present concept's mask; prints the mean IoU after 0/1/3/5/10 strokes, "
-        "NoC@85/90 and the time per refinement, for text + strokes and two baselines "
-        "(strokes without text, filters only), and the time of a 1024 px refinement.",
+        "NoC@85/90 and the time per refinement, for text + strokes (object stage: classifier, "
+        "nearest example, without the text prior, off), strokes without text (with the object "
+        "stage, and without: a baseline), filters only (the other baseline), and the time of a "
+        "1024 px refinement.",
     )
     parser.add_argument("--scenes", type=int, default=20, help="held-out scenes (default: %(default)s)")
     parser.add_argument("--strokes", type=int, default=MAX_STROKES,

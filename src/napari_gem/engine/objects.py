@@ -32,6 +32,9 @@ BACKGROUND_SIDE = 31
 BACKGROUND_STEP = 2
 #: Smallest candidate (working pixels): smaller specks are left to the pixel classifier.
 MIN_AREA = 6
+#: Share of an object's depth (its deepest pixel's distance from its border) where a stroke
+#: labels it: a stroke on its rim corrects the outline, not the object.
+CORE = 0.5
 #: Principal components of the filters summarised per object.
 FILTER_COMPONENTS = 6
 #: Shape columns from ``regionprops_table``.
@@ -54,13 +57,15 @@ class Candidates:
     ``feature_columns`` / ``filter_columns``: the per-pixel columns the features summarise
     (``[h * w, C]``, or None), for a stroke's own region. ``weights``: each feature
     column's weight in distances (a group of columns counts as one, shape as
-    :data:`SHAPE_WEIGHT`).
+    :data:`SHAPE_WEIGHT`). ``core``: ``[h, w]``, the pixels of each object at least
+    :data:`CORE` of its depth from its border (where a stroke labels the object).
     """
 
     labels: np.ndarray
     features: np.ndarray
     sizes: np.ndarray
     weights: np.ndarray
+    core: np.ndarray
     feature_columns: np.ndarray | None = None
     filter_columns: np.ndarray | None = None
 
@@ -148,16 +153,19 @@ def group_weights(sizes: list[int], first: float = 1.0) -> np.ndarray:
 def principal_components(columns: np.ndarray, components: int) -> np.ndarray:
     """The first ``components`` principal components of ``columns`` ``[N, C]`` (unit overall std)."""
     centred = columns - columns.mean(0)
-    sample = centred[:: max(1, len(centred) // 20000)]
-    _, _, basis = np.linalg.svd(sample, full_matrices=False)
-    reduced = centred @ basis[: min(components, basis.shape[0])].T
+    sample = centred[:: max(1, len(centred) // 20000)].astype(np.float64)
+    _, vectors = np.linalg.eigh(sample.T @ sample)  # ascending: the last are the principal ones
+    reduced = centred @ vectors[:, ::-1][:, : min(components, vectors.shape[1])].astype(np.float32)
     return (reduced / max(float(reduced.std()), 1e-6)).astype(np.float32)
 
 
 def object_features(labels: np.ndarray, count: int, feature_columns: np.ndarray | None,
-                    filter_columns: np.ndarray | None) -> np.ndarray:
-    """The image-level feature rows ``[n, F]`` of ``count`` objects (the prior comes per prompt)."""
-    parts = [shape_features(labels, count)]
+                    filter_columns: np.ndarray | None, shape: bool = True) -> np.ndarray:
+    """The image-level feature rows ``[n, F]`` of ``count`` objects (the prior comes per prompt).
+
+    ``shape=False``: zeros in the shape columns (for regions whose shape means nothing).
+    """
+    parts = [shape_features(labels, count) if shape else np.zeros((count, SHAPE_COLUMNS), np.float32)]
     for columns in (feature_columns, filter_columns):
         if columns is not None:
             parts.extend(object_means(labels, columns, count))
@@ -175,8 +183,19 @@ def build_candidates(rgb: np.ndarray, cell: float, feature_columns: np.ndarray |
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     groups = [SHAPE_COLUMNS] + [2 * columns.shape[1] for columns in (feature_columns, filters)
                                 if columns is not None]
-    return Candidates(labels, features, sizes, group_weights(groups, SHAPE_WEIGHT), feature_columns,
-                      filters)
+    return Candidates(labels, features, sizes, group_weights(groups, SHAPE_WEIGHT), core_pixels(labels),
+                      feature_columns, filters)
+
+
+def core_pixels(labels: np.ndarray) -> np.ndarray:
+    """The pixels of each object at least :data:`CORE` of its deepest pixel's distance from its border."""
+    count = int(labels.max(initial=0))
+    if count == 0:
+        return np.zeros(labels.shape, bool)
+    depth = ndimage.distance_transform_edt(np.pad(labels > 0, 1))[1:-1, 1:-1]
+    deepest = np.asarray(ndimage.maximum(depth, labels, np.arange(count + 1)))
+    deepest[0] = np.inf
+    return depth >= CORE * deepest[labels]
 
 
 def prior_features(candidates: Candidates, small_prior: np.ndarray) -> np.ndarray:

@@ -310,7 +310,8 @@ def _stroke_probability(encoded, prior, small_prior, options, positive, negative
     """The classifier's probability of the prompt at the image's resolution."""
     shape = working_shape(encoded.image_shape)
     columns = _input_columns(encoded, small_prior, shape, inputs)
-    likeness = _cached(encoded, "standard filters", lambda: _standardised(_filters(encoded))) \
+    likeness = _cached(encoded, "standard filters",
+                       lambda: _standardised(_cached(encoded, "filters", lambda: _filters(encoded)))) \
         if "prior" in inputs and encoded.thumbnail is not None else None
     rows, labels, weights = _training_set(encoded.image_shape, shape, positive, negative,
                                           small_prior if "prior" in inputs else None, options,
