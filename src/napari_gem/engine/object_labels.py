@@ -303,10 +303,10 @@ def apply_decisions(probability: np.ndarray, candidates: Candidates, decisions: 
     A removed object is background. A kept object keeps the pixel classifier's outline
     where the classifier sees it too (its mean probability is at least 0.5); where it does
     not, the object stage brings the whole object. Outside the candidates, the pixel
-    classifier's foreground stays where it touches no candidate or holds a positive
-    stroke (an object no candidate found), and within :data:`RESTORE_BAND` of a kept
-    object (a part the candidate missed); the rest surrounds candidates, the halo a
-    coarse prior leaves around objects, and goes.
+    classifier's foreground stays where it holds a positive stroke (an object no
+    candidate found) and within :data:`RESTORE_BAND` of a kept object (a part the
+    candidate missed); the rest is mostly the halo a coarse prior leaves around objects,
+    and goes (so does an object smaller than the candidates' size floor nobody stroked).
     """
     labels = candidates.labels
     count = candidates.count
@@ -321,11 +321,8 @@ def apply_decisions(probability: np.ndarray, candidates: Candidates, decisions: 
     loose = (out >= 0.5) & (labels == 0)
     regions, found = ndimage.label(loose, structure=np.ones((3, 3)))
     if found:
-        # A region touching no candidate (nor a positive stroke off them) is something the
-        # candidates missed: it stays. One around candidates is their halo, but near a
-        # kept object, where it is a part the candidate missed.
-        free = np.ones(found + 1, bool)
-        free[np.unique(regions[ndimage.binary_dilation(labels > 0) & loose])] = False
+        # Only a positive stroke off the candidates says a region is an object they missed.
+        free = np.zeros(found + 1, bool)
         free[np.unique(regions[_outside_strokes(positive, labels) & loose])] = True
         free[0] = True
         kept_pixels = np.concatenate([[False], kept])[labels]
