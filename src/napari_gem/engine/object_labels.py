@@ -1,22 +1,24 @@
 """The object stage of a refinement: strokes label objects, and the labels spread to objects like them.
 
-A stroke inside a candidate object (:mod:`.objects`) labels that object (positive or
-negative: the side with more of its pixels); a stroke outside every candidate (on the
-background, or on an object no candidate found) is an example of its side too, with
+A stroke in a candidate object's core (:mod:`.objects`) labels that object (positive or
+negative: the side with more of its pixels there); a stroke outside every candidate (on
+the background, or on an object no candidate found) is an example of its side too, with
 the features of its own pixels. Unlabelled candidates are decided from these examples
 by a labeller (:data:`LABELLERS`, the ``objects`` option):
 
-- ``nearest``: the label of the nearest example in the standardised object features;
+- ``nearest``: the side of the nearer example in the standardised, group-weighted object
+  features, each side at most :data:`REACH` away;
 - ``classifier``: a logistic regression on the examples' features.
 
-With the text prior, every object's own prior (hot: the prompt; cold: not) is an example
-too: for the nearest rule, one at the :data:`REACH` (a stroked example nearer than that
-outweighs the text); for the classifier, each unlabelled object is an example of its
-prior at :data:`PRIOR_OBJECT_WEIGHT` of a stroke's weight. So one class of strokes is
-enough and the text still speaks where nobody painted. Every candidate is decided; the
-decisions are written into the pixel classifier's probability (:func:`apply_decisions`):
-a kept object is foreground, a removed one background, and outside the candidates the
-pixel classifier draws what it sees (a part of an object no candidate found).
+With the text prior, every object's own prior (hot: the prompt; cold: not, by
+:func:`soft_labels`) speaks too: for the nearest rule, the side its prior says is at
+most :data:`PRIOR_SHRINK` of the reach away; for the classifier, each unlabelled object
+is an example of its prior at :data:`PRIOR_OBJECT_WEIGHT` of a stroke's weight. So one
+class of strokes is enough and the text still speaks where nobody painted. Every
+candidate is decided; the decisions are written into the pixel classifier's probability
+(:func:`apply_decisions`): a removed object is background, a kept one foreground (in the
+pixel classifier's outline where it agrees), and off the candidates the pixel
+foreground stays only next to kept objects or under a positive stroke.
 """
 
 from __future__ import annotations

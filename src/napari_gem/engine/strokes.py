@@ -184,6 +184,7 @@ class ObjectStage:
         self.soft_prior = soft_prior
         self.candidates = None
         self.decisions: ObjectDecisions | None = None
+        self.positive: np.ndarray | None = None  # the positive strokes on the working grid
 
     def decide(self, encoded, shape, small_prior, options, positive, negative, inputs) -> None:
         """Decide every candidate object of ``encoded`` from the strokes (nothing when ``off``)."""
@@ -212,10 +213,6 @@ class ObjectStage:
             # One class painted and no text: the trees learnt nothing, the objects say it all.
             small = np.zeros_like(small)
         return apply_decisions(small, self.candidates, self.decisions, self.positive)
-
-
-AUTOCONTEXT = True
-APPLY = True
 
 
 def _candidates(encoded, shape, inputs):
@@ -318,15 +315,14 @@ def _stroke_probability(encoded, prior, small_prior, options, positive, negative
                                           likeness)
     stage.decide(encoded, shape, small_prior, options, positive, negative, inputs)
     scores = stage.score_column()
-    if scores is not None and AUTOCONTEXT:
+    if scores is not None:  # the trees see each pixel's object score too (as ilastik's autocontext)
         columns = np.concatenate([columns, scores], axis=1)
     one_class = len(np.unique(labels)) < 2
     if one_class:
         small = np.full(shape, float(labels[0]), dtype=np.float32)
     else:
         small = _fit_predict(columns, rows, labels, weights).reshape(shape)
-    if APPLY:
-        small = stage.apply(small, one_class, "prior" in inputs)
+    small = stage.apply(small, one_class, "prior" in inputs)
     probability = _resize(small, encoded.image_shape)
     if _reads_detail(encoded, shape):
         reduced = (_cached(encoded, "reduced grid", lambda: _reduced_grid(encoded))
