@@ -119,7 +119,7 @@ class SegmentWidget(QWidget):
         self.model_section.addWidget(self.model_panel.container.native)
         self.advanced_section = QCollapsible("Advanced", content)
         self.advanced_section.addWidget(self.options_panel.container.native)
-        refine_row = Container(widgets=[self.refine_button, self.live_refine],
+        refine_row = Container(widgets=[self.refine_button, self.live_refine, *self.refiner.option_widgets()],
                                layout="horizontal", labels=False)
         # A failed run's reason stays in the status line (napari's notification fades in
         # seconds), wrapped to the dock's width.
