@@ -1,6 +1,6 @@
 """The object stage's picture sequence in docs/refine.md (issue 25): text mask, one stroke, every ring.
 
-    xvfb-run -a python docs/screenshots/refine_objects_pictures.py
+    xvfb-run -a python docs/make_refine_object_screenshots.py
 
 The demo model on a crowded held-out micrograph (4-6 rings, nuclei and rod-shaped bacteria
 each), a strict threshold (0.9) so that the text mask misses most rings; one stroke with
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_screenshots import label_note, shoot, wait, wait_refined  # noqa: E402
 
