@@ -125,5 +125,25 @@ def test_every_deprecated_path_is_listed_in_the_api_docs():
     section = text[text.index("## Deprecated"):]
     assert f"removed in {REMOVED_IN}" in section
     for old in ("napari_gem.GEM`", "GemWidget`", "GemScorer`", "`napari_gem.methods()`",
-                "method options as keywords", "options before the model"):
+                "method options as keywords", "options before the model", "plain list of boxes"):
         assert old in section, old
+
+
+def test_refine_takes_exemplars_in_the_form_segment_takes(tiny_gem, fresh_deprecations):
+    """``{prompt: boxes}`` in both; refine's old plain list still works, with a warning."""
+    import numpy as np
+
+    from napari_gem import SegmentOptions, encode
+
+    image = np.random.default_rng(2).random((48, 48)).astype(np.float32)
+    encoded = encode(image, tiny_gem, SegmentOptions(input_size=32))
+    box = (8, 8, 24, 24)  # (y0, x0, y1, x1)
+    combined = encoded.refine("cell", exemplars={"cell": [box]})
+    alone = encoded.refine(None, exemplars={"@examples": [box]})
+    with pytest.warns(DeprecationWarning, match=r"exemplars=\{prompt: boxes\}"):
+        old = encoded.refine("cell", exemplars=[box])
+    np.testing.assert_array_equal(old.heatmaps, combined.heatmaps)
+    assert combined.parameters["refine"]["exemplars"] == [list(box)]
+    assert not np.array_equal(alone.heatmaps, combined.heatmaps)  # the boxes alone, no words
+    with pytest.raises(ValueError, match="exemplars name prompts that are not refined: dog"):
+        encoded.refine("cell", exemplars={"dog": [box]})

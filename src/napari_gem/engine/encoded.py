@@ -211,11 +211,34 @@ class EncodedImage:
         return (np.stack([answers[prompt][0] for prompt in prompts]).astype(np.float32),
                 np.array([answers[prompt][1] for prompt in prompts], dtype=np.float32))
 
-    def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
-               **segment_options) -> SegmentationResult:
-        """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`)."""
-        return refine_with_strokes(self, prompt, positive=positive, negative=negative, exemplars=exemplars,
-                      **segment_options)
+    def refine(self, prompt: str | None, *, positive=None, negative=None,
+               exemplars: Mapping[str, Sequence[Box]] | None = None, **segment_options) -> SegmentationResult:
+        """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`).
+
+        ``exemplars`` takes the form :meth:`segment` takes: ``{prompt: [(y0, x0, y1, x1), ...]}``
+        (rows first, napari's order; not SAM's or torchvision's ``(x0, y0, x1, y1)``), keyed by
+        the prompt refined (any one key with ``prompt=None``: the boxes alone).
+        """
+        return refine_with_strokes(self, prompt, positive=positive, negative=negative,
+                                   exemplars=boxes_of(prompt, exemplars), **segment_options)
+
+
+def boxes_of(prompt: str | None, exemplars) -> list[Box] | None:
+    """The boxes ``{prompt: boxes}`` gives the refined prompt; a plain list of boxes (the 0.1
+    form of ``refine``) still works, with a warning."""
+    if exemplars is None:
+        return None
+    if not isinstance(exemplars, Mapping):
+        from .deprecation import warn_deprecated
+
+        warn_deprecated("exemplars as a plain list of boxes in refine",
+                        "exemplars={prompt: boxes}, the form segment takes", stacklevel=4)
+        return list(exemplars)
+    named = [prompt] if prompt is not None else list(exemplars)[:1]
+    others = sorted(set(exemplars) - set(named))
+    if others:
+        raise ValueError(f"exemplars name prompts that are not refined: {', '.join(others)}")
+    return [box for name in named for box in exemplars.get(name, ())]
 
 
 def refuse_encode_options(encoded: SegmentOptions, overrides: Mapping) -> None:
