@@ -147,3 +147,13 @@ def test_refine_takes_exemplars_in_the_form_segment_takes(tiny_gem, fresh_deprec
     assert not np.array_equal(alone.heatmaps, combined.heatmaps)  # the boxes alone, no words
     with pytest.raises(ValueError, match="exemplars name prompts that are not refined: dog"):
         encoded.refine("cell", exemplars={"dog": [box]})
+
+
+def test_every_function_that_takes_boxes_states_their_order():
+    from napari_gem import EncodedImage, segment
+    from napari_gem.engine import strokes
+
+    for function in (segment, EncodedImage.segment, EncodedImage.refine, strokes.refine):
+        assert "(y0, x0, y1, x1)" in function.__doc__, function.__qualname__
+    for function in (segment, EncodedImage.segment, EncodedImage.refine):
+        assert "not SAM's or torchvision's" in " ".join(function.__doc__.split()), function.__qualname__
