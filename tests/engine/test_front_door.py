@@ -157,3 +157,16 @@ def test_every_function_that_takes_boxes_states_their_order():
         assert "(y0, x0, y1, x1)" in function.__doc__, function.__qualname__
     for function in (segment, EncodedImage.segment, EncodedImage.refine):
         assert "not SAM's or torchvision's" in " ".join(function.__doc__.split()), function.__qualname__
+
+
+def test_a_misspelt_option_is_refused_by_name_with_what_was_meant(tiny_gem):
+    import numpy as np
+
+    from napari_gem import SegmentOptions, encode, segment
+
+    image = np.zeros((32, 32), np.float32)
+    with pytest.raises(TypeError, match=r"unknown option 'thresold' \(did you mean 'threshold'\?\)"):
+        segment(image, ["cat"], tiny_gem, thresold="otsu")
+    encoded = encode(image, tiny_gem, SegmentOptions(input_size=32))
+    with pytest.raises(TypeError, match=r"unknown option 'thresold' \(did you mean 'threshold'\?\)"):
+        encoded.segment(["cat"], thresold="otsu")

@@ -241,9 +241,24 @@ def boxes_of(prompt: str | None, exemplars) -> list[Box] | None:
     return [box for name in named for box in exemplars.get(name, ())]
 
 
+def refuse_unknown_options(overrides: Mapping) -> None:
+    """Refuse a keyword that is no :class:`SegmentOptions` field, by name, with the field it may
+    have meant (``thresold=`` -> "did you mean 'threshold'?")."""
+    import dataclasses
+    import difflib
+
+    names = [field.name for field in dataclasses.fields(SegmentOptions)]
+    unknown = [name for name in overrides if name not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (see napari_gem.SegmentOptions)"
+        raise TypeError(f"unknown option {unknown[0]!r}{hint}")
+
+
 def refuse_encode_options(encoded: SegmentOptions, overrides: Mapping) -> None:
     """Refuse an encode-stage option that differs from the encoding's: asking an encoded image
     cannot change how it was encoded (the result would record a value never used)."""
+    refuse_unknown_options(overrides)
     changed = sorted(name for name, value in overrides.items()
                      if stage_of(name) == "encode" and getattr(encoded, name) != value)
     if changed:
@@ -443,6 +458,7 @@ def segment(
         from .loading import default_model
 
         model = default_model()
+    refuse_unknown_options(overrides)
     options = (options or SegmentOptions()).replace(**overrides) if overrides else options
     prompts = clean_prompts(prompts)  # options not chosen take the model's defaults in encode
     return encode(image, model, options, region_labels=region_labels).segment(prompts, exemplars=exemplars)
