@@ -27,6 +27,8 @@ class CoolOptions(MethodOptions):
 class WindowOptions(MethodOptions):
     window: int = option(3, kind="int", label="window", minimum=1, maximum=9,
                          help="toy C: a neighbourhood in patches")
+    device: str = option("near", kind="choice", label="device", choices=("near", "far"),
+                         help="toy C: named like the model's --device")
 
 
 class WarmMethod(MaskClip):  # MaskCLIP's features; the options are what the tests look at

@@ -39,15 +39,17 @@ def test_a_shared_name_gets_one_flag_per_method_with_its_own_range(monkeypatch):
 
 
 def test_a_method_option_named_like_a_segmentation_option_gets_its_own_flag(monkeypatch):
-    """``window`` is a SegmentOptions field: a method's ``window`` must not crash argparse."""
+    """``window`` is a SegmentOptions field and ``device`` a model argument: a method's own
+    ``window`` or ``device`` must not crash argparse."""
     from napari_gem.cli.method_args import method_options_from_args
     from napari_gem.cli.segment import options_from_args
 
     register_toy_methods(monkeypatch)
     args = _segment_parser().parse_args(["in.tif", "-p", "cell", "-o", "out", "--method", "toy-window",
-                                         "--toy-window-window", "5", "--window", "448"])
-    assert method_options_from_args(args) == {"window": 5}
-    assert options_from_args(args).window == 448
+                                         "--toy-window-window", "5", "--window", "448",
+                                         "--toy-window-device", "far", "--device", "cpu"])
+    assert method_options_from_args(args) == {"window": 5, "device": "far"}
+    assert options_from_args(args).window == 448 and args.device == "cpu"
 
 
 def test_namespaced_flags_reach_the_chosen_method_under_its_own_name(monkeypatch, tiny_model_name,

@@ -26,6 +26,6 @@ def test_each_method_has_its_own_field_for_a_shared_option_name(monkeypatch, qap
     assert panel.method_options() == {"temperature": 0.3}
     assert not cool.native.isHidden() and warm.native.isHidden()  # only the chosen method's fields show
     panel.show_method("toy-window", uses_clip_methods=True)
-    assert panel.method_options() == {"window": 3}
+    assert panel.method_options() == {"window": 3, "device": "near"}
     panel.show_method("gem", uses_clip_methods=True)
     assert set(panel.method_options()) == {"depth", "iterations", "temperature"}

@@ -20,6 +20,11 @@ from .families import list_families
 from .families.clip.methods import method_class, method_names
 from .options import SegmentOptions
 
+#: What the model arguments beside the method options are called (``--device``, ``--option``'s
+#: ``method_option``): a method option of one of these names is namespaced too.
+MODEL_WORDS = ("model", "pretrained", "device", "precision", "cache_dir", "method", "method_option",
+               "method_options")
+
 
 @dataclass(frozen=True)
 class MethodOption:
@@ -66,9 +71,12 @@ def method_options(reserved: Iterable[str] | None = None) -> list[MethodOption]:
     """Every method's options keyed for fields and flags (see the module docstring).
 
     ``reserved``: names a key must not take (default: the :class:`SegmentOptions` fields,
-    which share the widget and the ``segment`` command with the method options).
+    which share the widget and the ``segment`` command with the method options, and
+    :data:`MODEL_WORDS`).
     """
-    reserved = {item.name for item in describe(SegmentOptions)} if reserved is None else set(reserved)
+    if reserved is None:
+        reserved = {*(item.name for item in describe(SegmentOptions)), *MODEL_WORDS}
+    reserved = set(reserved)
     classes = options_classes()
     uses = Counter(item.name for options_class in classes.values() for item in describe(options_class))
     keyed = []
