@@ -1,4 +1,5 @@
-"""Timing of the benchmarks beyond what ``napari-gem bench`` needs: worst ratios, peak memory.
+"""Timing of the benchmarks beyond what ``napari-gem bench`` needs: worst ratios, peak memory,
+one timed encode per method.
 
 Everything else (interleaved runs, the printed table) is the package's own
 :mod:`napari_gem.cli.timing`, re-exported here so that every benchmark imports one module.
@@ -8,13 +9,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+
+import torch
 
 from napari_gem.cli.timing import (  # noqa: F401  (re-exported for the benchmarks)
     emit_table,
     format_table,
     interleaved_medians,
     interleaved_samples,
-    method_encode_runs,
     sync,
     timed,
 )
@@ -50,3 +53,10 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def method_encode_runs(model, methods, pixels: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """One timed run per method: ``encode_image`` as ``encode`` calls it (with the presence
+    embedding), on the same weights."""
+    return {name: (lambda variant=model.with_method(name): variant.encode_image(pixels))
+            for name in methods}

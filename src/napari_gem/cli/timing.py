@@ -37,13 +37,6 @@ def interleaved_samples(runs: dict[str, Callable[[], object]], repeats: int,
     return samples
 
 
-def method_encode_runs(model, methods, pixels: torch.Tensor) -> dict[str, Callable[[], object]]:
-    """One timed run per method: ``encode_image`` as ``encode`` calls it (with the presence
-    embedding), on the same weights."""
-    return {name: (lambda variant=model.with_method(name): variant.encode_image(pixels))
-            for name in methods}
-
-
 def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int, device) -> dict[str, float]:
     """Median seconds of each run (see :func:`interleaved_samples`)."""
     samples = interleaved_samples(runs, repeats, device)
