@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +28,34 @@ def test_readme_links_point_at_files_that_exist():
     for target in re.findall(r"\]\(([^)#]+)\)", text):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
+
+
+
+def _models_table():
+    """``docs/models_table.py``, the script that writes the README's models table (by path)."""
+    spec = importlib.util.spec_from_file_location("models_table", ROOT / "docs" / "models_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_models_table_is_the_catalogue():
+    """A family's new model must reach the README: ``python docs/models_table.py`` rewrites it."""
+    from napari_gem.engine.families import catalogue
+
+    script = _models_table()
+    table = script.readme_table((ROOT / "README.md").read_text())
+    assert table == script.models_table(), "stale README table: run python docs/models_table.py"
+    for entry in catalogue():
+        assert f"`{entry.name}`" in table
+
+
+def test_the_models_table_script_rewrites_only_between_its_markers(tmp_path):
+    script = _models_table()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{script.START}\nold\n{script.END}\nrest\n")
+    script.write_readme_table(readme)
+    assert readme.read_text() == f"# x\n\n{script.START}\n{script.models_table()}\n{script.END}\nrest\n"
+    readme.write_text("# no markers\n")
+    with pytest.raises(ValueError, match="no models-table markers"):
+        script.write_readme_table(readme)

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from napari_gem import encode
-from napari_gem.cli.main import main
-from napari_gem.demo import MODEL_NAME, VOCABULARY, load_model, model_spec, scene, segment_options
-from napari_gem.demo.quality import EVAL_SEED_START
+from napari_gem.demo import MODEL_NAME, load_model, model_spec, scene, segment_options
+from napari_gem.demo.scenes import EVAL_SEED_START
 
 #: Recorded with the shipped weights (CPU, fp32): min-max heatmaps of ``scene(EVAL_SEED_START)``.
 RECORDED = {
@@ -121,15 +120,6 @@ def test_model_spec_builds_the_same_model(model):
 def test_unknown_method_is_a_clear_error():
     with pytest.raises((ValueError, RuntimeError), match="method"):
         load_model("no-such-method")
-
-
-def test_demo_eval_prints_the_quality_table(capsys):
-    assert main(["demo-eval", "--scenes", "1", "--methods", "gem,clip"]) == 0
-    out = capsys.readouterr().out
-    assert "| gem |" in out and "| clip |" in out and "presence AUROC" in out
-    assert main(["demo-eval", "--scenes", "1", "--methods", "nonsense"]) == 2
-    assert "napari-gem: error:" in capsys.readouterr().err
-    assert len(VOCABULARY) == 10
 
 
 def test_command_line_offers_the_demo_first_run():

@@ -8,12 +8,15 @@ import numpy as np
 import pytest
 from skimage.draw import disk
 
+from benchmark_scripts import benchmark_module
 from napari_gem.cli.main import main as cli_main
-from napari_gem.demo.counting import matches, touching_scene, touching_share
 from napari_gem.engine import SegmentOptions
 from napari_gem.engine.instances import components, label_instances, split_touching
 from napari_gem.engine.masks import connected_components
 from napari_gem.engine.result import build_result
+
+counting = benchmark_module("counting")  # the object counts' scenes (benchmarks/)
+matches, touching_scene, touching_share = counting.matches, counting.touching_scene, counting.touching_share
 
 SHAPE = (64, 96)
 LEFT, RIGHT = (32, 30), (32, 58)

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from napari_gem.demo import load_model, scene, segment_options
-from napari_gem.demo.quality import EVAL_SEED_START
+from napari_gem.demo.scenes import EVAL_SEED_START
 from napari_gem.engine.encoded import encode
 
 

@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from benchmark_scripts import benchmark_module
 from napari_gem.demo import load_model, scene, segment_options
-from napari_gem.demo.quality import EVAL_SEED_START
+from napari_gem.demo.scenes import EVAL_SEED_START
 from napari_gem.engine.encoded import encode
 from napari_gem.engine.object_labels import LABELLERS, RefineOptions
-from napari_gem.evaluation.annotator import disk, interior_point, largest_region
+
+annotator = benchmark_module("annotator")  # the simulated annotator's strokes (benchmarks/)
+disk, interior_point, largest_region = annotator.disk, annotator.interior_point, annotator.largest_region
 
 CONCEPTS = ["ring", "nucleus", "rod-shaped bacterium"]
 

@@ -167,7 +167,11 @@ def tiny_dino_b8():
 
 
 def test_the_bench_times_slic_and_the_vote_against_the_target():
-    from napari_gem.cli.bench_vfm import REGIONS_TARGET_S, measure_regions, regions_rows
+    from benchmark_scripts import benchmark_module
+
+    bench_vfm = benchmark_module("bench_vfm")
+    REGIONS_TARGET_S, measure_regions, regions_rows = (  # noqa: N806 (the module's names)
+        bench_vfm.REGIONS_TARGET_S, bench_vfm.measure_regions, bench_vfm.regions_rows)
 
     times = measure_regions(side=128, prompts=2, repeats=1)
     rows = regions_rows(times, 128)

@@ -222,7 +222,9 @@ def test_segment_tiles_refines_and_runs_in_bf16_on_timm_trunks(timm_clip_names, 
 
 
 def test_the_families_bench_times_every_method_against_the_models_own_encode(timm_clip_names):
-    from napari_gem.cli.bench_families import measure_family
+    from benchmark_scripts import benchmark_module
+
+    measure_family = benchmark_module("bench_families").measure_family
 
     samples = measure_family("napari-gem-test-eva02", 96, 1, METHODS)
     assert set(samples) == {"plain", *METHODS} and all(s[0] > 0 for s in samples.values())

@@ -13,15 +13,11 @@ from collections.abc import Sequence
 
 from ..engine.extras import require
 from .bench import add_bench_parser
-from .demo_eval import add_demo_eval_parser
 from .errors import report_error
 from .evaluate import add_evaluate_parser
-from .instances_eval import add_instances_eval_parser
 from .methods_list import add_methods_parser
 from .models_list import add_models_parser
-from .refine_eval import add_refine_eval_parser
 from .segment import add_segment_parser
-from .train_demo import add_train_demo_parser
 from .train_simzss import add_train_simzss_parser
 
 
@@ -43,10 +39,10 @@ def _add_launch_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-gem",
-        description="Type what you are looking for, see where it is: GEM and other "
-        "training-free dense methods (GCLIP, NACLIP, SCLIP, ClearCLIP, MaskCLIP) on CLIP "
-        "vision transformers, and SimZSS. Without a "
-        "subcommand, opens napari with the napari-gem widget and a sample image.",
+        description="Type what you are looking for, see where it is: training-free dense "
+        "grounding (GEM, MaskCLIP, SCLIP, ClearCLIP, NACLIP, GCLIP, ProxyCLIP) on CLIP-family "
+        "vision transformers, Talk2DINO and SimZSS. Without a subcommand, opens napari with "
+        "the napari-gem widget and a sample image.",
     )
     _add_launch_options(parser)
     parser.add_argument("--debug", action="store_true",
@@ -54,9 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     launch = subparsers.add_parser("launch", help="open napari with the widget (the default)")
     _add_launch_options(launch)
+    # The project's own experiments (demo training and evaluations, the issue-tied bench
+    # rows) are scripts in the repository's benchmarks/ folder, not subcommands.
     for add_parser in (add_bench_parser, add_methods_parser, add_models_parser, add_segment_parser,
-                       add_evaluate_parser, add_train_simzss_parser, add_demo_eval_parser,
-                       add_train_demo_parser, add_refine_eval_parser, add_instances_eval_parser):
+                       add_evaluate_parser, add_train_simzss_parser):
         add_parser(subparsers)
     return parser
 

@@ -48,6 +48,9 @@ PLURALS: dict[str, str] = {
 BACKGROUND = "background"
 
 SCENE_SIZE = 192
+#: First seed of the held-out scenes that tests and measurements use (training uses seeds
+#: below 1,000,000).
+EVAL_SEED_START = 1_000_000
 
 # Stain colours (RGB in [0, 1]) shared by all concepts, so colour alone never names one.
 _STAINS = np.array([

@@ -68,8 +68,8 @@ class DemoFamily(OpenClipFamily):
         register_config()
         if pretrained == str(WEIGHTS_PATH) and not WEIGHTS_PATH.is_file():
             raise ModelLoadError(
-                f"the demo weights are missing ({WEIGHTS_PATH}); reinstall napari-gem or run "
-                "`napari-gem train-demo`"
+                f"the demo weights are missing ({WEIGHTS_PATH}); reinstall napari-gem or, in a "
+                "checkout of its repository, run `python benchmarks/train_demo.py`"
             )
         super().check(name, pretrained)
 

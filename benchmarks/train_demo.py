@@ -1,22 +1,24 @@
-"""``napari-gem train-demo``: train the demo CLIP again (writes the packaged weights and a log)."""
+"""``python benchmarks/train_demo.py``: train the demo CLIP again (writes the packaged weights and a log)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..demo.training import TrainingConfig, save_weights, train
-from ..engine.families.demo import CONFIG_PATH, WEIGHTS_PATH
+from demo_training import TrainingConfig, save_weights, train
+from script import run_script
+
+from napari_gem.engine.families.demo import CONFIG_PATH, WEIGHTS_PATH
 
 
-def add_train_demo_parser(subparsers) -> argparse.ArgumentParser:
-    """The ``napari-gem train-demo`` subcommand."""
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line."""
     defaults = TrainingConfig()
-    parser = subparsers.add_parser(
-        "train-demo",
-        help="train the packaged demo CLIP again on generated micrographs",
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/train_demo.py",
         description=f"Train the demo CLIP ({CONFIG_PATH.name}) on generated micrographs.",
     )
     parser.add_argument("--steps", type=int, default=defaults.steps)
@@ -28,7 +30,6 @@ def add_train_demo_parser(subparsers) -> argparse.ArgumentParser:
                         help="weight of the single-patch region loss (0: captions only)")
     parser.add_argument("--output", type=Path, default=WEIGHTS_PATH,
                         help="weights file to write (default: the packaged weights)")
-    parser.set_defaults(handler=run_train_demo)
     return parser
 
 
@@ -42,3 +43,11 @@ def run_train_demo(args: argparse.Namespace) -> int:
     size = args.output.stat().st_size / 2**20
     print(f"wrote {args.output} ({size:.1f} MiB) after {log['training_seconds']:.0f} s")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_script(build_parser(), run_train_demo, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,13 +1,13 @@
-"""``napari-gem refine-eval``: the simulated annotator on held-out generated micrographs."""
+"""``python benchmarks/refine_eval.py``: the simulated annotator on held-out generated micrographs."""
 
 from __future__ import annotations
 
 import argparse
 import platform
+import sys
+from collections.abc import Sequence
 
-from ..engine.described import describe
-from ..engine.object_labels import RefineOptions
-from ..evaluation.annotator import (
+from annotator import (
     BACKBONES,
     MAX_STROKES,
     SETTINGS,
@@ -16,14 +16,17 @@ from ..evaluation.annotator import (
     format_table,
     refinement_time,
 )
-from .option_flags import add_option_flags, options_from_flags
+from script import run_script
+
+from napari_gem.cli.option_flags import add_option_flags, options_from_flags
+from napari_gem.engine.described import describe
+from napari_gem.engine.object_labels import RefineOptions
 
 
-def add_refine_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """The ``napari-gem refine-eval`` subcommand."""
-    parser = subparsers.add_parser(
-        "refine-eval",
-        help="measure stroke refinement with a simulated annotator (demo model, held-out scenes)",
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line."""
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/refine_eval.py",
         description="Each round one stroke (a 3 px disk) at the interior of the largest error "
         "region of every present concept's mask; prints the mean IoU after 0/1/3/5/10 strokes, "
         "NoC@85/90 and the time per refinement, for text + strokes (object stage: classifier, "
@@ -49,12 +52,11 @@ def add_refine_eval_parser(subparsers) -> argparse.ArgumentParser:
                             f"{i}: {s.name}" for i, s in enumerate(SETTINGS)) + " (default: all)")
     add_option_flags(parser.add_argument_group("refinement (the 1024 px timing)"),
                      describe(RefineOptions))
-    parser.set_defaults(handler=run_refine_eval)
     return parser
 
 
 def run_refine_eval(args: argparse.Namespace) -> int:
-    from ..demo import load_model, segment_options
+    from napari_gem.demo import load_model, segment_options
 
     if args.scenes < 1:
         raise ValueError("--scenes must be at least 1")
@@ -104,3 +106,11 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_script(build_parser(), run_refine_eval, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -70,7 +70,7 @@ class Backbone:
 
 
 def _demo_model():
-    from ..demo import load_model
+    from napari_gem.demo import load_model
 
     return load_model()
 
@@ -78,7 +78,7 @@ def _demo_model():
 def _random_vit_b16():
     import torch
 
-    from ..engine.loading import load_model
+    from napari_gem.engine.loading import load_model
 
     torch.manual_seed(0)  # the same random weights every run
     return load_model("ViT-B-16", None, device="cpu")
@@ -191,8 +191,8 @@ def demo_cases(scenes: int, start: int | None = None, instances: tuple[int, int]
 
     ``instances``: objects per concept (the scenes' own default when None).
     """
-    from ..demo import scene
-    from ..demo.quality import EVAL_SEED_START
+    from napari_gem.demo import scene
+    from napari_gem.demo.scenes import EVAL_SEED_START
 
     first = EVAL_SEED_START if start is None else start
     crowd = {} if instances is None else {"instances": tuple(instances)}
@@ -209,7 +209,7 @@ def evaluate(model, options, scenes: int = 20, settings: Sequence[Setting] = SET
 
     ``instances``: objects per concept of the scenes (e.g. ``(5, 15)``; default: the scenes' own).
     """
-    from ..engine.encoded import encode
+    from napari_gem.engine.encoded import encode
 
     curves: dict[str, list[Curve]] = {s.name: [] for s in settings}
     encoded_seed, encoded = None, None
@@ -227,9 +227,9 @@ def refinement_time(model, options, side: int = 1024, repeats: int = 5,
 
     ``refine_options``: :class:`~napari_gem.engine.object_labels.RefineOptions` fields (``objects``).
     """
-    from ..demo import scene
-    from ..demo.quality import EVAL_SEED_START
-    from ..engine.encoded import encode
+    from napari_gem.demo import scene
+    from napari_gem.demo.scenes import EVAL_SEED_START
+    from napari_gem.engine.encoded import encode
 
     image, masks = scene(EVAL_SEED_START, side)
     concept = sorted(masks)[0]
@@ -264,7 +264,7 @@ def exemplar_comparison(model, options, scenes: int = 20, start: int | None = No
 
     The box is the bounding box of the concept's largest object, as a user would draw it.
     """
-    from ..engine.encoded import encode
+    from napari_gem.engine.encoded import encode
 
     scores: dict[str, list[float]] = {"text": [], "example box": [], "text + example box": []}
     encoded_seed, encoded = None, None

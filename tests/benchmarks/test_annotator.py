@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_gem.evaluation.annotator import (
-    Curve,
-    next_stroke,
-    strokes_to_reach,
-    summarize,
-)
+from benchmark_scripts import benchmark_module
+
+annotator = benchmark_module("annotator")
+Curve, next_stroke = annotator.Curve, annotator.next_stroke
+strokes_to_reach, summarize = annotator.strokes_to_reach, annotator.summarize
 
 
 def test_a_stroke_lands_inside_the_largest_missed_region():

@@ -1,16 +1,15 @@
-"""``napari-gem bench``: ProxyCLIP's cost against a plain CLIP encode measured in the same run.
+"""``python benchmarks/bench.py``: ProxyCLIP's cost against a plain CLIP encode measured in the same run.
 
 The proxy (DINO ViT-B/16 by default) is built with random weights — it costs exactly
 what the real ones do and needs no download — and shared as the process's proxy, so the
-method rows of ``napari-gem bench`` time ProxyCLIP like every other method. Target
+method rows of ``python benchmarks/bench.py`` time ProxyCLIP like every other method. Target
 (issue 17): ProxyCLIP encode ≤ 2.1× a plain CLIP encode at 448², fp32, CPU.
 """
 
 from __future__ import annotations
 
 import torch
-
-from .timing import interleaved_medians
+from timing import interleaved_medians
 
 PROXYCLIP_TARGET = 2.1
 
@@ -19,7 +18,7 @@ def share_random_proxy(gem, proxy: str = "dino-b16") -> None:
     """Share a random-weight ``proxy`` on ``gem``'s device and dtype as the process's proxy."""
     import timm
 
-    from ..engine.vfm import share_proxy, timm_name
+    from napari_gem.engine.vfm import share_proxy, timm_name
 
     module = timm.create_model(timm_name(proxy), pretrained=False).eval()
     share_proxy(proxy, module.to(device=gem.device, dtype=gem.dtype))
@@ -72,7 +71,7 @@ def measure_talk2dino(input_size: int = 448, repeats: int = 5, device: str = "cp
     masks with background cleaning for 5 prompts; random weights (no download)."""
     import timm
 
-    from ..engine import load_model
+    from napari_gem.engine import load_model
 
     model = load_model("talk2dino-vitb14", None, device=device, precision="fp32")
     plain = timm.create_model("vit_base_patch14_reg4_dinov2", pretrained=False, num_classes=0,
@@ -126,10 +125,10 @@ def measure_regions(side: int = 1024, prompts: int = 5, repeats: int = 5) -> dic
     SLIC superpixels (default options) and the vote of a class map and ``prompts`` masks."""
     import numpy as np
 
-    from ..engine import SegmentOptions
-    from ..engine.preprocess import intensity_map, to_rgb
-    from ..engine.regions.sources import get_source
-    from ..engine.regions.vote import majority_vote, vote_masks
+    from napari_gem.engine import SegmentOptions
+    from napari_gem.engine.preprocess import intensity_map, to_rgb
+    from napari_gem.engine.regions.sources import get_source
+    from napari_gem.engine.regions.vote import majority_vote, vote_masks
 
     image = blob_image(side)
     options = SegmentOptions(regions="slic")
@@ -155,8 +154,8 @@ def measure_region_attention(gem, plain, input_size: int = 448, repeats: int = 3
                              proxy: str = "dino-b8") -> dict[str, float]:
     """Median seconds of a plain CLIP encode and of the region-restricted encode (CorrCLIP's
     head with a random-weight ``proxy``, SLIC regions), and their ratio."""
-    from ..engine.regions.head import region_dense
-    from ..engine.vfm import load_proxy
+    from napari_gem.engine.regions.head import region_dense
+    from napari_gem.engine.vfm import load_proxy
 
     share_random_proxy(gem, proxy)
     vfm = load_proxy(proxy, device=gem.device, dtype=gem.dtype)

@@ -1,21 +1,24 @@
-"""``napari-gem demo-eval``: the demo model's quality table on held-out generated micrographs."""
+"""``python benchmarks/demo_eval.py``: the demo model's quality table on held-out generated micrographs."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 
-from ..demo.quality import evaluate, format_table
-from ..engine.families.clip.methods import self_contained_method_names
+from quality import evaluate, format_table
+from script import run_script
+
+from napari_gem.engine.families.clip.methods import self_contained_method_names
 
 #: Every method that needs no weights besides the demo model's (ProxyCLIP needs a proxy's).
 _DEFAULT_METHODS = list(self_contained_method_names())
 
 
-def add_demo_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """The ``napari-gem demo-eval`` subcommand."""
-    parser = subparsers.add_parser(
-        "demo-eval",
-        help="measure the dense methods on held-out generated micrographs with the demo model",
+def build_parser() -> argparse.ArgumentParser:
+    """The script's command line."""
+    parser = argparse.ArgumentParser(
+        prog="benchmarks/demo_eval.py",
         description="Print the demo model's quality table (semantic mIoU, mask IoU, pointing game, "
         "presence AUROC, false-positive area of absent prompts) on held-out generated scenes.",
     )
@@ -24,7 +27,6 @@ def add_demo_eval_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--scenes", type=int, default=100, help="held-out scenes (default: %(default)s)")
     parser.add_argument("--input-size", type=int, default=None,
                         help="model input side in pixels (default: the demo model's)")
-    parser.set_defaults(handler=run_demo_eval)
     return parser
 
 
@@ -37,3 +39,11 @@ def run_demo_eval(args: argparse.Namespace) -> int:
     results = evaluate(methods, args.scenes, input_size=args.input_size)
     print(format_table(results, args.scenes))
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_script(build_parser(), run_demo_eval, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

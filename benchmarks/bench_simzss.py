@@ -1,4 +1,4 @@
-"""``napari-gem bench --simzss``: SimZSS's cost against a plain timm DINOv2 forward.
+"""``python benchmarks/bench.py --simzss``: SimZSS's cost against a plain timm DINOv2 forward.
 
 Rows: encode at the input size as a ratio of timm ``forward_features`` on the same
 ViT (the denoiser may add at most 10%), seconds per fine-tuning epoch of 1,000
@@ -13,17 +13,18 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
-
-from .timing import emit_table, interleaved_medians
+from timing import emit_table, interleaved_medians
 
 TARGETS = {"simzss_vs_timm": 1.1}
 
 _PEAK_SCRIPT = """
 import json, sys, time, numpy as np, torch
+sys.path.insert(0, {benchmarks!r})  # this folder: PeakMemory lives beside the bench
 from napari_gem import SegmentOptions, encode, load_model
-from napari_gem.cli.timing import PeakMemory
+from timing import PeakMemory
 model = load_model({model!r}, None, device={device!r})
 image = (np.random.default_rng(0).random(({side}, {side}, 3)) * 255).astype(np.uint8)
 options = SegmentOptions(tiling="always", window={window}, input_size={window})
@@ -60,11 +61,11 @@ def measure_encode(model, input_size: int, repeats: int) -> dict[str, float]:
 
 def measure_training_epoch(captions: int, device: str) -> float:
     """Seconds for one epoch over ``captions`` COCO-like captions, features cached (random)."""
-    from ..engine.families.simzss import DEFAULT_ARCHITECTURE, new_network
-    from ..engine.families.simzss.architecture import get_architecture, get_tokenizer
-    from ..simzss_training.concepts import ConceptMatcher
-    from ..simzss_training.data import CachedFeatures
-    from ..simzss_training.trainer import TrainingConfig, TrainingData, make_optimizer, run_epoch
+    from napari_gem.engine.families.simzss import DEFAULT_ARCHITECTURE, new_network
+    from napari_gem.engine.families.simzss.architecture import get_architecture, get_tokenizer
+    from napari_gem.simzss_training.concepts import ConceptMatcher
+    from napari_gem.simzss_training.data import CachedFeatures
+    from napari_gem.simzss_training.trainer import TrainingConfig, TrainingData, make_optimizer, run_epoch
 
     generator = torch.Generator().manual_seed(0)
     words = ["dog", "cat", "person", "car", "table", "pizza", "bus", "tree", "horse", "boat"]
@@ -92,9 +93,10 @@ def measure_training_epoch(captions: int, device: str) -> float:
 
 def measure_tiled_peak(side: int, window: int, device: str) -> dict:
     """Peak resident memory of encoding + segmenting a tiled ``side``² image, in a subprocess."""
-    from ..engine.families.simzss import DEFAULT_ARCHITECTURE
+    from napari_gem.engine.families.simzss import DEFAULT_ARCHITECTURE
 
-    script = _PEAK_SCRIPT.format(model=DEFAULT_ARCHITECTURE, device=device, side=side, window=window)
+    script = _PEAK_SCRIPT.format(model=DEFAULT_ARCHITECTURE, device=device, side=side, window=window,
+                                 benchmarks=str(Path(__file__).resolve().parent))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
@@ -103,7 +105,7 @@ def measure_tiled_peak(side: int, window: int, device: str) -> dict:
 
 
 def run_simzss_bench(args) -> int:
-    from ..engine.families.simzss import DEFAULT_ARCHITECTURE, load_simzss
+    from napari_gem.engine.families.simzss import DEFAULT_ARCHITECTURE, load_simzss
 
     torch.manual_seed(0)
     model = load_simzss(DEFAULT_ARCHITECTURE, None, device=args.device, precision=args.precision)

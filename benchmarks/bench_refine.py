@@ -1,4 +1,4 @@
-"""``napari-gem bench``: the time of a stroke refinement after encoding, against the encode itself.
+"""``python benchmarks/bench.py``: the time of a stroke refinement after encoding, against the encode itself.
 
 A few generated micrographs (``napari_gem.demo.scene``) at ``--refine-image`` pixels are
 encoded with the bench's model; each is then refined from one positive and one negative
@@ -27,11 +27,12 @@ def add_refine_bench_arguments(parser) -> None:
 def measure_refinement(model, side: int, input_size: int, scenes: int = REFINE_SCENES,
                        repeats: int = REFINE_REPEATS) -> dict[str, float]:
     """Median seconds of an encode, of a first refinement and of later refinements (``side``² scenes)."""
-    from ..demo import scene
-    from ..demo.quality import EVAL_SEED_START
-    from ..engine.encoded import encode
-    from ..engine.options import SegmentOptions
-    from ..evaluation.annotator import disk, interior_point
+    from annotator import disk, interior_point
+
+    from napari_gem.demo import scene
+    from napari_gem.demo.scenes import EVAL_SEED_START
+    from napari_gem.engine.encoded import encode
+    from napari_gem.engine.options import SegmentOptions
 
     options = SegmentOptions(input_size=input_size)
     encodes, firsts, laters = [], [], []

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..engine.encoded import encode
-from ..engine.instances import components, split_touching
-from ..engine.masks import remove_small_objects
-from .model import load_model, segment_options
-from .scenes import SCENE_SIZE, render_instances
+from napari_gem.demo.model import load_model, segment_options
+from napari_gem.demo.scenes import SCENE_SIZE, render_instances
+from napari_gem.engine.encoded import encode
+from napari_gem.engine.instances import components, split_touching
+from napari_gem.engine.masks import remove_small_objects
 
 #: First seed of the reported count scenes; the watershed's defaults were chosen on the
 #: scenes from :data:`SELECTION_SEED_START`.

@@ -1,4 +1,4 @@
-"""``napari-gem bench --families``: every method on each trunk layout, as a ratio of that model's own encode.
+"""``python benchmarks/bench.py --families``: every method on each trunk layout, against its own encode.
 
 One row per (model, method): SigLIP 2 B/16 (timm fused qkv, ``map`` head, no class
 token), EVA-02 B/16 (timm Eva, RoPE) and a timm ViT-B/16 (``vit_base_patch16_clip_224``
@@ -16,8 +16,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-
-from .timing import emit_table, interleaved_samples, method_encode_runs
+from timing import emit_table, interleaved_samples, method_encode_runs
 
 TARGETS = {"method": 1.1, "gem": 1.5}
 TIMM_VIT = "napari-gem-bench-timm-vit-b-16"
@@ -54,7 +53,7 @@ def _plain_at(model, input_size: int):
 def measure_family(name: str, input_size: int, repeats: int, methods) -> dict[str, list[float]]:
     import open_clip
 
-    from ..engine.families.clip.model import GroundingModel
+    from napari_gem.engine.families.clip.model import GroundingModel
 
     # Built without a tokenizer: SigLIP's is a Hugging Face download, and text costs nothing here.
     model = GroundingModel(open_clip.create_model(name, pretrained=None).eval(), lambda texts: None)
@@ -72,7 +71,7 @@ def measure_family(name: str, input_size: int, repeats: int, methods) -> dict[st
 def run_families_bench(args) -> int:
     import statistics
 
-    from ..engine.families.clip.methods import self_contained_method_names
+    from napari_gem.engine.families.clip.methods import self_contained_method_names
 
     _register_timm_vit()
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""Train the demo CLIP on generated micrographs: ``python -m napari_gem.demo.training``.
+"""Train the demo CLIP on generated micrographs: ``python benchmarks/train_demo.py`` runs it.
 
 The recipe (why each part is there is in docs/demo-model.md):
 
@@ -35,8 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import MODEL_NAME, register_config
-from .scenes import BACKGROUND, SCENE_SIZE, VOCABULARY, caption, scene
+from napari_gem.demo.model import MODEL_NAME, register_config
+from napari_gem.demo.scenes import BACKGROUND, SCENE_SIZE, VOCABULARY, caption, scene
 
 #: Training scenes use seeds ``0 .. scenes - 1``; evaluation starts far above.
 TRAIN_SEED_START = 0
@@ -172,7 +172,7 @@ def make_optimizer(model, config: TrainingConfig) -> torch.optim.Optimizer:
 
 def class_prompts() -> list[str]:
     """Background and each concept in the paper's template, as the engine asks them."""
-    from ..engine.text import PAPER_TEMPLATES
+    from napari_gem.engine.text import PAPER_TEMPLATES
 
     return [PAPER_TEMPLATES[0].format(name) for name in (BACKGROUND, *VOCABULARY)]
 

@@ -25,13 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from ..engine.encoded import encode
-from ..engine.families.clip.methods import method_names
-from .model import load_model, segment_options
-from .scenes import VOCABULARY, scene
+from napari_gem.demo.model import load_model, segment_options
+from napari_gem.demo.scenes import EVAL_SEED_START, VOCABULARY, scene
+from napari_gem.engine.encoded import encode
+from napari_gem.engine.families.clip.methods import method_names
 
-#: First seed of the held-out evaluation scenes (training uses seeds below 1,000,000).
-EVAL_SEED_START = 1_000_000
 COLUMNS = (
     ("semantic mIoU (present given)", "miou_present"),
     ("semantic mIoU (all prompts, calibrated)", "miou_calibrated"),

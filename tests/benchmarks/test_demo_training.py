@@ -7,8 +7,11 @@ import json
 import pytest
 import torch
 
-from napari_gem.demo import VOCABULARY, training
+from benchmark_scripts import benchmark_module
+from napari_gem.demo import VOCABULARY
 from napari_gem.demo.model import WEIGHTS_PATH
+
+training = benchmark_module("demo_training")
 
 
 @pytest.fixture(scope="module")
