@@ -37,7 +37,7 @@ INSTANCE_MODES = (("split touching objects (watershed)", "watershed"),
 #: Grid-cell side in image pixels assumed when the heatmap's grid is not known
 #: (ViT-B/16 read at its native resolution).
 DEFAULT_CELL = 16.0
-# The defaults were chosen on 30 touching demo scenes of their own (napari_gem.demo.counting's
+# The defaults were chosen on 30 touching demo scenes of their own (benchmarks/counting.py
 # selection seeds); the measurement is in docs/api.md, "Objects".
 #: Smoothing of the heatmap before seeds are sought, in grid cells (Gaussian sigma).
 SMOOTH_CELLS = 1.0
