@@ -6,7 +6,7 @@ import argparse
 import platform
 
 from ..engine.described import describe
-from ..engine.object_labels import RefineOptions
+from ..engine.refine import RefineOptions
 from ..evaluation.annotator import (
     BACKBONES,
     MAX_STROKES,
