@@ -118,6 +118,7 @@ def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> R
             model = models.get(job.spec)
             image = encode_or_explain(job.view, model, job.options, lambda *_: None,
                                       lambda: False, job.region_labels)
+            encoded.put(job.cache_key, image)
             output.reencoded = True
         prompt = job.prompt if job.exemplars is None else None
         result = image.refine(prompt, positive=job.positive, negative=job.negative,
