@@ -225,7 +225,7 @@ def refinement_time(model, options, side: int = 1024, repeats: int = 5,
                     **refine_options) -> dict[str, float]:
     """Seconds of one refinement of a ``side``² demo scene after encoding (first and median later).
 
-    ``refine_options``: :class:`~napari_gem.engine.object_labels.RefineOptions` fields (``objects``).
+    ``refine_options``: :class:`~napari_gem.engine.refine.RefineOptions` fields (``objects``).
     """
     from napari_gem.demo import scene
     from napari_gem.demo.scenes import EVAL_SEED_START

@@ -20,7 +20,7 @@ from script import run_script
 
 from napari_gem.cli.option_flags import add_option_flags, options_from_flags
 from napari_gem.engine.described import describe
-from napari_gem.engine.object_labels import RefineOptions
+from napari_gem.engine.refine import RefineOptions
 
 
 def build_parser() -> argparse.ArgumentParser:

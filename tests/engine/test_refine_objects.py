@@ -14,7 +14,8 @@ from benchmark_scripts import benchmark_module
 from napari_gem.demo import load_model, scene, segment_options
 from napari_gem.demo.scenes import EVAL_SEED_START
 from napari_gem.engine.encoded import encode
-from napari_gem.engine.object_labels import LABELLERS, RefineOptions
+from napari_gem.engine.refine.object_labels import LABELLERS, RefineOptions
+from napari_gem.engine.refine.pixels import INPUTS, working_shape
 
 annotator = benchmark_module("annotator")  # the simulated annotator's strokes (benchmarks/)
 disk, interior_point, largest_region = annotator.disk, annotator.interior_point, annotator.largest_region
@@ -84,10 +85,12 @@ def test_candidates_are_built_once_per_encoded_image_and_found_without_strokes(c
     encoded, masks = crowded
     positive, negative = _one_ring_and_background(masks)
     encoded.refine("ring", positive=positive, objects="nearest")
-    [key] = [key for key in encoded.refine_cache if key[0].startswith("objects")]
-    candidates = encoded.refine_cache[key]
+    refiner, shape = encoded.refiner(), working_shape(encoded.image_shape)
+    kept = refiner.nbytes
+    candidates = refiner.candidates(shape, INPUTS)
+    assert refiner.nbytes == kept  # the refinement built them
     encoded.refine("nucleus", positive=positive, negative=negative, objects="classifier")
-    assert encoded.refine_cache[key] is candidates  # another prompt, another labeller: same objects
+    assert refiner.candidates(shape, INPUTS) is candidates  # another prompt, another labeller: same objects
     # Found without strokes: most objects of every kind are (mostly) one candidate.
     for concept in CONCEPTS:
         objects, count = ndimage.label(masks[concept], structure=np.ones((3, 3)))

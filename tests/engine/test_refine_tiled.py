@@ -7,7 +7,7 @@ from skimage import draw
 
 from napari_gem.engine.encoded import encode
 from napari_gem.engine.options import SegmentOptions
-from napari_gem.engine.stroke_detail import DETAIL_MARGIN, FILTER_CONTEXT
+from napari_gem.engine.refine.detail import DETAIL_MARGIN, FILTER_CONTEXT
 
 SIDE = 1536
 WINDOW = 256
@@ -41,8 +41,8 @@ def test_strokes_on_a_tiled_image_read_only_the_windows_near_them(tiny_gem):
     options = SegmentOptions(tiling="always", window=WINDOW, overlap=32)
     encoded = encode(image, tiny_gem, options)
     assert encoded.tiled and encoded.num_windows > 25
-    reader = CountingReader(encoded.read_image)
-    encoded.read_image = reader
+    reader = CountingReader(encoded.windows.read)
+    encoded.windows.read = reader
     # Strokes in the top-left corner: on one disc, and on the background next to it.
     positive, negative = np.zeros_like(truth), np.zeros_like(truth)
     ys, xs = np.nonzero(truth[:60, :60])
@@ -73,8 +73,8 @@ def test_untiled_images_are_not_read_again(tiny_gem):
     image, truth = _discs_image()
     small = image[:300, :300]
     encoded = encode(small, tiny_gem, SegmentOptions(tiling="never"))
-    reader = CountingReader(encoded.read_image)
-    encoded.read_image = reader
+    reader = CountingReader(encoded.windows.read)
+    encoded.windows.read = reader
     positive = np.zeros(small.shape, bool)
     positive[truth[:300, :300]] = True
     negative = ~positive

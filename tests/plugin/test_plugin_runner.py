@@ -10,8 +10,8 @@ from napari_gem.engine import SegmentOptions, load_model
 from napari_gem.engine.families.clip.hub import _reporting_tqdm
 from napari_gem.engine.software import software_record
 from napari_gem.plugin.cache import EncodedCache, ModelCache, ModelSpec
-from napari_gem.plugin.controller import split_prompts
 from napari_gem.plugin.planes import ChannelChoice, build_job
+from napari_gem.plugin.run_settings import split_prompts
 from napari_gem.plugin.runner import CancelToken, Progress, RunRequest, run_segmentation
 
 

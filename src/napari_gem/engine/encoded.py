@@ -3,7 +3,8 @@
 :func:`encode` prepares a 2D image of any dtype (contrast, RGB, resize or sliding
 windows) and runs the vision tower; :class:`EncodedImage` keeps the dense features
 and turns prompt lists into full-resolution heatmaps and masks without touching the
-vision tower again (PAMR refinement, when asked for, reads the image again in tiles).
+vision tower again (PAMR refinement, when asked for, reads the image again in tiles;
+so do strokes, through the image's :class:`~.refine.StrokeRefiner`, made on first use).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from .errors import Cancelled, is_out_of_memory
 from .exemplars import Box, check_boxes, exemplar_heatmap
+from .image_windows import ImageWindows
 from .maps import min_max, prompt_softmax, similarity_grid, upsample
 from .options import SegmentOptions, stage_of
 from .preprocess import (
@@ -27,11 +29,10 @@ from .preprocess import (
     to_rgb,
 )
 from .promptable import PromptableModel
+from .refine import StrokeRefiner
 from .refinement import GuideReader, pamr_tiled
 from .regions.encoding import RegionRun, prepare_regions
 from .result import SegmentationResult, build_result
-from .strokes import refine as refine_with_strokes
-from .strokes import thumbnail as small_copy
 from .text import clean_prompts, resolve_templates
 from .tiling import FeatureBlender, WindowPlan, plan_windows, read_window
 
@@ -51,9 +52,7 @@ class EncodedImage:
         clip_embedding: torch.Tensor,
         covered_shape: tuple[int, int],
         num_windows: int,
-        read_guide: GuideReader | None = None,
-        thumbnail: np.ndarray | None = None,
-        read_image: Callable[[int, int, int, int], np.ndarray] | None = None,
+        windows: ImageWindows | None = None,
         regions: RegionRun | None = None,
     ) -> None:
         self.model = model
@@ -63,11 +62,27 @@ class EncodedImage:
         self.clip_embedding = clip_embedding  # [E] float32, normalised
         self.covered_shape = tuple(covered_shape)  # pixels the grid spans (padded when tiled)
         self.num_windows = num_windows
-        self.read_guide = read_guide  # normalised image windows, for PAMR
-        self.thumbnail = thumbnail  # small RGB copy, for the stroke classifier's filters
-        self.read_image = read_image  # RGB [0, 1] windows (y0, y1, x0, x1), for strokes on tiles
-        self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
+        self.windows = windows  # the image read again (PAMR's guide, strokes); None: features only
         self.regions = regions  # region consistency's labels (None: off)
+        self._refiner: StrokeRefiner | None = None  # made by the first refinement
+
+    @property
+    def read_guide(self) -> GuideReader | None:
+        """Normalised image windows ``(y0, y1, x0, x1) -> [3, h, w]``, for PAMR (None without the image)."""
+        return None if self.windows is None else self.windows.guide
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this encoding holds: the features and embedding, and what its refiner keeps."""
+        tensors = (self.features, self.clip_embedding)
+        held = sum(int(t.numel() * t.element_size()) for t in tensors)
+        return held + (self._refiner.nbytes if self._refiner is not None else 0)
+
+    def refiner(self) -> StrokeRefiner:
+        """This image's stroke refiner, made on first use (it owns the strokes' caches)."""
+        if self._refiner is None:
+            self._refiner = StrokeRefiner(self)
+        return self._refiner
 
     @property
     def tiled(self) -> bool:
@@ -213,14 +228,14 @@ class EncodedImage:
 
     def refine(self, prompt: str | None, *, positive=None, negative=None,
                exemplars: Mapping[str, Sequence[Box]] | None = None, **segment_options) -> SegmentationResult:
-        """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`).
+        """``prompt``'s mask refined by strokes and example boxes (:meth:`.refine.StrokeRefiner.refine`).
 
         ``exemplars`` takes the form :meth:`segment` takes: ``{prompt: [(y0, x0, y1, x1), ...]}``
         (rows first, napari's order; not SAM's or torchvision's ``(x0, y0, x1, y1)``), keyed by
         the prompt refined (any one key with ``prompt=None``: the boxes alone).
         """
-        return refine_with_strokes(self, prompt, positive=positive, negative=negative,
-                                   exemplars=boxes_of(prompt, exemplars), **segment_options)
+        return self.refiner().refine(prompt, positive=positive, negative=negative,
+                                     exemplars=boxes_of(prompt, exemplars), **segment_options)
 
 
 def boxes_of(prompt: str | None, exemplars) -> list[Box] | None:
@@ -401,35 +416,14 @@ def encode(
         features = _encode_windows(image, mapping, model, plan, options, progress, cancelled, regions)
         _check_cancel(cancelled)
         embedding = overview_embedding(image, mapping, model, options)
-        covered, windows = plan.padded_shape, len(plan.starts)
+        covered, count = plan.padded_shape, len(plan.starts)
     else:
         features, embedding = _encode_whole(image, mapping, model, options, regions)
-        covered, windows = (height, width), 1
+        covered, count = (height, width), 1
     if progress is not None:
         progress(1, 1)
-    read_image = _image_reader(image, mapping)
-    return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
-                        read_guide=_guide_reader(read_image),
-                        thumbnail=small_copy(image, mapping, (height, width)),
-                        read_image=read_image, regions=regions)
-
-
-def _image_reader(image, mapping) -> Callable[[int, int, int, int], np.ndarray]:
-    """Windows of the image as RGB in [0, 1], for the stroke classifier's full-resolution filters."""
-
-    def read(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        return to_rgb(np.asarray(image[y0:y1, x0:x1]), mapping)
-
-    return read
-
-
-def _guide_reader(read_image: Callable[[int, int, int, int], np.ndarray]) -> GuideReader:
-    """Windows of the image as the model sees them (CLIP-normalised), for PAMR's guide."""
-
-    def read(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        return to_pixels(read_image(y0, y1, x0, x1))
-
-    return read
+    return EncodedImage(model, options, (height, width), features, embedding, covered, count,
+                        windows=ImageWindows(image, mapping), regions=regions)
 
 
 def segment(

@@ -1,5 +1,5 @@
 """What the plugin keeps between runs: the loaded model (the engine's model cache) and the
-encoded images.
+encoded images (with what their stroke refiners keep).
 
 Both caches are used from the worker thread and the main thread, so they lock.
 """
@@ -19,13 +19,15 @@ __all__ = ["EncodedCache", "ModelCache", "ModelSpec"]
 class EncodedCache:
     """Encoded images (dense features of the model's method) by source, plane, model and encoding options.
 
-    Least recently used entries are dropped once the features held exceed ``max_bytes``.
+    Least recently used entries are dropped once the bytes held exceed ``max_bytes``: an
+    encoding's features and embedding, and what its stroke refiner keeps
+    (``EncodedImage.nbytes``, measured again at every :meth:`put`, since refining grows it).
     """
 
     def __init__(self, max_bytes: int = 1 << 30) -> None:
         self.max_bytes = int(max_bytes)
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, tuple[object, int]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, object] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -34,22 +36,23 @@ class EncodedCache:
 
     @property
     def nbytes(self) -> int:
-        return sum(size for _, size in self._entries.values())
+        """Bytes the kept encodings hold now (their refiners' inputs included)."""
+        return sum(_held_bytes(encoded) for encoded in list(self._entries.values()))
 
     def get(self, key: Hashable):
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
+            encoded = self._entries.get(key)
+            if encoded is None:
                 self.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return entry[0]
+            return encoded
 
     def put(self, key: Hashable, encoded) -> None:
-        size = _feature_bytes(encoded)
+        """Keep ``encoded`` (again: after a refinement, so its refiner's inputs count)."""
         with self._lock:
-            self._entries[key] = (encoded, size)
+            self._entries[key] = encoded
             self._entries.move_to_end(key)
             while len(self._entries) > 1 and self.nbytes > self.max_bytes:
                 self._entries.popitem(last=False)
@@ -65,8 +68,5 @@ class EncodedCache:
             self._entries.clear()
 
 
-def _feature_bytes(encoded) -> int:
-    features = getattr(encoded, "features", None)
-    if features is None:
-        return 0
-    return int(features.numel() * features.element_size())
+def _held_bytes(encoded) -> int:
+    return int(getattr(encoded, "nbytes", 0))

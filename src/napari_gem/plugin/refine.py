@@ -16,6 +16,7 @@ threshold change never overwrites it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,14 +28,16 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..engine import ModelLoadError, SegmentOptions
 from ..engine.described import describe
-from ..engine.object_labels import RefineOptions
+from ..engine.refine import RefineOptions
 from ..io.planes import PlaneView
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .exemplar_prompts import ExemplarBoxes, is_exemplar_prompt
+from .exporting import default_mask_choices
 from .forms import build_fields
 from .layers import digest, info, outputs_of, plane_key, source_id
 from .planes import current_index
 from .runner import RunFailed, encode_or_explain, labels_for_mode
+from .session import LastRun, Session
 from .strokes_book import (
     count_strokes,
     forget,
@@ -122,6 +125,7 @@ def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> R
                               exemplars=None if job.exemplars is None else {job.prompt: job.exemplars},
                               **job.options.scoring_fields(),
                               **job.refine_options)
+        encoded.put(job.cache_key, image)  # again: what its refiner now keeps counts in the budget
         output.labels = labels_for_mode(result, job.mode)[0]
         output.object_stage = result.parameters.get("refine", {}).get("object_stage")
     except (RunFailed, ModelLoadError, ValueError) as error:
@@ -143,11 +147,11 @@ def current_plane(layer, world_point) -> tuple[int, ...]:
 class MaskRefiner:
     """Tracks strokes on the mask layers of one viewer and refines them (see module docstring)."""
 
-    def __init__(self, viewer, controller) -> None:
+    def __init__(self, viewer, session: Session) -> None:
         from qtpy.QtCore import QTimer
 
         self.viewer = viewer
-        self.controller = controller
+        self.session = session  # the runs' record and caches; told when a refinement lands
         self.records: dict[tuple[str, str], RunRecord] = {}
         self.live = False
         self.worker = None
@@ -160,7 +164,7 @@ class MaskRefiner:
         self._live_layer = None
         self._bound = False
         self.option_fields = build_fields(describe(RefineOptions))  # the object stage's choice
-        controller.summary_changed.connect(self._on_summary)
+        session.run_changed.connect(self._on_run)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         for layer in viewer.layers:
@@ -213,10 +217,9 @@ class MaskRefiner:
         if info(event.source).get("role") == "mask":
             forget(event.source)
 
-    def _on_summary(self, summary) -> None:
-        """A run was applied (or re-drawn): remember what made its masks."""
-        last = self.controller.last
-        if last is None or last.request is None or last.source not in self.viewer.layers:
+    def _on_run(self, last: LastRun) -> None:
+        """A run was applied: remember what made its masks."""
+        if last.request is None or last.source not in self.viewer.layers:
             return
         sid = source_id(last.source)
         heat = outputs_of(self.viewer.layers, sid, "heatmap", last.prompts[0])
@@ -232,9 +235,10 @@ class MaskRefiner:
 
     def close(self, *args) -> None:
         """The widget is going away: let go of the viewer."""
-        self._live_timer.stop()
+        with contextlib.suppress(RuntimeError):  # Qt deleted the timer already (viewer closed)
+            self._live_timer.stop()
         try:
-            self.controller.summary_changed.disconnect(self._on_summary)
+            self.session.run_changed.disconnect(self._on_run)
             self.viewer.layers.events.inserted.disconnect(self._on_inserted)
             self.viewer.layers.events.removed.disconnect(self._on_removed)
             for layer in self.viewer.layers:
@@ -251,7 +255,8 @@ class MaskRefiner:
         """Per prompt: ``(positive, negative)`` strokes on its default mask layer (and the
         objects its latest refinements kept and removed, :class:`StrokeCount`)."""
         return {choice.prompt: StrokeCount(*count_strokes(choice.layer), object_stage_counts(choice.layer))
-                for choice in self.controller.default_mask_choices()
+                for choice in default_mask_choices(self.viewer.layers, self.session.last,
+                                                   self.session.touches)
                 if info(choice.layer).get("role") == "mask"}
 
     # -- refining ---------------------------------------------------------------------------------
@@ -290,7 +295,7 @@ class MaskRefiner:
             raise ValueError(f"'{layer.name}' is a semantic map of all prompts. Refine works on "
                              "one prompt's mask: set 'masks' to one binary mask (or instances) "
                              "per prompt, run, then paint and refine.")
-        if self.controller.busy:
+        if self.session.busy:
             raise ValueError("A run is in progress: refine when it has finished.")
         record = self.records.get((meta.get("source_id"), meta.get("signature")))
         index = current_plane(layer, self.viewer.dims.point)
@@ -323,7 +328,7 @@ class MaskRefiner:
         from napari.qt.threading import create_worker
         from qtpy.QtCore import QTimer
 
-        worker = create_worker(refine_plane, job, self.controller.models, self.controller.encoded,
+        worker = create_worker(refine_plane, job, self.session.models, self.session.encoded,
                                _start_thread=False)
         worker.returned.connect(self._on_returned)
         worker.finished.connect(partial(self._on_finished, worker))
@@ -378,7 +383,7 @@ class MaskRefiner:
             "digest": digest(np.asarray(layer.data[job.index])),
             "object_stage": output.object_stage,
         })
-        self.controller.masks_changed.emit()
+        self.session.masks_edited()
         encoded = " (the image was encoded again)" if output.reencoded else ""
         stage = output.object_stage
         objects = (f"; object stage: {stage['kept']} of {stage['candidates']} objects kept"

@@ -33,7 +33,7 @@ from ..engine.deprecation import warn_deprecated
 from ..engine.families.demo import MODEL_NAME as DEMO_MODEL
 from ..engine.spec import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
-from .controller import RunSettings, RunSummary, SegmentController, split_prompts
+from .controller import SegmentController
 from .panels.export import ExportPanel
 from .panels.model import ModelPanel
 from .panels.options import OptionsPanel
@@ -41,6 +41,8 @@ from .panels.results import ResultsPanel
 from .panels.source import CtrlEnter, SourcePanel, is_source
 from .refine import REFINE_KEY, MaskRefiner
 from .regions import labels_layer_field, place_layer_field
+from .run_settings import RunSettings, split_prompts
+from .session import RunSummary
 from .settings import load_settings, save_settings
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ class SegmentWidget(QWidget):
         self.export_panel = ExportPanel(self.controller, self)
         self.run_button = PushButton(text="Run (Ctrl+Enter)")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.refiner = MaskRefiner(napari_viewer, self.controller)
+        self.refiner = MaskRefiner(napari_viewer, self.controller.session)
         self.refine_button = PushButton(
             text=f"Refine ({REFINE_KEY.replace('-', '+')})",
             tooltip="Recompute the selected mask's current plane from your edits: what you "

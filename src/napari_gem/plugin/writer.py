@@ -16,7 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..io.naming import mask_variants
-from .controller import safe_stem
+from .exporting import safe_stem
 from .layers import META, digest
 from .stroke_export import write_with_strokes
 

@@ -7,8 +7,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from ...engine.result import AUTO_THRESHOLD_LABEL, DEFAULT_CALIBRATED_THRESHOLD
-from ..controller import RunSummary
 from ..runner import MASK_MODE_LABELS, MASK_MODES
+from ..session import RunSummary
 
 
 class ResultsPanel:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .described import option
+from ..described import option
 from .objects import SHAPE_COLUMNS, Candidates, object_features, prior_features, standardise
 
 #: The object stage's labellers, with the labels people see (the ``objects`` option).
@@ -63,6 +63,9 @@ class RefineOptions:
         help="after the pixel classifier, label candidate objects from the strokes and spread "
         "the labels to similar objects (one stroke on one object brings the others like it); "
         "'off' keeps the pixel classifier alone")
+
+    def __post_init__(self) -> None:
+        check_objects(self.objects)
 
 
 @dataclass

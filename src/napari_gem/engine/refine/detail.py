@@ -1,6 +1,6 @@
 """Strokes on a tiled image: the windows near the strokes, read again at full resolution.
 
-The stroke classifier of :mod:`.strokes` works on a coarse grid (at most ``WORKING_SIDE``
+The stroke classifier of :mod:`.pixels` works on a coarse grid (at most ``WORKING_SIDE``
 pixels on the long side), where the small objects of a large image are a pixel or two.
 For an image encoded in tiles, refinement therefore reads the image again only in the
 windows (blocks of the encoding's window side) within :data:`DETAIL_MARGIN` pixels of a
@@ -13,11 +13,13 @@ read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from scipy import ndimage
+
+from .classifier import fit_predict, image_filters
 
 Window = tuple[int, int, int, int]  # (y0, y1, x0, x1), end exclusive
 
@@ -50,26 +52,25 @@ def detail_windows(image_shape: tuple[int, int], side: int, painted: np.ndarray)
 
 
 def refine_windows(
-    encoded,
+    refiner,
     probability: np.ndarray,
+    *,
     prior: np.ndarray,
     positive: np.ndarray,
     negative: np.ndarray,
-    inputs,
-    fit_predict: Callable,
-    filters: Callable[[np.ndarray], np.ndarray],
-    reduced_grid: torch.Tensor | None,
+    inputs: Sequence[str],
     coarse_shape: tuple[int, int],
 ) -> list[Window]:
     """Replace ``probability`` (full size, in place) near the strokes by a full-resolution one.
 
-    ``filters(rgb)`` gives the filter columns of an RGB window; ``reduced_grid`` is the
-    dense features' principal components ``[C, gh, gw]`` (``None`` when ``features`` is not
-    an input); ``coarse_shape`` the grid ``probability`` was upsampled from. Returns the
-    windows read.
+    ``refiner``: the image's :class:`~.refiner.StrokeRefiner` (its encoding, its image windows,
+    the dense features' principal components); ``coarse_shape``: the grid ``probability`` was
+    upsampled from. Returns the windows read.
     """
+    encoded = refiner.encoded
+    reduced_grid = refiner.reduced_grid() if "features" in inputs else None
     windows = detail_windows(encoded.image_shape, encoded.options.window, positive | negative)
-    columns = [_window_columns(encoded, window, prior, inputs, filters, reduced_grid) for window in windows]
+    columns = [_window_columns(refiner, window, prior, inputs, reduced_grid) for window in windows]
     rows, labels, weights = [], [], []
     rng = np.random.default_rng(0)
     coarseness = max(1, int(np.ceil(2 * max(encoded.image_shape) / max(coarse_shape))))
@@ -109,20 +110,19 @@ def refine_windows(
     return windows
 
 
-def _window_columns(encoded, window: Window, prior, inputs, filters, reduced_grid) -> np.ndarray:
+def _window_columns(refiner, window: Window, prior, inputs, reduced_grid) -> np.ndarray:
     """The classifier's inputs for every pixel of ``window``, at full resolution ``[h * w, C]``."""
+    encoded = refiner.encoded
     y0, y1, x0, x1 = window
     parts = []
     if "features" in inputs:
         parts.append(_grid_at_pixels(reduced_grid, encoded.covered_shape, window))
     if "filters" in inputs:
-        if encoded.read_image is None:
-            raise ValueError("the image filters need the image: this encoded image was made without it")
         height, width = encoded.image_shape
         top, left = max(0, y0 - FILTER_CONTEXT), max(0, x0 - FILTER_CONTEXT)
         bottom, right = min(height, y1 + FILTER_CONTEXT), min(width, x1 + FILTER_CONTEXT)
-        rgb = encoded.read_image(top, bottom, left, right)
-        values = filters(rgb)[y0 - top : y1 - top, x0 - left : x1 - left]
+        rgb = refiner.window(top, bottom, left, right)
+        values = image_filters(rgb)[y0 - top : y1 - top, x0 - left : x1 - left]
         parts.append(values.reshape(-1, values.shape[-1]))
     if "prior" in inputs:
         parts.append(prior[y0:y1, x0:x1].reshape(-1, 1))

@@ -96,7 +96,7 @@ def find_candidates(rgb: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarra
     """
     from skimage.filters import threshold_otsu
 
-    from .instances import split_touching
+    from ..instances import split_touching
 
     contrast = local_contrast(rgb)
     if float(contrast.max()) <= float(contrast.min()):
