@@ -151,11 +151,11 @@ def test_refine_takes_exemplars_in_the_form_segment_takes(tiny_gem, fresh_deprec
 
 def test_every_function_that_takes_boxes_states_their_order():
     from napari_gem import EncodedImage, segment
-    from napari_gem.engine import strokes
+    from napari_gem.engine.refine.refiner import StrokeRefiner
 
-    for function in (segment, EncodedImage.segment, EncodedImage.refine, strokes.refine):
+    for function in (segment, EncodedImage.segment, EncodedImage.refine, StrokeRefiner.refine):
         assert "(y0, x0, y1, x1)" in function.__doc__, function.__qualname__
-    for function in (segment, EncodedImage.segment, EncodedImage.refine):
+    for function in (segment, EncodedImage.segment, EncodedImage.refine, StrokeRefiner.refine):
         assert "not SAM's or torchvision's" in " ".join(function.__doc__.split()), function.__qualname__
 
 

@@ -235,25 +235,7 @@ class EncodedImage:
         the prompt refined (any one key with ``prompt=None``: the boxes alone).
         """
         return self.refiner().refine(prompt, positive=positive, negative=negative,
-                                     exemplars=boxes_of(prompt, exemplars), **segment_options)
-
-
-def boxes_of(prompt: str | None, exemplars) -> list[Box] | None:
-    """The boxes ``{prompt: boxes}`` gives the refined prompt; a plain list of boxes (the 0.1
-    form of ``refine``) still works, with a warning."""
-    if exemplars is None:
-        return None
-    if not isinstance(exemplars, Mapping):
-        from .deprecation import warn_deprecated
-
-        warn_deprecated("exemplars as a plain list of boxes in refine",
-                        "exemplars={prompt: boxes}, the form segment takes", stacklevel=4)
-        return list(exemplars)
-    named = [prompt] if prompt is not None else list(exemplars)[:1]
-    others = sorted(set(exemplars) - set(named))
-    if others:
-        raise ValueError(f"exemplars name prompts that are not refined: {', '.join(others)}")
-    return [box for name in named for box in exemplars.get(name, ())]
+                                     exemplars=exemplars, **segment_options)
 
 
 def refuse_unknown_options(overrides: Mapping) -> None:

@@ -7,11 +7,12 @@ like a text prompt's. Several boxes give the mean of their min-max maps.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
+from .deprecation import warn_deprecated
 from .maps import min_max, upsample
 
 Box = tuple[float, float, float, float]
@@ -71,3 +72,19 @@ def exemplar_heatmap(features: torch.Tensor, boxes: Sequence[tuple[int, int, int
     height, width = image_shape
     full = upsample(grid[None, None], covered_shape)[0, 0, :height, :width]
     return min_max(full).numpy().astype(np.float32)
+
+
+def boxes_of(prompt: str | None, exemplars) -> list[Box] | None:
+    """The boxes ``{prompt: boxes}`` gives the refined prompt; a plain list of boxes (the 0.1
+    form of ``refine``) still works, with a warning."""
+    if exemplars is None:
+        return None
+    if not isinstance(exemplars, Mapping):
+        warn_deprecated("exemplars as a plain list of boxes in refine",
+                        "exemplars={prompt: boxes}, the form segment takes", stacklevel=5)
+        return list(exemplars)
+    named = [prompt] if prompt is not None else list(exemplars)[:1]
+    others = sorted(set(exemplars) - set(named))
+    if others:
+        raise ValueError(f"exemplars name prompts that are not refined: {', '.join(others)}")
+    return [box for name in named for box in exemplars.get(name, ())]

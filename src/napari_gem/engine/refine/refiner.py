@@ -11,13 +11,13 @@ cache budget (the plugin's) counts them with the features.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 
 import numpy as np
 import torch
 
-from ..exemplars import Box, check_boxes
+from ..exemplars import Box, boxes_of, check_boxes
 from ..maps import upsample
 from ..result import SegmentationResult, build_result
 from ..text import clean_prompts
@@ -65,7 +65,7 @@ class StrokeRefiner:
         *,
         positive=None,
         negative=None,
-        exemplars: Sequence[Box] | None = None,
+        exemplars: Mapping[str, Sequence[Box]] | None = None,
         inputs: Sequence[str] = INPUTS,
         objects: str = DEFAULT_OBJECTS,
         object_prior: bool = True,
@@ -74,7 +74,9 @@ class StrokeRefiner:
         """``prompt``'s mask refined by strokes and example boxes.
 
         ``positive``/``negative``: boolean masks of the image's shape (painted "this is it" /
-        "this is not"). ``exemplars``: boxes ``(y0, x0, y1, x1)`` around examples; with a
+        "this is not"). ``exemplars``: ``{prompt: [(y0, x0, y1, x1), ...]}`` as :func:`segment`
+        takes them (rows first, napari's order; not SAM's or torchvision's), keyed by the prompt
+        refined (any one key with ``prompt=None``), boxes around examples; with a
         prompt, the prior is the mean of the text heatmap and the exemplars' map (both
         min-max); with ``prompt=None``, the exemplars alone. ``inputs``: which of
         :data:`.pixels.INPUTS` the classifier sees. ``objects``: the object stage's labeller
@@ -88,7 +90,7 @@ class StrokeRefiner:
             raise ValueError(f"inputs must be a non-empty subset of {INPUTS}; got {tuple(inputs)}")
         settings = RefineOptions(objects=objects)
         positive, negative = check_strokes(positive, negative, encoded.image_shape)
-        boxes = check_boxes(exemplars or (), encoded.image_shape)
+        boxes = check_boxes(boxes_of(prompt, exemplars) or (), encoded.image_shape)
         if prompt is None and not boxes:
             raise ValueError("refine needs a prompt, exemplar boxes, or both")
         options = encoded.options.replace(**segment_options) if segment_options else encoded.options
