@@ -30,6 +30,15 @@ from .engine import (
 
 __version__ = "0.1.0"
 
+
+def open_encoding(path):
+    """Open a saved encoding (``encode(...).save(path)``, ``napari-gem encode``) to ask it any
+    prompt: :class:`napari_gem.batch.saved_encoding.SavedEncoding`. Needs the ``[cluster]`` extra."""
+    from .batch.saved_encoding import open_encoding as open_saved
+
+    return open_saved(path)
+
+
 __all__ = [
     "Cancelled",
     "EncodedImage",
@@ -52,6 +61,7 @@ __all__ = [
     "load_model",
     "method_names",
     "methods",
+    "open_encoding",
     "pamr",
     "segment",
     "supported_models",

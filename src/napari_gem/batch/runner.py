@@ -8,22 +8,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..engine import PromptableModel, SegmentOptions
-from ..engine.extras import available, require
+from ..engine.extras import require
 from ..engine.loading import segment_defaults
-from ..io.images import TIFF_SUFFIXES, is_zarr_store, open_image
+from ..io.images import open_image
 from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
 from .execution import open_executor
 from .jobs import ImageJob, plan_jobs
 from .models import ModelSpec, model_identity
-from .out_of_core import segment_large_image
+from .out_of_core import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODULES, lazily_readable, segment_large_image
 from .prompts import parse_prompts
 from .report import FAILED, SKIPPED, BatchReport, ImageOutcome, attempt, describe_error
 
-#: What the out-of-core path imports (the ``[cluster]`` extra).
-OUT_OF_CORE_MODULES = ("dask", "zarr")
-#: Planes with more pixels than this go the out-of-core way when ``out_of_core="auto"``.
-OUT_OF_CORE_ABOVE = 8192 * 8192
 OUT_OF_CORE_MODES = ("auto", "always", "never")
 
 
@@ -139,7 +135,7 @@ def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], li
     """
     large, whole = [], []
     for job in jobs:
-        if mode == "never" or not _readable_lazily(job.source):
+        if mode == "never" or not lazily_readable(job.source):
             whole.append(job)
             continue
         try:
@@ -151,13 +147,6 @@ def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], li
         height, width = PlaneLayout.of(image).plane_shape
         (large if mode == "always" or height * width > above else whole).append(job)
     return large, whole
-
-
-def _readable_lazily(path: Path) -> bool:
-    """TIFF and zarr inputs, when the ``[cluster]`` extra is there to read them by windows
-    (without it, ``out_of_core="auto"`` runs every image whole)."""
-    tiff_or_zarr = is_zarr_store(path) or path.suffix.lower() in TIFF_SUFFIXES
-    return tiff_or_zarr and all(available(module) for module in OUT_OF_CORE_MODULES)
 
 
 def _run_large(job, prompts, executor, options, facts, chunk, threads) -> ImageOutcome:

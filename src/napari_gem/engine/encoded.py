@@ -55,6 +55,7 @@ class EncodedImage:
         thumbnail: np.ndarray | None = None,
         read_image: Callable[[int, int, int, int], np.ndarray] | None = None,
         regions: RegionRun | None = None,
+        image=None,
     ) -> None:
         self.model = model
         self.options = options
@@ -68,6 +69,7 @@ class EncodedImage:
         self.read_image = read_image  # RGB [0, 1] windows (y0, y1, x0, x1), for strokes on tiles
         self.refine_cache: dict = {}  # the stroke classifier's per-image inputs
         self.regions = regions  # region consistency's labels (None: off)
+        self.image = image  # the encoded image (read_image holds it anyway), for save()'s check
 
     @property
     def tiled(self) -> bool:
@@ -209,6 +211,14 @@ class EncodedImage:
             answers[prompt] = (heatmap, 1.0)
         return (np.stack([answers[prompt][0] for prompt in prompts]).astype(np.float32),
                 np.array([answers[prompt][1] for prompt in prompts], dtype=np.float32))
+
+    def save(self, path, *, feature_dtype: str = "float16", source: str | None = None):
+        """Save the features to a zarr store that :func:`napari_gem.open_encoding` asks any
+        prompt later (:mod:`.saved_encoding`: float16 unit vectors and their norms by
+        default, ``feature_dtype="float32"`` for exact copies); returns the path."""
+        from .saved_encoding import save_encoded
+
+        return save_encoded(self, path, feature_dtype=feature_dtype, image=self.image, source=source)
 
     def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
                **segment_options) -> SegmentationResult:
@@ -369,7 +379,7 @@ def encode(
     return EncodedImage(model, options, (height, width), features, embedding, covered, windows,
                         read_guide=_guide_reader(read_image),
                         thumbnail=small_copy(image, mapping, (height, width)),
-                        read_image=read_image, regions=regions)
+                        read_image=read_image, regions=regions, image=image)
 
 
 def _image_reader(image, mapping) -> Callable[[int, int, int, int], np.ndarray]:
