@@ -125,3 +125,32 @@ def test_what_is_not_a_complete_encoding_is_refused_clearly(tmp_path, tiny_gem):
     store = write_zarr(tmp_path / "image.zarr", blobs((20, 20)), chunks=(10, 10))
     with pytest.raises(ValueError, match="not a saved encoding"):
         open_encoding(store)
+
+
+def cli_model(spec) -> list[str]:
+    return ["--model", spec.name, "--pretrained", spec.pretrained, "--model-config",
+            spec.model_configs[0], "--device", "cpu", "--quiet"]
+
+
+def test_the_command_line_encodes_once_and_answers_from_the_encoding(tmp_path, tiny_spec, capsys):
+    from napari_gem.cli.main import main
+
+    source = write_zarr(tmp_path / "slide.zarr", blobs((100, 120), seed=2), chunks=(32, 32))
+    store = tmp_path / "slide.features.zarr"
+    encode_args = ["encode", str(source), "--out", str(store), "--window", "64", "--overlap", "16",
+                   "--input-size", "64", "--out-of-core", "always", *cli_model(tiny_spec)]
+    assert main(encode_args) == 0
+    assert EncodingStore.open(store).geometry.tiled
+    assert main(["segment", "--encoding", str(store), str(source), "-p", "nucleus", "-o",
+                 str(tmp_path / "out"), "--min-size", "10", "--chunk", "48", *cli_model(tiny_spec)]) == 0
+    assert "1 written, 0 skipped, 0 failed" in capsys.readouterr().err
+    assert (tmp_path / "out" / "slide_nucleus_mask.zarr").is_dir()
+    # Another image, or an encode option changed: one clear line, exit 2, nothing written.
+    other = write_zarr(tmp_path / "other.zarr", blobs((100, 120), seed=9), chunks=(32, 32))
+    assert main(["segment", "--encoding", str(store), str(other), "-p", "nucleus", "-o",
+                 str(tmp_path / "out2"), *cli_model(tiny_spec)]) == 2
+    assert "encodes another image" in capsys.readouterr().err
+    assert main(["segment", "--encoding", str(store), "-p", "nucleus", "-o", str(tmp_path / "out2"),
+                 "--input-size", "96", *cli_model(tiny_spec)]) == 2
+    assert "input_size is an encode option" in capsys.readouterr().err
+    assert not (tmp_path / "out2").exists()

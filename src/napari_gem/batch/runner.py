@@ -39,6 +39,7 @@ def segment_files(
     out_of_core_above: int = OUT_OF_CORE_ABOVE,
     chunk: int = 1024,
     threads: int | None = None,
+    encoding: str | os.PathLike | None = None,
 ) -> BatchReport:
     """Segment every image of ``inputs`` for ``prompts`` and write the outputs to ``out_dir``.
 
@@ -56,11 +57,18 @@ def segment_files(
     ``chunk`` pixels; runs with regions keep every image in memory (``"always"`` is
     refused). ``threads`` limits PyTorch threads per process.
 
+    ``encoding``: a saved encoding (:func:`napari_gem.open_encoding`) answers the prompts
+    instead of the vision tower; ``inputs`` may then be empty or the one encoded image (checked
+    to be it), ``model`` None (the encoding's own), and encode options must be the encoding's.
+
     Returns a :class:`BatchReport`; a bad image is recorded as failed and the batch
     goes on. Raises ValueError for bad arguments (no images found, empty prompts) and
     :class:`napari_gem.ModelLoadError` when the model cannot be loaded.
     """
     prompts = parse_prompts(prompts)
+    if encoding is not None:
+        return _segment_encoding(encoding, list(inputs), prompts, out_dir, model, options, scheduler,
+                                 workers, threads, progress, chunk)
     model = model if model is not None else ModelSpec()
     # The model's defaults (e.g. the demo's input size) for every option not chosen, as in napari.
     options = (options or SegmentOptions()).with_model_defaults(segment_defaults(model.name))
@@ -110,6 +118,41 @@ def segment_files(
         ImageOutcome(path, SKIPPED, reason=reason) for path, reason in found.skipped
     ]
     return report
+
+
+def _segment_encoding(encoding, inputs, prompts, out_dir, model, options, scheduler, workers,
+                      threads, progress, chunk) -> BatchReport:
+    """The prompts answered from a saved encoding: one outcome, for the encoded image.
+
+    A mismatched model, image or option is raised (a wrong question, before any work), a
+    failure while writing is the outcome's."""
+    from .saved_encoding import open_encoding
+
+    saved = open_encoding(encoding)
+    image = None
+    if inputs:
+        found = expand_inputs(inputs)
+        if len(found.images) != 1:
+            raise ValueError(f"a saved encoding answers for the one image it encodes; "
+                             f"{len(found.images)} images were given")
+        image = _only_plane(found.images[0].path)
+    model, options = saved.check(model, options, image)
+    source = Path(saved.record["image"].get("source") or encoding)
+    outcome = attempt(source, lambda: saved.segment(
+        prompts, out_dir, model=model, options=options, scheduler=scheduler,
+        workers=workers, threads=threads, progress=progress, chunk=chunk))
+    return BatchReport([outcome])
+
+
+def _only_plane(path: Path):
+    """The 2D plane of an image file, lazily (for the encoding's fingerprint check)."""
+    from ..io.planes import PlaneView
+
+    image = open_image(path, lazy=lazily_readable(path) or None)
+    layout = PlaneLayout.of(image)
+    if layout.num_planes != 1:
+        raise ValueError(f"{path.name} has {layout.num_planes} planes; a saved encoding holds one")
+    return PlaneView.of_layout(image.array, layout, next(iter(layout.plane_indices())))
 
 
 def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:

@@ -244,11 +244,7 @@ class SavedEncoding:
         from .prompts import parse_prompts
 
         prompts = clean_prompts(parse_prompts(prompts))
-        model = model if model is not None else self.model_spec()
-        self.store.check_model(model_identity(model))
-        if image is not None:
-            self.store.check_image(image)
-        options = self._asked_options(options)
+        model, options = self.check(model, options, image)
         stem = stem or self._stem()
         job = ImageJob(Path(self.record["image"].get("source") or self.path), Path(out_dir), stem)
         with open_executor(model, scheduler, workers, threads, progress) as executor:
@@ -256,6 +252,17 @@ class SavedEncoding:
             if not self.geometry.tiled:
                 return self._in_memory(job, prompts, loaded, options)
             return self._by_chunks(job, prompts, loaded, options, executor.compute, chunk)
+
+    def check(self, model=None, options: SegmentOptions | None = None, image=None):
+        """``(model, options)`` to ask this encoding with: the encoding's model when ``model``
+        is None, its options with the score and mask options ``options`` chose. Raises
+        :class:`~napari_gem.engine.saved_encoding.EncodingMismatchError` (a ValueError) for
+        another model or image, and ValueError for a changed encode option or PAMR."""
+        model = model if model is not None else self.model_spec()
+        self.store.check_model(model_identity(model))
+        if image is not None:
+            self.store.check_image(image)
+        return model, self._asked_options(options)
 
     def _asked_options(self, options: SegmentOptions | None) -> SegmentOptions:
         encoded = self.options

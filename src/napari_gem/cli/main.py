@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ..engine.extras import require
 from .bench import add_bench_parser
 from .demo_eval import add_demo_eval_parser
+from .encode import add_encode_parser
 from .errors import report_error
 from .evaluate import add_evaluate_parser
 from .instances_eval import add_instances_eval_parser
@@ -55,8 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     launch = subparsers.add_parser("launch", help="open napari with the widget (the default)")
     _add_launch_options(launch)
     for add_parser in (add_bench_parser, add_methods_parser, add_models_parser, add_segment_parser,
-                       add_evaluate_parser, add_train_simzss_parser, add_demo_eval_parser,
-                       add_train_demo_parser, add_refine_eval_parser, add_instances_eval_parser):
+                       add_encode_parser, add_evaluate_parser, add_train_simzss_parser,
+                       add_demo_eval_parser, add_train_demo_parser, add_refine_eval_parser,
+                       add_instances_eval_parser):
         add_parser(subparsers)
     return parser
 
