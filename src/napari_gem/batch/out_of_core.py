@@ -42,14 +42,15 @@ from ..engine.maps import prompt_softmax, similarity_grid, upsample
 from ..engine.preprocess import intensity_map, to_pixels, to_rgb
 from ..engine.text import resolve_templates
 from ..engine.tiling import plan_windows, read_window
-from ..io.atomic import replace_directory, write_text_atomically
-from ..io.export import layer_metadata, output_files, to_json
+from ..io.atomic import write_text_atomically
+from ..io.export import output_files, to_json
 from ..io.images import TIFF_SUFFIXES, LoadedImage, is_zarr_store, open_image
 from ..io.objects import objects_csv
 from ..io.planes import PlaneLayout, PlaneView
 from .jobs import ImageJob, parameters_header
 from .models import model_of, use_torch_threads
 from .out_of_core_masks import plane_objects
+from .out_of_core_outputs import Outputs, create_outputs, publish
 from .whole_image import with_plane_index
 from .windows import WindowShape, boxes, cells_around, overlaps
 
@@ -286,7 +287,7 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
     job.out_dir.mkdir(parents=True, exist_ok=True)
     planes = [PlaneRef(str(job.source), index) for index in layout.plane_indices()]
     store = create_grid_store(job, len(planes), len(prompts), plan.grid_shape, facts.patch_size)
-    outputs = create_outputs(files, prompts, layout, image, chunk)
+    outputs = create_outputs(files, prompts, layout, job.source, chunk)
     try:
         # Pass 1: window scores blended on the grid.
         setups, block_tasks = [], []
@@ -297,7 +298,8 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
                                         options, facts.logit_scale, threads)
         setups_done = compute(setups + block_tasks, "windows")[: len(planes)]
     except BaseException:
-        remove_partials([store.path] + [str(p) for pairs in outputs.values() for p, _ in pairs])
+        remove_partials([store.path])
+        outputs.remove_partials()
         raise
     return finish_planes(job, image, layout, prompts, options, facts, planes, setups_done, store,
                          outputs, files, compute, chunk)
@@ -305,7 +307,7 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
 
 def finish_planes(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts: Sequence[str],
                   options: SegmentOptions, facts: ModelFacts, planes: Sequence[PlaneRef],
-                  setups: list[dict], store: GridStore, outputs: dict, files, compute: Compute,
+                  setups: list[dict], store: GridStore, outputs: Outputs, files, compute: Compute,
                   chunk: int) -> list[Path]:
     """Passes 2 to 4 from the grid of scores (written by windows or from a saved encoding):
     statistics, heatmaps, masks and objects, then the files under their final names and the
@@ -320,8 +322,8 @@ def finish_planes(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompt
                                           compute)
 
         # Pass 3: heatmap chunks.
-        heatmap_paths = [str(partial) for partial, _ in outputs["heatmap"]]
-        mask_paths = [str(partial) for partial, _ in outputs["mask"]]
+        heatmap_paths = [output.level0 for output in outputs.heatmaps]
+        mask_paths = [output.level0 for output in outputs.masks]
         write_tasks = [
             delayed(write_chunk, pure=False)(store, number, box, plane.index, normalisation[number],
                                              heatmap_paths)
@@ -334,15 +336,18 @@ def finish_planes(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompt
         # Pass 4: masks, objects (one label each across chunks) and their table.
         objects = _masks_and_objects(job, prompts, planes, layout, normalisation, heatmap_paths,
                                      mask_paths, options, facts, compute, chunk)
+
+        # The pyramids and NGFF metadata, then the outputs under their final names.
+        axes = "".join(image.axes[axis] for axis in layout.output_axes)
+        written = publish(outputs, files.stem, layout, axes, _per_axis(layout, image.scale, 1.0),
+                          _per_axis(layout, image.translate, 0.0), chunk, compute)
     except BaseException:
-        remove_partials([store.path, str(job.out_dir / f".{job.stem}_labels.partial")]
-                + [str(p) for pairs in outputs.values() for p, _ in pairs])
+        remove_partials([store.path, str(job.out_dir / f".{job.stem}_labels.partial")])
+        outputs.remove_partials()
         raise
-    written = [replace_directory(partial, final)
-               for pairs in (outputs["mask"], outputs["heatmap"]) for partial, final in pairs]
     written.append(write_text_atomically(files.objects, objects_csv(objects, len(layout.output_shape))))
     record = _parameters(job, image, layout, prompts, options, facts, planes, setups,
-                         normalisation, files, chunk)
+                         normalisation, files, outputs, chunk)
     written.append(write_text_atomically(files.parameters, to_json(record)))
     return written
 
@@ -464,27 +469,6 @@ def create_grid_store(job, planes, prompts, grid_shape, patch_size,
     return GridStore(str(path), patch_size, tuple(grid_shape))
 
 
-def create_outputs(files, prompts, layout, image, chunk) -> dict[str, list[tuple[Path, Path]]]:
-    """Empty heatmap and mask zarrs under temporary names: (partial, final) per prompt."""
-    import zarr
-
-    scale = layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)
-    translate = layout.output_values(image.translate) or (0.0,) * len(layout.output_shape)
-    chunks = (1,) * len(layout.planes) + (chunk, chunk)
-    outputs: dict[str, list] = {"heatmap": [], "mask": []}
-    for prompt in prompts:
-        for kind, dtype in (("heatmap", "float32"), ("mask", "int32")):
-            final = (files.heatmap if kind == "heatmap" else files.mask)(prompt, ".zarr")
-            partial = final.with_name(f".{final.name}.partial")
-            if partial.exists():
-                shutil.rmtree(partial)
-            array = zarr.open_array(str(partial), mode="w", shape=layout.output_shape,
-                                    chunks=chunks, dtype=dtype, fill_value=0)
-            array.attrs.update(layer_metadata(files.stem, prompt, kind, scale, translate))
-            outputs[kind].append((partial, final))
-    return outputs
-
-
 def lazily_readable(path: Path) -> bool:
     """TIFF and zarr inputs, when the ``[cluster]`` extra is there to read them by windows
     (without it, ``out_of_core="auto"`` runs every image whole)."""
@@ -497,8 +481,17 @@ def remove_partials(paths: list[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _per_axis(layout: PlaneLayout, values, default: float) -> tuple[float, ...]:
+    return layout.output_values(values) or (default,) * len(layout.output_shape)
+
+
+def _output_name(output, out_dir: Path) -> str:
+    """Where an output is, for the parameters JSON: its name beside it, else its full path."""
+    return output.final.name if output.final.parent == out_dir else str(output.final)
+
+
 def _parameters(job, image, layout, prompts, options, facts, planes, setups, normalisation,
-                files, chunk) -> dict:
+                files, outputs, chunk) -> dict:
     plane_records = []
     for plane, setup, norm in zip(planes, setups, normalisation, strict=True):
         record = {
@@ -518,13 +511,11 @@ def _parameters(job, image, layout, prompts, options, facts, planes, setups, nor
         "objects": files.objects.name,
         "chunk": chunk,
         "planes": plane_records,
-        "scale": list(layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)),
-        "translate": list(
-            layout.output_values(image.translate) or (0.0,) * len(layout.output_shape)),
+        "scale": list(_per_axis(layout, image.scale, 1.0)),
+        "translate": list(_per_axis(layout, image.translate, 0.0)),
         "outputs": {
-            prompt: {"slug": files.slugs[prompt],
-                     "mask": files.mask(prompt, ".zarr").name,
-                     "heatmap": files.heatmap(prompt, ".zarr").name}
-            for prompt in prompts
+            prompt: {"slug": files.slugs[prompt], "mask": _output_name(mask, job.out_dir),
+                     "heatmap": _output_name(heatmap, job.out_dir), "format": "ome-zarr"}
+            for prompt, mask, heatmap in zip(prompts, outputs.masks, outputs.heatmaps, strict=True)
         },
     }

@@ -53,11 +53,11 @@ from .out_of_core import (
     blend_windows,
     calibrated_scores,
     create_grid_store,
-    create_outputs,
     finish_planes,
     lazily_readable,
     remove_partials,
 )
+from .out_of_core_outputs import create_outputs
 from .windows import WindowShape, overlaps
 
 ENCODING_SUFFIX = ".features.zarr"
@@ -307,13 +307,14 @@ class SavedEncoding:
         job.out_dir.mkdir(parents=True, exist_ok=True)
         grid = create_grid_store(job, 1, len(prompts), geometry.grid_shape, geometry.cell,
                                  block=self.store.block_cells)
-        outputs = create_outputs(files, prompts, layout, image, chunk)
+        outputs = create_outputs(files, prompts, layout, job.source, chunk)
         try:
             compute([delayed(block_scores, pure=False)(self.store, grid, cells, text, scoring,
                                                        presence, loaded.logit_scale)
                      for cells in self.store.blocks()], "scores")
         except BaseException:
-            remove_partials([grid.path] + [str(p) for pairs in outputs.values() for p, _ in pairs])
+            remove_partials([grid.path])
+            outputs.remove_partials()
             raise
         low, high = self.record.get("contrast_limits") or (0.0, 1.0)
         setup = {"mapping": IntensityMap(low, high), "presence": presence}
