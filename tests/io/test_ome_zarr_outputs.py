@@ -77,7 +77,8 @@ def test_a_source_that_is_not_an_ome_zarr_image_gets_its_labels_beside_it(tmp_pa
     """(Only an OME-Zarr image we may write to takes labels; a plain zarr array, a TIFF or a
     read-only store keeps its folder untouched.)"""
     source = tmp_path / "plain.zarr"
-    zarr.open_array(str(source), mode="w", shape=(70, 90), chunks=(32, 32), dtype="uint16")[:] = blobs((70, 90))
+    array = zarr.open_array(str(source), mode="w", shape=(70, 90), chunks=(32, 32), dtype="uint16")
+    array[:] = blobs((70, 90))
     report = segment_files([source], ["nucleus"], tmp_path / "out", model=tiny_gem, options=SMALL,
                            out_of_core="always", chunk=32, progress=False)
     assert report.ok and not (source / "labels").exists()
