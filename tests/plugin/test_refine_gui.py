@@ -215,3 +215,38 @@ def test_instances_masks_refine_and_keep_the_painted_labels(viewer, demo_widget,
     assert np.all(after[painted] == 7)  # the user's label, as painted
     assert np.count_nonzero(after[~painted] != before[~painted]) > 0
     assert after.dtype == before.dtype and after.max() >= 1
+
+
+def test_one_stroke_on_one_ring_brings_the_other_rings_and_the_table_counts_objects(
+        viewer, demo_widget, qtbot):
+    """Issue 25: the object stage, through the same strokes and the same Refine."""
+    image, masks = scene(1_000_001, concepts=["ring", "nucleus", "rod-shaped bacterium"],
+                         instances=(4, 6))
+    truth = masks["ring"]
+    viewer.add_image(image, name="crowded", rgb=True)
+    demo_widget.prompts.value = "ring"
+    demo_widget.auto_threshold.value = False
+    demo_widget.threshold.value = 0.9  # a strict mask: most rings are missing from it
+    run_and_wait(qtbot, demo_widget)
+    layer = viewer.layers["ring mask (crowded)"]
+    rings, count = ndimage.label(truth, structure=np.ones((3, 3)))
+    inside = lambda data, i: (np.asarray(data)[rings == i] > 0).mean()  # noqa: E731
+    missing = [i for i in range(1, count + 1) if inside(layer.data, i) < 0.2]
+    assert len(missing) >= 3
+    target = max(missing, key=lambda i: (rings == i).sum())
+    painted = _disk(layer, _interior(rings == target), 1)
+    assert painted.any() and not (painted & (rings != target) & (rings > 0)).any()
+    assert demo_widget.refiner.option_fields["objects"].read() == "classifier"  # on by default
+
+    viewer.layers.selection.active = layer
+    before = np.array(layer.data, copy=True)
+    _wait(qtbot, demo_widget.refine_mask())
+    joined = [i for i in missing if i != target and inside(layer.data, i) > 0.5]
+    assert len(joined) >= 2, "no other ring joined the mask"
+    qtbot.waitUntil(lambda: "kept" in demo_widget.results.item(0, 5).text(), timeout=3000)
+    kept, removed = demo_widget.refiner.stroke_counts()["ring"].objects
+    assert demo_widget.results.item(0, 5).text() == f"{kept} kept, {removed} removed"
+    assert kept >= len(joined) + 1 and removed >= 1
+
+    layer.undo()  # still one undo step
+    np.testing.assert_array_equal(np.asarray(layer.data), before)

@@ -310,6 +310,7 @@ def scene(
     *,
     concepts: Iterable[str] | None = None,
     kinds: tuple[int, int] = (2, 5),
+    instances: tuple[int, int] = (1, 3),
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """A generated micrograph and the exact mask of each concept visible in it.
 
@@ -317,7 +318,9 @@ def scene(
     each concept of :data:`VOCABULARY` present to a boolean ``[H, W]`` mask. The same
     ``seed`` (and arguments) always gives the same scene. ``concepts`` fixes which
     concepts are drawn; otherwise ``kinds`` bounds how many are chosen at random.
-    Larger images hold proportionally more objects.
+    ``instances`` bounds the objects per concept at :data:`SCENE_SIZE` (``(5, 15)``:
+    crowded scenes, where learning objects matters most); larger images hold
+    proportionally more.
     """
     height, width = (size, size) if isinstance(size, int) else size
     rng = np.random.default_rng([seed, height, width])
@@ -332,8 +335,8 @@ def scene(
     area_scale = height * width / SCENE_SIZE**2
     placements = []
     for concept in chosen:
-        instances = max(1, int(round(rng.integers(1, 4) * area_scale)))
-        for _ in range(instances):
+        count = max(1, int(round(rng.integers(instances[0], instances[1] + 1) * area_scale)))
+        for _ in range(count):
             placements.append((str(concept), rng.uniform(8, height - 8), rng.uniform(8, width - 8)))
     order = rng.permutation(len(placements))
     return render([placements[i] for i in order], rng, (height, width))

@@ -31,6 +31,8 @@ from scipy import ndimage
 from .exemplars import Box, check_boxes, exemplar_heatmap
 from .maps import min_max, upsample
 from .masks import instance_labels
+from .object_labels import DEFAULT_OBJECTS, ObjectDecisions, apply_decisions, check_objects, decide_objects
+from .objects import build_candidates
 from .result import SegmentationResult, build_result
 from .stroke_detail import refine_windows
 from .text import clean_prompts
@@ -124,6 +126,8 @@ def refine(
     negative=None,
     exemplars: Sequence[Box] | None = None,
     inputs: Sequence[str] = INPUTS,
+    objects: str = DEFAULT_OBJECTS,
+    object_prior: bool = True,
     **segment_options,
 ) -> SegmentationResult:
     """``prompt``'s mask of ``encoded`` (an :class:`~.encoded.EncodedImage`) refined by strokes and boxes.
@@ -132,12 +136,15 @@ def refine(
     "this is not"). ``exemplars``: boxes ``(y0, x0, y1, x1)`` around examples; with a
     prompt, the prior is the mean of the text heatmap and the exemplars' map (both
     min-max); with ``prompt=None``, the exemplars alone. ``inputs``: which of
-    :data:`INPUTS` the classifier sees. With no strokes and no exemplars the result is
-    ``encoded.segment(prompt)``.
+    :data:`INPUTS` the classifier sees. ``objects``: the object stage's labeller
+    (:data:`.object_labels.LABELLERS`; ``"off"``: the pixel classifier alone); with
+    ``object_prior`` (and the prior among the inputs) unlabelled objects are soft examples
+    of their prior. With no strokes and no exemplars the result is ``encoded.segment(prompt)``.
     """
     unknown = [name for name in inputs if name not in INPUTS]
     if unknown or not inputs:
         raise ValueError(f"inputs must be a non-empty subset of {INPUTS}; got {tuple(inputs)}")
+    check_objects(objects)
     positive, negative = check_strokes(positive, negative, encoded.image_shape)
     boxes = check_boxes(exemplars or (), encoded.image_shape)
     if prompt is None and not boxes:
@@ -153,13 +160,77 @@ def refine(
     prior, presence = _prior(encoded, base, boxes)
     name = prompt if prompt is not None else EXEMPLAR_PROMPT
     parameters = _parameters(encoded, options, name, positive, negative, boxes, inputs)
+    parameters["refine"]["objects"] = objects
     if not has_strokes:
         return build_result([name], prior[None], presence, options, parameters)
     prior_key = (name, repr(sorted(segment_options.items())), tuple(boxes))
     small_prior = _remember(encoded, "small prior", prior_key,
                             lambda: _resize(prior, working_shape(encoded.image_shape)))
-    probability = _stroke_probability(encoded, prior, small_prior, options, positive, negative, inputs)
+    stage = ObjectStage(objects, object_prior and "prior" in inputs)
+    probability = _stroke_probability(encoded, prior, small_prior, options, positive, negative, inputs,
+                                      stage)
+    if stage.decisions is not None:
+        parameters["refine"]["object_stage"] = {"candidates": len(stage.decisions.scores),
+                                                "kept": stage.decisions.kept,
+                                                "removed": stage.decisions.removed}
     return _assemble(name, probability, presence, options, parameters, positive, negative)
+
+
+class ObjectStage:
+    """What the object stage of one refinement does (``mode``), and what it decided."""
+
+    def __init__(self, mode: str, soft_prior: bool) -> None:
+        self.mode = mode
+        self.soft_prior = soft_prior
+        self.candidates = None
+        self.decisions: ObjectDecisions | None = None
+        self.positive: np.ndarray | None = None  # the positive strokes on the working grid
+
+    def decide(self, encoded, shape, small_prior, options, positive, negative, inputs) -> None:
+        """Decide every candidate object of ``encoded`` from the strokes (nothing when ``off``)."""
+        if self.mode == "off" or encoded.thumbnail is None:
+            return
+        self.candidates = _cached(encoded, f"objects {'features' in inputs} {'filters' in inputs}",
+                                  lambda: _candidates(encoded, shape, inputs))
+        uses_prior = "prior" in inputs
+        on_grid = [_on_working_grid(strokes, encoded.image_shape, shape) for strokes in (positive, negative)]
+        self.decisions = decide_objects(self.candidates, small_prior if uses_prior else None, *on_grid,
+                                        self.mode, self.soft_prior)
+        self.positive = on_grid[0]
+
+    def score_column(self) -> np.ndarray | None:
+        """Per working pixel, its object's score (0.5 outside every candidate) ``[h * w, 1]``."""
+        if self.decisions is None:
+            return None
+        lookup = np.concatenate([[0.5], self.decisions.scores]).astype(np.float32)
+        return lookup[self.candidates.labels].reshape(-1, 1)
+
+    def apply(self, small: np.ndarray, one_class: bool, uses_prior: bool) -> np.ndarray:
+        """The working-size probability ``small`` with every candidate object decided."""
+        if self.decisions is None:
+            return small
+        if one_class and not uses_prior:
+            # One class painted and no text: the trees learnt nothing, the objects say it all.
+            small = np.zeros_like(small)
+        return apply_decisions(small, self.candidates, self.decisions, self.positive)
+
+
+def _candidates(encoded, shape, inputs):
+    """The encoded image's candidate objects (:func:`.objects.build_candidates`) on the working grid."""
+    cell = encoded.heatmap_cell * shape[0] / encoded.image_shape[0]
+    features = (_cached(encoded, "features", lambda: _feature_components(encoded, shape))
+                if "features" in inputs else None)
+    filters = _cached(encoded, "filters", lambda: _filters(encoded)) if "filters" in inputs else None
+    return build_candidates(encoded.thumbnail, cell, features, filters)
+
+
+def _on_working_grid(strokes: np.ndarray, image_shape, shape) -> np.ndarray:
+    """The working pixels that hold a stroke pixel."""
+    grid = np.zeros(shape, dtype=bool)
+    ys, xs = np.nonzero(strokes)
+    grid[np.minimum((ys * shape[0] / image_shape[0]).astype(int), shape[0] - 1),
+         np.minimum((xs * shape[1] / image_shape[1]).astype(int), shape[1] - 1)] = True
+    return grid
 
 
 def _cached_segment(encoded, prompt: str, segment_options: dict) -> SegmentationResult:
@@ -231,19 +302,27 @@ def _assemble(name, probability, presence, options, parameters, positive, negati
     return result
 
 
-def _stroke_probability(encoded, prior, small_prior, options, positive, negative, inputs) -> np.ndarray:
+def _stroke_probability(encoded, prior, small_prior, options, positive, negative, inputs,
+                        stage: ObjectStage) -> np.ndarray:
     """The classifier's probability of the prompt at the image's resolution."""
     shape = working_shape(encoded.image_shape)
     columns = _input_columns(encoded, small_prior, shape, inputs)
-    likeness = _cached(encoded, "standard filters", lambda: _standardised(_filters(encoded))) \
+    likeness = _cached(encoded, "standard filters",
+                       lambda: _standardised(_cached(encoded, "filters", lambda: _filters(encoded)))) \
         if "prior" in inputs and encoded.thumbnail is not None else None
     rows, labels, weights = _training_set(encoded.image_shape, shape, positive, negative,
                                           small_prior if "prior" in inputs else None, options,
                                           likeness)
-    if len(np.unique(labels)) < 2:
+    stage.decide(encoded, shape, small_prior, options, positive, negative, inputs)
+    scores = stage.score_column()
+    if scores is not None:  # the trees see each pixel's object score too (as ilastik's autocontext)
+        columns = np.concatenate([columns, scores], axis=1)
+    one_class = len(np.unique(labels)) < 2
+    if one_class:
         small = np.full(shape, float(labels[0]), dtype=np.float32)
     else:
         small = _fit_predict(columns, rows, labels, weights).reshape(shape)
+    small = stage.apply(small, one_class, "prior" in inputs)
     probability = _resize(small, encoded.image_shape)
     if _reads_detail(encoded, shape):
         reduced = (_cached(encoded, "reduced grid", lambda: _reduced_grid(encoded))

@@ -8,7 +8,10 @@ reach that IoU, :data:`MAX_STROKES` when never reached), and the time per refine
 
 Settings compared in the same run (see :data:`SETTINGS`):
 
-- ``text + strokes``: the refinement as users get it (features, text prior, filters);
+- ``text + strokes``: the refinement as users get it (features, text prior, filters), with
+  the object stage's labellers (nearest example, classifier), without the text prior as
+  the objects' soft labels, and with the object stage off;
+- ``strokes without text, objects``: features and filters with the object stage;
 - ``strokes without text``: features and filters, no prior, starting from an empty mask
   (roughly what ilastik and napari-convpaint offer);
 - ``filters only``: the multiscale filters alone, starting from an empty mask.
@@ -31,15 +34,27 @@ NOC_LEVELS = (0.85, 0.90)
 
 @dataclass(frozen=True)
 class Setting:
-    """One way of refining: the classifier's inputs and whether the text mask is the start."""
+    """One way of refining: the classifier's inputs, whether the text mask is the start, the object stage.
+
+    ``objects``: the object stage's labeller (``off``: pixels only); ``object_prior``:
+    whether unlabelled objects are soft examples of the text prior.
+    """
 
     name: str
     inputs: tuple[str, ...]
     starts_from_text: bool
+    objects: str = "off"
+    object_prior: bool = True
 
 
+TEXT_INPUTS = ("features", "prior", "filters")
+#: The rows of ``refine-eval``: the refinement as users get it, its variants, and the baselines.
 SETTINGS = (
-    Setting("text + strokes", ("features", "prior", "filters"), True),
+    Setting("text + strokes, objects: nearest example", TEXT_INPUTS, True, "nearest"),
+    Setting("text + strokes, objects: classifier", TEXT_INPUTS, True, "classifier"),
+    Setting("text + strokes, objects without the text prior", TEXT_INPUTS, True, "nearest", False),
+    Setting("text + strokes, object stage off", TEXT_INPUTS, True),
+    Setting("strokes without text, objects: nearest example", ("features", "filters"), False, "nearest"),
     Setting("strokes without text", ("features", "filters"), False),
     Setting("filters only", ("filters",), False),
 )
@@ -142,7 +157,8 @@ def annotate(encoded, prompt: str, truth: np.ndarray, setting: Setting,
         else:
             negative |= pixels & ~positive
         started = time.perf_counter()
-        result = encoded.refine(prompt, positive=positive, negative=negative, inputs=setting.inputs)
+        result = encoded.refine(prompt, positive=positive, negative=negative, inputs=setting.inputs,
+                                objects=setting.objects, object_prior=setting.object_prior)
         curve.seconds.append(time.perf_counter() - started)
         mask = result.masks[0]
         curve.ious.append(iou(mask, truth))
@@ -170,26 +186,34 @@ def summarize(curves: Iterable[Curve]) -> dict[str, float]:
     return summary
 
 
-def demo_cases(scenes: int, start: int | None = None):
-    """``(image, concept, truth)`` of every present concept in held-out demo scenes."""
+def demo_cases(scenes: int, start: int | None = None, instances: tuple[int, int] | None = None):
+    """``(seed, image, concept, truth)`` of every present concept in held-out demo scenes.
+
+    ``instances``: objects per concept (the scenes' own default when None).
+    """
     from ..demo import scene
     from ..demo.quality import EVAL_SEED_START
 
     first = EVAL_SEED_START if start is None else start
+    crowd = {} if instances is None else {"instances": tuple(instances)}
     for seed in range(first, first + scenes):
-        image, masks = scene(seed)
+        image, masks = scene(seed, **crowd)
         for concept in sorted(masks):
             yield seed, image, concept, masks[concept]
 
 
 def evaluate(model, options, scenes: int = 20, settings: Sequence[Setting] = SETTINGS,
-             strokes: int = MAX_STROKES, start: int | None = None) -> dict[str, dict[str, float]]:
-    """The simulated annotator on held-out demo scenes: a summary per setting."""
+             strokes: int = MAX_STROKES, start: int | None = None,
+             instances: tuple[int, int] | None = None) -> dict[str, dict[str, float]]:
+    """The simulated annotator on held-out demo scenes: a summary per setting.
+
+    ``instances``: objects per concept of the scenes (e.g. ``(5, 15)``; default: the scenes' own).
+    """
     from ..engine.encoded import encode
 
     curves: dict[str, list[Curve]] = {s.name: [] for s in settings}
     encoded_seed, encoded = None, None
-    for seed, image, concept, truth in demo_cases(scenes, start):
+    for seed, image, concept, truth in demo_cases(scenes, start, instances):
         if seed != encoded_seed:
             encoded_seed, encoded = seed, encode(image, model, options)
         for setting in settings:
@@ -197,8 +221,12 @@ def evaluate(model, options, scenes: int = 20, settings: Sequence[Setting] = SET
     return {name: summarize(found) for name, found in curves.items()}
 
 
-def refinement_time(model, options, side: int = 1024, repeats: int = 5) -> dict[str, float]:
-    """Seconds of one refinement of a ``side``² demo scene after encoding (first and median later)."""
+def refinement_time(model, options, side: int = 1024, repeats: int = 5,
+                    **refine_options) -> dict[str, float]:
+    """Seconds of one refinement of a ``side``² demo scene after encoding (first and median later).
+
+    ``refine_options``: :class:`~napari_gem.engine.object_labels.RefineOptions` fields (``objects``).
+    """
     from ..demo import scene
     from ..demo.quality import EVAL_SEED_START
     from ..engine.encoded import encode
@@ -212,7 +240,7 @@ def refinement_time(model, options, side: int = 1024, repeats: int = 5) -> dict[
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        encoded.refine(concept, positive=positive, negative=negative)
+        encoded.refine(concept, positive=positive, negative=negative, **refine_options)
         times.append(time.perf_counter() - started)
     return {"first": times[0], "median_later": float(np.median(times[1:]))}
 

@@ -26,13 +26,23 @@ from napari.layers import Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from ..engine import ModelLoadError, SegmentOptions
+from ..engine.described import describe
+from ..engine.object_labels import RefineOptions
 from ..io.planes import PlaneView
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .exemplar_prompts import ExemplarBoxes, is_exemplar_prompt
+from .forms import build_fields
 from .layers import digest, info, outputs_of, plane_key, source_id
 from .planes import current_index
 from .runner import RunFailed, encode_or_explain, labels_for_mode
-from .strokes_book import count_strokes, forget, mark_refined, plane_strokes, record_edit
+from .strokes_book import (
+    count_strokes,
+    forget,
+    mark_refined,
+    object_stage_counts,
+    plane_strokes,
+    record_edit,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +80,7 @@ class RefineJob:
     before: np.ndarray  # the plane as it was when the job was made
     exemplars: list | None = None  # an "@layer" prompt's boxes: refined from them, not words
     region_labels: np.ndarray | None = None  # the run's, so a re-encoding matches its cache key
+    refine_options: dict = field(default_factory=dict)  # RefineOptions' fields (the object stage)
 
 
 @dataclass
@@ -79,6 +90,19 @@ class RefineOutput:
     error: str | None = None
     reencoded: bool = False
     seconds: float = 0.0
+    object_stage: dict | None = None  # candidates, kept, removed (engine parameters)
+
+
+class StrokeCount(tuple):
+    """``(painted, erased)`` strokes of a prompt's mask, and ``objects``: ``(kept, removed)`` by
+    the object stage of its latest refinement (None before one)."""
+
+    objects: tuple[int, int] | None
+
+    def __new__(cls, painted: int, erased: int, objects: tuple[int, int] | None = None):
+        count = super().__new__(cls, (painted, erased))
+        count.objects = objects
+        return count
 
 
 def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> RefineOutput:
@@ -95,8 +119,10 @@ def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> R
             output.reencoded = True
         prompt = job.prompt if job.exemplars is None else None
         result = image.refine(prompt, positive=job.positive, negative=job.negative,
-                              exemplars=job.exemplars, **job.options.scoring_fields())
+                              exemplars=job.exemplars, **job.options.scoring_fields(),
+                              **job.refine_options)
         output.labels = labels_for_mode(result, job.mode)[0]
+        output.object_stage = result.parameters.get("refine", {}).get("object_stage")
     except (RunFailed, ModelLoadError, ValueError) as error:
         output.error = f"Refine failed: {error}"
     except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
@@ -132,11 +158,20 @@ class MaskRefiner:
         self._live_timer.timeout.connect(self._refine_live)
         self._live_layer = None
         self._bound = False
+        self.option_fields = build_fields(describe(RefineOptions))  # the object stage's choice
         controller.summary_changed.connect(self._on_summary)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.events.removed.connect(self._on_removed)
         for layer in viewer.layers:
             self._watch(layer)
+
+    def option_widgets(self) -> list:
+        """The refinement's own option fields (built from :class:`RefineOptions`), for the widget."""
+        return [widget for option in self.option_fields.values() for widget in option.named_widgets.values()]
+
+    def refine_options(self) -> dict:
+        """The refinement options the fields give (``objects``)."""
+        return {name: option.read() for name, option in self.option_fields.items()}
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def bind_key(self) -> None:
@@ -211,9 +246,10 @@ class MaskRefiner:
             pass
 
     # -- what the table shows ------------------------------------------------------------------
-    def stroke_counts(self) -> dict[str, tuple[int, int]]:
-        """Per prompt: ``(positive, negative)`` strokes on its default mask layer."""
-        return {choice.prompt: count_strokes(choice.layer)
+    def stroke_counts(self) -> dict[str, StrokeCount]:
+        """Per prompt: ``(positive, negative)`` strokes on its default mask layer (and the
+        objects its latest refinements kept and removed, :class:`StrokeCount`)."""
+        return {choice.prompt: StrokeCount(*count_strokes(choice.layer), object_stage_counts(choice.layer))
                 for choice in self.controller.default_mask_choices()
                 if info(choice.layer).get("role") == "mask"}
 
@@ -279,7 +315,8 @@ class MaskRefiner:
         return RefineJob(layer, index, prompt, meta.get("mode", "binary"), record.spec,
                          options, view, key, positive, negative,
                          np.array(layer.data[index], copy=True), exemplars,
-                         record.regions(index) if record.regions is not None else None)
+                         record.regions(index) if record.regions is not None else None,
+                         self.refine_options())
 
     def _launch(self, job: RefineJob):
         from napari.qt.threading import create_worker
@@ -336,11 +373,15 @@ class MaskRefiner:
                 self._writing = False
         mark_refined(layer, job.index, {
             "prompt": job.prompt,
-            "options": job.options.scoring_fields(),
+            "options": {**job.options.scoring_fields(), **job.refine_options},
             "digest": digest(np.asarray(layer.data[job.index])),
+            "object_stage": output.object_stage,
         })
         self.controller.masks_changed.emit()
         encoded = " (the image was encoded again)" if output.reencoded else ""
+        stage = output.object_stage
+        objects = (f"; object stage: {stage['kept']} of {stage['candidates']} objects kept"
+                   if stage else "")
         show_info(f"Refined '{layer.name}': {int(changed.sum())} pixels changed in "
-                  f"{output.seconds:.2f} s{encoded}. Ctrl+Z undoes it.")
+                  f"{output.seconds:.2f} s{encoded}{objects}. Ctrl+Z undoes it.")
         return int(changed.sum())

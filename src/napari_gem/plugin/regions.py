@@ -99,24 +99,6 @@ def place_layer_field(panel, field: ComboBox) -> None:
     update()
 
 
-def voted_labels(labels: np.ndarray, mode: str, regions: np.ndarray) -> np.ndarray:
-    """One plane's redrawn labels (binary ``[P, H, W]``, instances, or semantic ``[H, W]``)
-    voted in the regions again, as the run voted them (a threshold change keeps the vote)."""
-    from ..engine.masks import instance_labels
-    from ..engine.regions.encoding import UNSEGMENTED
-    from ..engine.regions.grids import renumbered
-    from ..engine.regions.vote import majority_vote, vote_masks
-
-    regions = renumbered(np.asarray(regions))
-    if mode == "semantic":
-        return majority_vote(labels, regions, UNSEGMENTED)
-    masks = vote_masks(labels > 0, regions, UNSEGMENTED)
-    if mode == "binary":
-        return masks.astype(labels.dtype)
-    return np.stack([instance_labels(mask) for mask in masks]).astype(labels.dtype)
-
-
-
 def voting_regions(output) -> Callable[[tuple[int, ...]], np.ndarray] | None:
     """How a redraw finds each plane's regions again when the run voted in them (else None):
     the label images the run used (a layer's, superpixels, generated masks), kept per plane."""

@@ -135,6 +135,17 @@ def count_strokes(layer) -> tuple[int, int]:
     return counts[0], counts[1]
 
 
+def object_stage_counts(layer) -> tuple[int, int] | None:
+    """``(kept, removed)`` objects of the latest refinement of each plane, summed.
+
+    None when no refinement of the layer had an object stage.
+    """
+    stages = [entry["object_stage"] for entry in refinements(layer).values() if entry.get("object_stage")]
+    if not stages:
+        return None
+    return sum(stage["kept"] for stage in stages), sum(stage["removed"] for stage in stages)
+
+
 def mark_refined(layer, index: tuple[int, ...], entry: dict) -> None:
     """Remember how a plane was last refined (prompt, options, the data's digest after)."""
     _record(layer, create=True)["refined"][plane_key(index)] = entry

@@ -119,8 +119,12 @@ class SegmentWidget(QWidget):
         self.model_section.addWidget(self.model_panel.container.native)
         self.advanced_section = QCollapsible("Advanced", content)
         self.advanced_section.addWidget(self.options_panel.container.native)
-        refine_row = Container(widgets=[self.refine_button, self.live_refine],
-                               layout="horizontal", labels=False)
+        refine_row = Container(widgets=[self.refine_button, self.live_refine], layout="horizontal",
+                               labels=False)
+        # The refinement's own options on their own row: beside the button they would not
+        # fit the dock's starting width.
+        refine_options = Container(widgets=self.refiner.option_widgets(), layout="horizontal",
+                                   labels=False)
         # A failed run's reason stays in the status line (napari's notification fades in
         # seconds), wrapped to the dock's width.
         self.status.native.setWordWrap(True)
@@ -129,7 +133,7 @@ class SegmentWidget(QWidget):
         for part in (self.source.container.native, buttons.native, self.status.native,
                      self.demo_button.native,
                      self.results_panel.container.native, self.results, refine_row.native,
-                     self.model_section,
+                     refine_options.native, self.model_section,
                      self.advanced_section, self.export_panel.container.native):
             layout.addWidget(part)
         layout.addStretch(1)

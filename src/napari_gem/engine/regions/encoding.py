@@ -11,7 +11,6 @@ from ..tiling import read_window
 from .grids import resize_nearest
 from .head import region_dense
 from .sources import get_source
-from .vote import majority_vote, vote_masks
 
 #: The label of pixels in no region: napari's "no label" [adaptation; official: the smallest label].
 UNSEGMENTED = 0
@@ -53,16 +52,6 @@ class RegionRun:
         """Dense features of a batch of windows, each with its own crop of the labels."""
         masks = np.stack([read_window(self.labels, start, window_shape) for start in starts])
         return self._forward(model, pixels, masks, False).dense_features
-
-    def vote(self, result):
-        """``result`` with its class map and masks voted in every region (CorrCLIP's map correction)."""
-        from ..masks import instance_labels
-
-        result.semantic = majority_vote(result.semantic, self.labels, UNSEGMENTED)
-        result.masks = vote_masks(result.masks, self.labels, UNSEGMENTED)
-        for index, mask in enumerate(result.masks):
-            instance_labels(mask, out=result.instances[index])
-        return result
 
 
 def attention_trunk(model: PromptableModel):

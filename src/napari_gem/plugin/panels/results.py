@@ -23,15 +23,17 @@ class ResultsPanel:
         self.mask_mode = ComboBox(label="masks", value="binary",
                                   choices=[(MASK_MODE_LABELS[m], m) for m in MASK_MODES])
         self.container = Container(widgets=[self.auto_threshold, self.threshold, self.mask_mode])
-        self.table = QTableWidget(0, 5)
+        self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["prompt", "presence", "threshold", "objects",
-                                              "strokes"])
+                                              "strokes", "object stage"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("presence: image-level score of each prompt (softmax of CLIP "
                               "logits over the prompts and background prompts); strokes: "
-                              "regions painted in (+) and erased (-) on its mask, all planes")
+                              "regions painted in (+) and erased (-) on its mask, all planes; "
+                              "object stage: objects its latest refinement kept / removed "
+                              "(all planes)")
 
     def fields(self) -> dict:
         return {"status": self.status, "auto_threshold": self.auto_threshold,
@@ -66,11 +68,16 @@ class ResultsPanel:
         self.status.value = f"'{summary.source}': {planes}{timing}{reused}"
 
     def show_strokes(self, counts: dict[str, tuple[int, int]]) -> None:
-        """Each row's strokes: ``counts[prompt] = (painted, erased)`` connected regions."""
+        """Each row's strokes: ``counts[prompt] = (painted, erased)`` connected regions; and,
+        where a count has ``objects`` (``(kept, removed)``, see ``StrokeCount``), the
+        objects the object stage of its latest refinement kept and removed."""
         for row in range(self.table.rowCount()):
             prompt = self.table.item(row, 0)
             count = counts.get(prompt.text()) if prompt is not None else None
-            text = "-" if count is None else f"{count[0]}+ {count[1]}\u2212"
-            cell = QTableWidgetItem(text)
-            cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.table.setItem(row, 4, cell)
+            objects = getattr(count, "objects", None)
+            texts = ("-" if count is None else f"{count[0]}+ {count[1]}\u2212",
+                     "-" if objects is None else f"{objects[0]} kept, {objects[1]} removed")
+            for column, text in zip((4, 5), texts, strict=True):
+                cell = QTableWidgetItem(text)
+                cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                self.table.setItem(row, column, cell)
