@@ -154,3 +154,26 @@ def test_the_command_line_encodes_once_and_answers_from_the_encoding(tmp_path, t
                  "--input-size", "96", *cli_model(tiny_spec)]) == 2
     assert "input_size is an encode option" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
+
+
+def test_encoding_and_prompts_run_on_a_dask_cluster_as_in_process(tmp_path, tiny_spec,
+                                                                   one_torch_thread):
+    import logging
+
+    from distributed import LocalCluster
+
+    source = write_zarr(tmp_path / "slide.zarr", blobs((90, 110), seed=4), chunks=(32, 32))
+    options = SMALL.replace(min_size=10)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.ERROR) as cluster:
+        store = encode_file(source, tmp_path / "c.features.zarr", model=tiny_spec, options=SMALL,
+                            out_of_core="always", progress=False, scheduler=cluster.scheduler_address)
+        open_encoding(store).segment(PROMPTS, tmp_path / "cluster", model=tiny_spec, options=options,
+                                     chunk=40, scheduler=cluster.scheduler_address)
+    local = encode_file(source, tmp_path / "l.features.zarr", model=tiny_spec, options=SMALL,
+                        out_of_core="always", progress=False)
+    open_encoding(local).segment(PROMPTS, tmp_path / "local", model=tiny_spec, options=options, chunk=40)
+    for prompt in PROMPTS:
+        on_cluster = outputs(tmp_path / "cluster", "c", prompt)
+        here = outputs(tmp_path / "local", "l", prompt)
+        assert np.allclose(on_cluster[0], here[0], atol=1e-6) and np.array_equal(on_cluster[1], here[1])
