@@ -30,6 +30,7 @@ from ..engine.extras import require
 from ..engine.maps import prompt_softmax
 from ..engine.preprocess import IntensityMap, intensity_map, to_pixels, to_rgb
 from ..engine.saved_encoding import (
+    ATTRIBUTE,
     EncodingStore,
     Geometry,
     encoding_record,
@@ -181,9 +182,8 @@ def encode_file(source: str | os.PathLike, out: str | os.PathLike | None = None,
 
 
 def _add_source_geometry(path: Path, image: LoadedImage) -> None:
+    """The source file's axes and geometry, which an array in memory did not have."""
     import zarr
-
-    from ..engine.saved_encoding import ATTRIBUTE
 
     group = zarr.open_group(str(path), mode="r+")
     record = dict(group.attrs[ATTRIBUTE])
