@@ -123,8 +123,7 @@ class SegmentWidget(QWidget):
                                labels=False)
         # The refinement's own options on their own row: beside the button they would not
         # fit the dock's starting width.
-        refine_options = Container(widgets=self.refiner.option_widgets(), layout="horizontal",
-                                   labels=False)
+        self.refine_options = Container(widgets=self.refiner.option_widgets())
         # A failed run's reason stays in the status line (napari's notification fades in
         # seconds), wrapped to the dock's width.
         self.status.native.setWordWrap(True)
@@ -133,7 +132,7 @@ class SegmentWidget(QWidget):
         for part in (self.source.container.native, buttons.native, self.status.native,
                      self.demo_button.native,
                      self.results_panel.container.native, self.results, refine_row.native,
-                     refine_options.native, self.model_section,
+                     self.refine_options.native, self.model_section,
                      self.advanced_section, self.export_panel.container.native):
             layout.addWidget(part)
         layout.addStretch(1)
@@ -144,8 +143,10 @@ class SegmentWidget(QWidget):
     def _narrow_fields(self) -> None:
         """Let choice and number fields shrink, so the dock fits :data:`STARTING_WIDTH`
         (Qt sizes them by their longest choice and their largest number otherwise)."""
-        for panel in (self.source, self.model_panel, self.options_panel, self.results_panel):
-            for field in panel.container:
+        containers = [panel.container for panel in (self.source, self.model_panel, self.options_panel,
+                                                    self.results_panel)]
+        for container in (*containers, self.refine_options):
+            for field in container:
                 if isinstance(field, ComboBox):
                     field.native.setSizeAdjustPolicy(
                         QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

@@ -25,15 +25,15 @@ class ResultsPanel:
         self.container = Container(widgets=[self.auto_threshold, self.threshold, self.mask_mode])
         self.table = QTableWidget(0, 6)
         self.table.setHorizontalHeaderLabels(["prompt", "presence", "threshold", "objects",
-                                              "strokes", "object stage"])
+                                              "strokes", "kept"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setToolTip("presence: image-level score of each prompt (softmax of CLIP "
                               "logits over the prompts and background prompts); strokes: "
                               "regions painted in (+) and erased (-) on its mask, all planes; "
-                              "object stage: objects its latest refinement kept / removed "
-                              "(all planes)")
+                              "kept: of the candidate objects that the object stage of "
+                              "its latest refinement decided, how many it kept (all planes)")
 
     def fields(self) -> dict:
         return {"status": self.status, "auto_threshold": self.auto_threshold,
@@ -76,7 +76,7 @@ class ResultsPanel:
             count = counts.get(prompt.text()) if prompt is not None else None
             objects = getattr(count, "objects", None)
             texts = ("-" if count is None else f"{count[0]}+ {count[1]}\u2212",
-                     "-" if objects is None else f"{objects[0]} kept, {objects[1]} removed")
+                     "-" if objects is None else f"{objects[0]}/{objects[0] + objects[1]}")
             for column, text in zip((4, 5), texts, strict=True):
                 cell = QTableWidgetItem(text)
                 cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
