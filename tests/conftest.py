@@ -95,3 +95,11 @@ def tiny_proxy():
     share_proxy("dino-b16", module)
     yield module
     forget_proxies()
+
+
+@pytest.fixture
+def fresh_deprecations(monkeypatch):
+    """Deprecated names warn once per process: a test of a warning starts as a new process would."""
+    from napari_gem.engine import deprecation
+
+    monkeypatch.setattr(deprecation, "_warned", set())

@@ -14,6 +14,7 @@ from PIL import Image
 
 from napari_gem import segment
 from napari_gem.batch import segment_files
+from napari_gem.engine.software import software_record
 from napari_gem.io import read_output
 
 PROMPTS = ["nucleus", "cell membrane"]
@@ -69,6 +70,7 @@ def test_a_folder_of_2d_rgb_and_stack_images(tmp_path, tiny_gem):
     parameters = json.loads((tmp_path / "out" / "stack_parameters.json").read_text())
     assert parameters["output_axes"] == "ZYX" and len(parameters["planes"]) == 3
     assert parameters["options"]["input_size"] == 64 and parameters["prompts"] == PROMPTS
+    assert parameters["software"] == software_record()  # the record every JSON carries
 
 
 def test_rerun_skips_done_images_and_redoes_unfinished_ones(tmp_path, tiny_gem):

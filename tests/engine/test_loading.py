@@ -14,7 +14,8 @@ from napari_gem.engine.devices import resolve_device, resolve_precision
 
 
 def test_a_local_checkpoint_file_loads_through_the_real_path(tiny_model_name, tiny_checkpoint):
-    gem = load_model(tiny_model_name, tiny_checkpoint, device="cpu", depth=5, temperature=2.0)
+    gem = load_model(tiny_model_name, tiny_checkpoint, device="cpu",
+                     method_options={"depth": 5, "temperature": 2.0})
     state = torch.load(tiny_checkpoint)["state_dict"]
     torch.testing.assert_close(gem.clip_model.visual.proj, state["visual.proj"])
     assert gem.method == "gem" and gem.method_options.depth == 5 and gem.method_options.temperature == 2.0

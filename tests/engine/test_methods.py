@@ -82,7 +82,8 @@ def test_load_model_takes_a_method_and_refuses_bad_options_before_loading(tiny_m
     model = load_model(tiny_model_name, tiny_checkpoint, device="cpu", method="SCLIP")
     assert model.method == "sclip"
     with pytest.raises(ModelLoadError, match="no option 'depth'"):
-        load_model(tiny_model_name, "/nonexistent/weights.pt", method="clearclip", depth=3)
+        load_model(tiny_model_name, "/nonexistent/weights.pt", method="clearclip",
+                   method_options={"depth": 3})
 
 
 def test_switching_method_keeps_the_weights_and_the_text_cache(tiny_clip):
@@ -106,7 +107,7 @@ def test_a_model_spec_carries_the_method_and_its_options(tiny_model_name, tiny_c
         ModelSpec(tiny_model_name, str(tiny_checkpoint), method="naclip", method_options={"sigma": -1})
 
 
-def test_every_method_module_imports_by_its_dotted_path():
+def test_every_method_module_imports_by_its_dotted_path(fresh_deprecations):
     import napari_gem.engine.families.clip.methods.gem as gem_module  # not hidden by the listing
 
     assert gem_module.Gem.name == "gem"
@@ -115,7 +116,7 @@ def test_every_method_module_imports_by_its_dotted_path():
         assert napari_gem.methods()[0].name == "gem"
 
 
-def test_gem_is_a_deprecated_name_of_the_grounding_model():
+def test_gem_is_a_deprecated_name_of_the_grounding_model(fresh_deprecations):
     with pytest.warns(DeprecationWarning, match="GroundingModel"):
         from napari_gem import GEM
     assert GEM is GroundingModel

@@ -33,7 +33,7 @@ def model(files):
 
 def _load(files, projection, **options):
     values = {"backbone_weights": files["backbone"], "text_weights": files["text"], **options}
-    return load_model(TINY, projection, device="cpu", **values)
+    return load_model(TINY, projection, device="cpu", method_options=values)
 
 
 def test_the_name_belongs_to_the_talk2dino_family_and_the_picker_lists_it():
@@ -99,7 +99,7 @@ def test_clip_methods_and_unknown_options_are_refused(files):
     with pytest.raises(ModelLoadError, match="method 'gem' does not apply"):
         load_model(TINY, files["projection"], device="cpu", method="gem")
     with pytest.raises(ModelLoadError, match="no option 'depth'.*background_cleaning"):
-        load_model(TINY, files["projection"], device="cpu", depth=3)
+        load_model(TINY, files["projection"], device="cpu", method_options={"depth": 3})
 
 
 @pytest.fixture

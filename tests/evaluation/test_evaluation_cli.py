@@ -61,9 +61,9 @@ def test_run_prints_the_table_and_writes_the_files(make_dataset, scorers, tmp_pa
     logits[names.prompts.index("dog")] = 1.0
     asked = {}
 
-    def load(name, pretrained, *, device, precision, method, **options):
+    def load(name, pretrained, *, device, precision, method, method_options):
         asked.update(name=name, pretrained=pretrained, device=device, precision=precision)
-        assert (method, options) == (None, {})  # the model's own method: GEM
+        assert (method, method_options) == (None, {})  # the model's own method: GEM
         return scorers.Constant(logits)
 
     out = tmp_path / "scores.json"

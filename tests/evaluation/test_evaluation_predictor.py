@@ -26,14 +26,13 @@ def test_gem_is_wrapped_and_scorers_pass_through(tiny_gem, scorers):
     assert wrapped.describe()["model"] == tiny_gem.name
 
 
-def test_gem_scorer_is_a_deprecated_alias():
+def test_gem_scorer_is_a_deprecated_alias(fresh_deprecations):
     import napari_gem.evaluation as evaluation
     from napari_gem.evaluation import predictor
 
-    with pytest.warns(DeprecationWarning, match="GemScorer is now ModelScorer"):
+    with pytest.warns(DeprecationWarning, match="GemScorer is deprecated .*: use ModelScorer"):
         assert predictor.GemScorer is ModelScorer
-    with pytest.warns(DeprecationWarning, match="GemScorer is now ModelScorer"):
-        assert evaluation.GemScorer is ModelScorer
+    assert evaluation.GemScorer is ModelScorer  # the same alias: it warned once
     with pytest.raises(AttributeError):
         evaluation.NoSuchScorer  # noqa: B018
 

@@ -99,8 +99,8 @@ def test_evaluate_takes_the_method_and_its_options(make_dataset, scorers, capsys
     root, _ = make_dataset("voc20", [label])
     asked = {}
 
-    def load(name, pretrained, *, device, precision, method, **options):
-        asked.update(method=method, options=options)
+    def load(name, pretrained, *, device, precision, method, method_options):
+        asked.update(method=method, options=method_options)
         return scorers.Constant([0.0] * len(dataset_class_names("voc20").prompts))
 
     parser = argparse.ArgumentParser(prog="napari-gem")

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from napari_gem.engine.software import software_record
 from napari_gem.evaluation.class_names import dataset_class_names
 from napari_gem.evaluation.datasets import DatasetLayoutError, open_dataset
 from napari_gem.evaluation.protocol import prepare_pixels, protocol_for
@@ -136,6 +137,7 @@ def test_limit_progress_and_result_files(make_dataset, scorers, tmp_path):
     assert json_path.name == "voc21-run.json" and csv_path.name == "voc21-run.csv"
     stored = json.loads(json_path.read_text())
     assert stored["dataset"] == "voc21" and stored["num_images"] == 2
+    assert stored["software"] == software_record()  # the record every JSON carries
     assert stored["miou"] == pytest.approx(result.miou, abs=1e-4)
     assert len(stored["per_class"]) == 21
     absent = [row for row in stored["per_class"] if row["iou"] is None]

@@ -8,6 +8,7 @@ from skimage.data import camera
 
 from napari_gem.engine import SegmentOptions, load_model
 from napari_gem.engine.families.clip.hub import _reporting_tqdm
+from napari_gem.engine.software import software_record
 from napari_gem.plugin.cache import EncodedCache, ModelCache, ModelSpec
 from napari_gem.plugin.controller import split_prompts
 from napari_gem.plugin.planes import ChannelChoice, build_job
@@ -79,6 +80,7 @@ def test_run_generator_yields_progress_and_returns_planes(tiny_model_name, tiny_
     assert any(step.text.startswith("plane 2/2") for step in steps)
     assert any("encoding" in report.text for report in reports)
     assert len(encoded) == 2 and output.parameters["mask_mode"] == "binary"
+    assert output.parameters["software"] == software_record()  # the record every JSON carries
 
 
 def test_run_generator_stops_when_cancelled(tiny_model_name, tiny_checkpoint):

@@ -79,7 +79,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(tiny_simzss_name, tmp_p
 
 def test_gem_and_clip_method_options_are_refused(tiny_simzss_name, tiny_simzss_checkpoint):
     with pytest.raises(ModelLoadError, match="depth do not apply to SimZSS"):
-        load_model(TINY, tiny_simzss_checkpoint, depth=5)
+        load_model(TINY, tiny_simzss_checkpoint, method_options={"depth": 5})
     with pytest.raises(ModelLoadError, match="method 'gem' does not apply"):
         load_simzss(TINY, tiny_simzss_checkpoint, method="gem")
     with pytest.raises(ModelLoadError, match="pamr do not apply"):

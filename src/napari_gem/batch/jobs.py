@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..engine.software import software_record
 from ..io.export import parameters_path
 from ..io.images import image_stem
 from ..io.inputs import InputImage
@@ -88,10 +89,8 @@ def parameters_header(job: ImageJob, image: LoadedImage, layout: PlaneLayout, mo
 
     ``mode`` is ``"in-memory"`` or ``"out-of-core"``; ``model`` the model's description.
     """
-    from .. import __version__
-
     return {
-        "napari_gem_version": __version__,
+        "software": software_record(),
         "mode": mode,
         "source": str(job.source),
         "source_shape": list(image.shape),

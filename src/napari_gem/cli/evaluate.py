@@ -121,7 +121,7 @@ def run_evaluate(args: argparse.Namespace, *, load_model: Callable | None = None
         spec = open_dataset(args.dataset, args.root).spec
         class_names = resolve_class_names(spec, args.class_names, synonyms=protocol.synonyms)
         model = load_model(args.model, args.pretrained, device=args.device, precision=args.precision,
-                           method=args.method, **method_options_from_args(args))
+                           method=args.method, method_options=method_options_from_args(args))
         result = evaluate(
             args.dataset,
             args.root,

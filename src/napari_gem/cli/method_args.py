@@ -7,15 +7,17 @@ import ast
 from typing import Any
 
 from ..engine.families import list_families
-from ..engine.families.clip.methods import method_class, method_names
-from .option_flags import add_option_flags, described_options, options_from_flags
+from ..engine.families.clip.methods import method_names
+from ..engine.loading import default_method
+from ..engine.method_fields import method_options, options_of
+from .option_flags import add_option_flags, options_from_flags
 
 
 def method_descriptions():
-    """Every registered method's option descriptions, then the options of families that
-    make their own dense features (Talk2DINO's weights files), each option name once."""
-    own = [family.own_options for family in list_families() if family.own_options is not None]
-    return described_options(*(method_class(name).Options for name in method_names()), *own)
+    """Every registered method's options, then those of families that make their own dense
+    features (Talk2DINO's weights files), one flag each: ``--sigma``, and ``--gem-temperature``
+    where two methods (or a segmentation option) share a name."""
+    return [option.description for option in method_options()]
 
 
 def method_choices() -> tuple[str, ...]:
@@ -37,8 +39,12 @@ def add_method_arguments(group) -> None:
 
 
 def method_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The options given with ``--option`` and the option flags (the method validates them)."""
-    return {**dict(args.method_option), **options_from_flags(args, method_descriptions())}
+    """The options given with ``--option`` and the option flags, named as the chosen method
+    (``--method``, else the model's own) takes them; the method validates them."""
+    keyed = method_options()
+    method = args.method or default_method(getattr(args, "model", None) or "ViT-B-16")
+    flags = options_from_flags(args, [option.description for option in keyed])
+    return {**dict(args.method_option), **options_of(method, flags, keyed)}
 
 
 def _parse_value(text: str) -> Any:

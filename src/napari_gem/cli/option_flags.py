@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine.described import OptionDescription, describe
+from ..engine.described import OptionDescription
 
 
 def add_option_flags(group, descriptions: Iterable[OptionDescription]) -> None:
@@ -35,15 +35,6 @@ def options_from_flags(args: argparse.Namespace, descriptions: Iterable[OptionDe
             value = None if value == ["auto"] else tuple(value)
         given[item.name] = value
     return given
-
-
-def described_options(*options_classes: type) -> list[OptionDescription]:
-    """The descriptions of several options classes, each name once (the first wins)."""
-    seen: dict[str, OptionDescription] = {}
-    for options_class in options_classes:
-        for item in describe(options_class):
-            seen.setdefault(item.name, item)
-    return list(seen.values())
 
 
 def _help(item: OptionDescription) -> str:

@@ -8,7 +8,7 @@ of model, with the CLIP dense methods in ``families.clip.methods``); ``loading``
 
 from .encoded import EncodedImage, encode, segment
 from .errors import Cancelled, ModelLoadError, UnsupportedModelError
-from .families import ModelFamily, family_for, list_families
+from .families import ModelFamily, catalogue, family_for, list_families
 from .families.clip.methods import (
     GemOptions,
     create_method,
@@ -18,7 +18,7 @@ from .families.clip.methods import (
     method_names,
 )
 from .families.clip.model import GroundingModel
-from .loading import load_model, supported_models
+from .loading import default_model, load_model, supported_models
 from .options import SegmentOptions
 from .promptable import PromptableModel, VisionOutput
 from .refinement import pamr
@@ -36,9 +36,10 @@ __all__ = [
     "SegmentationResult",
     "UnsupportedModelError",
     "VisionOutput",
+    "catalogue",
     "create_method",
+    "default_model",
     "encode",
-
     "family_for",
     "find_global_blocks",
     "list_families",
@@ -54,9 +55,8 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "GEM":  # the class's first name, from when GEM was the only method
-        import warnings
+        from .deprecation import warn_deprecated
 
-        warnings.warn("GEM is now GroundingModel (GEM is its default method)", DeprecationWarning,
-                      stacklevel=2)
+        warn_deprecated("GEM", "GroundingModel (GEM is its default method)")
         return GroundingModel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

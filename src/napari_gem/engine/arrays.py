@@ -41,7 +41,7 @@ def check_intensity_dtype(dtype) -> np.dtype:
     if dtype.kind not in INTENSITY_KINDS:
         meaning = _KIND_NAMES.get(dtype.kind, "no intensity meaning")
         raise TypeError(
-            f"the image has dtype {dtype} ({meaning}); GEM needs intensities: "
+            f"the image has dtype {dtype} ({meaning}); napari-gem needs intensities: "
             "bool, integer or floating-point pixels"
         )
     return dtype

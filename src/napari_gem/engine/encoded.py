@@ -163,7 +163,8 @@ class EncodedImage:
         """Heatmaps, presence, masks, instances and the semantic map for ``prompts``.
 
         ``exemplars`` maps some of the prompts (e.g. ``"@examples"``) to boxes
-        ``(y0, x0, y1, x1)`` around examples: those prompts are answered by the boxes' mean
+        ``(y0, x0, y1, x1)`` around examples (rows first, napari's order; not SAM's or
+        torchvision's ``(x0, y0, x1, y1)``): those prompts are answered by the boxes' mean
         dense feature ("more like this", :mod:`.exemplars`), not by their words; their
         heatmap is the min-max similarity map and their presence 1.
         """
@@ -220,16 +221,54 @@ class EncodedImage:
 
         return save_encoded(self, path, feature_dtype=feature_dtype, image=self.image, source=source)
 
-    def refine(self, prompt: str | None, *, positive=None, negative=None, exemplars=None,
-               **segment_options) -> SegmentationResult:
-        """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`)."""
-        return refine_with_strokes(self, prompt, positive=positive, negative=negative, exemplars=exemplars,
-                      **segment_options)
+    def refine(self, prompt: str | None, *, positive=None, negative=None,
+               exemplars: Mapping[str, Sequence[Box]] | None = None, **segment_options) -> SegmentationResult:
+        """``prompt``'s mask refined by strokes and example boxes (see :func:`.strokes.refine`).
+
+        ``exemplars`` takes the form :meth:`segment` takes: ``{prompt: [(y0, x0, y1, x1), ...]}``
+        (rows first, napari's order; not SAM's or torchvision's ``(x0, y0, x1, y1)``), keyed by
+        the prompt refined (any one key with ``prompt=None``: the boxes alone).
+        """
+        return refine_with_strokes(self, prompt, positive=positive, negative=negative,
+                                   exemplars=boxes_of(prompt, exemplars), **segment_options)
+
+
+def boxes_of(prompt: str | None, exemplars) -> list[Box] | None:
+    """The boxes ``{prompt: boxes}`` gives the refined prompt; a plain list of boxes (the 0.1
+    form of ``refine``) still works, with a warning."""
+    if exemplars is None:
+        return None
+    if not isinstance(exemplars, Mapping):
+        from .deprecation import warn_deprecated
+
+        warn_deprecated("exemplars as a plain list of boxes in refine",
+                        "exemplars={prompt: boxes}, the form segment takes", stacklevel=4)
+        return list(exemplars)
+    named = [prompt] if prompt is not None else list(exemplars)[:1]
+    others = sorted(set(exemplars) - set(named))
+    if others:
+        raise ValueError(f"exemplars name prompts that are not refined: {', '.join(others)}")
+    return [box for name in named for box in exemplars.get(name, ())]
+
+
+def refuse_unknown_options(overrides: Mapping) -> None:
+    """Refuse a keyword that is no :class:`SegmentOptions` field, by name, with the field it may
+    have meant (``thresold=`` -> "did you mean 'threshold'?")."""
+    import dataclasses
+    import difflib
+
+    names = [field.name for field in dataclasses.fields(SegmentOptions)]
+    unknown = [name for name in overrides if name not in names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]!r}?)" if close else " (see napari_gem.SegmentOptions)"
+        raise TypeError(f"unknown option {unknown[0]!r}{hint}")
 
 
 def refuse_encode_options(encoded: SegmentOptions, overrides: Mapping) -> None:
     """Refuse an encode-stage option that differs from the encoding's: asking an encoded image
     cannot change how it was encoded (the result would record a value never used)."""
+    refuse_unknown_options(overrides)
     changed = sorted(name for name, value in overrides.items()
                      if stage_of(name) == "encode" and getattr(encoded, name) != value)
     if changed:
@@ -347,6 +386,8 @@ def encode(
 ) -> EncodedImage:
     """One pass of the model's method over a 2D image (gray, RGB or RGBA; any dtype; numpy or lazy).
 
+    Arguments in the order of :func:`segment`: the image, the model, the options, then keywords.
+
     Small images are resized to the model input (the paper's 448 x 448 square by
     default); images larger than ``options.tile_above`` are run in overlapping
     windows at their own resolution and blended. ``progress(done, total)`` is
@@ -356,6 +397,7 @@ def encode(
     """
     from .arrays import as_image_array
 
+    model, options = model_and_options(model, options)
     image = as_image_array(image)  # torch, lists, PIL, xarray...: see docs/api.md
     options = options_for(model, options)
     height, width, _ = image_layout(tuple(image.shape))
@@ -407,18 +449,38 @@ def segment(
     options: SegmentOptions | None = None,
     *,
     region_labels=None,
+    exemplars: Mapping[str, Sequence[Box]] | None = None,
     **overrides,
 ) -> SegmentationResult:
     """Where is each prompt in ``image``? Heatmaps, masks and labels at the image's resolution.
 
-    ``model`` defaults to ``load_model()`` (ViT-B/16, OpenAI weights); keyword
-    ``overrides`` change single :class:`SegmentOptions` fields; ``region_labels`` is the label
-    image of ``regions="labels"``.
+    The arguments come in the order of :func:`encode` and :meth:`EncodedImage.refine`: the
+    image, what to find, the model, the options; the rest by keyword. ``model`` defaults to
+    :func:`~napari_gem.engine.loading.default_model` (ViT-B/16 with OpenAI weights, loaded
+    once per process and kept); keyword ``overrides`` change single :class:`SegmentOptions`
+    fields; ``region_labels`` is the label image of ``regions="labels"``; ``exemplars`` maps
+    prompts (e.g. ``"@examples"``) to boxes ``(y0, x0, y1, x1)`` around examples, the
+    rows-then-columns order of napari and numpy (not SAM's or torchvision's ``(x0, y0, x1, y1)``),
+    as :meth:`EncodedImage.segment` takes them.
     """
+    model, options = model_and_options(model, options)
     if model is None:
-        from .loading import load_model
+        from .loading import default_model
 
-        model = load_model()
+        model = default_model()
+    refuse_unknown_options(overrides)
     options = (options or SegmentOptions()).replace(**overrides) if overrides else options
     prompts = clean_prompts(prompts)  # options not chosen take the model's defaults in encode
-    return encode(image, model, options, region_labels=region_labels).segment(prompts)
+    return encode(image, model, options, region_labels=region_labels).segment(prompts, exemplars=exemplars)
+
+
+def model_and_options(model, options) -> tuple[PromptableModel | None, SegmentOptions | None]:
+    """``(model, options)``, also when a caller gave them the other way round (options in the
+    model's place: an order some scripts used), which still works with a warning."""
+    if isinstance(model, SegmentOptions) and not isinstance(options, SegmentOptions):
+        from .deprecation import warn_deprecated
+
+        warn_deprecated("passing the options before the model",
+                        "the order (image, [prompts], model, options)", stacklevel=4)
+        return options, model
+    return model, options

@@ -8,11 +8,16 @@ that says what was asked for and what to do.
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
+import threading
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
+from .deprecation import warn_deprecated
 from .devices import place_model, resolve_device, resolve_precision
 from .errors import ModelLoadError
 from .families import LoadRequest, ModelFamily, family_for
@@ -21,8 +26,11 @@ from .families.clip.family import supported_models
 from .families.clip.methods import DenseMethod, create_method
 from .promptable import PromptableModel
 
-__all__ = ["DEFAULT_WEIGHTS", "ModelLoadError", "default_method", "load_model", "method_for",
-           "resolve_pretrained", "segment_defaults", "supported_models"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_WEIGHTS", "ModelLoadError", "default_method", "default_model",
+           "load_model", "method_for", "resolve_pretrained", "segment_defaults", "supported_models"]
+
+#: The model :func:`~napari_gem.segment` runs when it is given none (with its default weights).
+DEFAULT_MODEL = "ViT-B-16"
 
 #: ``pretrained`` meaning "the family's default weights" (the demo's packaged file, ``openai``
 #: where a CLIP has that tag, a repository's own weights); ``None`` means random weights.
@@ -82,7 +90,8 @@ def load_model(
     precision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     method: str | None = None,
-    **method_options: Any,
+    method_options: Mapping[str, Any] | None = None,
+    **legacy_options: Any,
 ) -> PromptableModel:
     """Build a dense method (GEM by default) on the model ``name``.
 
@@ -95,11 +104,15 @@ def load_model(
     ``device="auto"`` picks CUDA, then MPS, then CPU; ``precision=None`` means fp32
     on the CPU and bf16/fp16 on a GPU. ``method`` is a name from
     :func:`napari_gem.list_methods` (``None``: the family's own, GEM for CLIPs) and
-    ``method_options`` its options (e.g. GEM's ``depth``, ``iterations``,
+    ``method_options`` a mapping of its options (e.g. GEM's ``depth``, ``iterations``,
     ``temperature``; NACLIP's ``sigma``), validated before anything is downloaded.
+    Method options as plain keywords (``load_model(name, depth=5)``) still work, with a
+    ``DeprecationWarning``; any other keyword is a ``TypeError`` naming it
+    (``devcie=`` -> "unknown keyword 'devcie' (did you mean 'device'?)").
     Raises :class:`ModelLoadError` with a message fit for a user on any failure, and
     leaves nothing half-built behind.
     """
+    method_options = {**dict(method_options or {}), **_legacy_method_options(legacy_options)}
     family = family_for(name)
     dense_method = method_for(family, name, method, method_options)
     pretrained = resolve_pretrained(family, name, pretrained)
@@ -111,3 +124,42 @@ def load_model(
     model = family.build(LoadRequest(name, pretrained, cache_dir, dense_method, own_options))
     place_model(model.module, target_device, dtype, name)
     return model
+
+
+#: load_model's own keywords (what a misspelt keyword is compared with first).
+_LOADER_KEYWORDS = ("pretrained", "device", "precision", "cache_dir", "method", "method_options")
+
+
+def _legacy_method_options(keywords: dict[str, Any]) -> dict[str, Any]:
+    """Method options given as plain keywords (the old form, with a warning); any keyword that
+    is no method's option is refused by name, with the closest keyword it may have meant."""
+    from .method_fields import option_names
+
+    known = option_names()
+    unknown = [keyword for keyword in keywords if keyword not in known]
+    if unknown:
+        keyword = unknown[0]
+        close = difflib.get_close_matches(keyword, [*_LOADER_KEYWORDS, *sorted(known)], n=1, cutoff=0.7)
+        hint = f" (did you mean {close[0]!r}?)" if close else (
+            f"; load_model takes {', '.join(_LOADER_KEYWORDS)}")
+        raise TypeError(f"load_model() got an unknown keyword {keyword!r}{hint}")
+    if keywords:
+        warn_deprecated("method options as keywords of load_model()",
+                        f"method_options={{{', '.join(f'{k!r}: ...' for k in keywords)}}}", stacklevel=4)
+    return dict(keywords)
+
+
+_default_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_default(name: str) -> PromptableModel:
+    return load_model(name)
+
+
+def default_model(name: str | None = None) -> PromptableModel:
+    """The model ``segment(image, prompts)`` runs when given none: :data:`DEFAULT_MODEL` (or
+    ``name``) with its default weights on the automatic device, loaded once per process and
+    kept, so calling ``segment`` in a loop does not read the weights again."""
+    with _default_lock:  # two threads asking at once load it once
+        return _loaded_default(name or DEFAULT_MODEL)

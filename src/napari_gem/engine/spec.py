@@ -143,5 +143,5 @@ class ModelSpec:
         register_model_configs(self.model_configs)
         return loader(
             self.name, self.pretrained, device=self.device, precision=self.precision,
-            cache_dir=self.cache_dir, method=self.method, **dict(self.method_options),
+            cache_dir=self.cache_dir, method=self.method, method_options=dict(self.method_options),
         )

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .errors import ModelLoadError, first_line, key_mismatch
+from .load_failures import is_network_failure
 
 #: The named proxies: the official ProxyCLIP choices (vfm-methods-spec §1.3) as timm models.
 PROXIES = {
@@ -47,7 +48,8 @@ def _create(name: str, *, pretrained: bool, **kwargs) -> nn.Module:
     except Exception as error:
         raise ModelLoadError(
             f"could not build the proxy {name!r} from timm ({type(error).__name__}: "
-            f"{first_line(error)}). {_cache_advice(name)}") from error
+            f"{first_line(error)}).{' ' + _cache_advice(name) if is_network_failure(error) else ''}") \
+            from error
 
 
 def read_timm_state_dict(path: str) -> dict[str, torch.Tensor]:

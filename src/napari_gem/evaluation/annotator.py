@@ -274,6 +274,8 @@ def exemplar_comparison(model, options, scenes: int = 20, start: int | None = No
         ys, xs = np.nonzero(largest_region(truth))
         box = (ys.min(), xs.min(), ys.max() + 1, xs.max() + 1)
         scores["text"].append(iou(encoded.segment([concept]).masks[0], truth))
-        scores["example box"].append(iou(encoded.refine(None, exemplars=[box]).masks[0], truth))
-        scores["text + example box"].append(iou(encoded.refine(concept, exemplars=[box]).masks[0], truth))
+        alone = encoded.refine(None, exemplars={"@examples": [box]})
+        scores["example box"].append(iou(alone.masks[0], truth))
+        combined = encoded.refine(concept, exemplars={concept: [box]})
+        scores["text + example box"].append(iou(combined.masks[0], truth))
     return {name: float(np.mean(values)) for name, values in scores.items()}

@@ -92,8 +92,8 @@ def as_scorer(model) -> DenseScorer:
 
 def __getattr__(name: str):
     if name == "GemScorer":  # the scorer's first name, from when GEM was the only method
-        import warnings
+        from ..engine.deprecation import warn_deprecated
 
-        warnings.warn("GemScorer is now ModelScorer", DeprecationWarning, stacklevel=2)
+        warn_deprecated("GemScorer", "ModelScorer")
         return ModelScorer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..engine.software import software_record
 from .class_names import ClassNames, read_class_names
 from .datasets import IGNORE_INDEX, DatasetSpec, open_dataset
 from .metrics import ConfusionMatrix
@@ -70,6 +71,7 @@ class EvaluationResult:
             "protocol": self.protocol,
             "model": self.model,
             "seconds": round(self.seconds, 3),
+            "software": software_record(),
         }
 
 

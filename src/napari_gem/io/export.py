@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.extras import require
+from ..engine.software import software_record
 from .atomic import write_atomically, write_text_atomically
 from .naming import check_stem, unique_slugs
 from .objects import measure_objects, objects_csv
@@ -249,7 +250,7 @@ def layer_metadata(
         **({"variant": variant} if variant else {}),
         "scale": list(scale),
         "translate": list(translate),
-        "software": "napari-gem",
+        "software": software_record(),
     }
 
 

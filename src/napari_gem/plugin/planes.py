@@ -103,7 +103,8 @@ def _axis_labels(layer) -> tuple[str, ...]:
 def validate_choice(layer, choice: ChannelChoice) -> None:
     """Raise :class:`PlaneError` with a clear message when ``choice`` does not fit ``layer``."""
     if spatial_ndim(layer) < 2:
-        raise PlaneError(f"layer {layer.name!r} is {spatial_ndim(layer)}D; GEM needs 2D images")
+        raise PlaneError(f"layer {layer.name!r} is {spatial_ndim(layer)}D; napari-gem needs 2D images "
+                         "(or stacks of them)")
     shape = tuple(data_levels(layer)[0].shape)
     if choice.mode not in CHANNEL_MODES:
         raise PlaneError(f"unknown channel mode {choice.mode!r}")

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..engine.software import written_by_us
 from .layers import MASK_OPACITY, META, heatmap_style
 
 LayerData = list[tuple]
@@ -41,7 +42,7 @@ def _is_ours_image(path: Path) -> bool:
             return False
     except Exception:  # unreadable or foreign: not ours
         return False
-    return isinstance(stored, dict) and stored.get("software") == "napari-gem"
+    return written_by_us(stored)
 
 
 def _is_ours_record(path: Path) -> bool:

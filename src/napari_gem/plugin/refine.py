@@ -119,7 +119,8 @@ def refine_plane(job: RefineJob, models: ModelCache, encoded: EncodedCache) -> R
             output.reencoded = True
         prompt = job.prompt if job.exemplars is None else None
         result = image.refine(prompt, positive=job.positive, negative=job.negative,
-                              exemplars=job.exemplars, **job.options.scoring_fields(),
+                              exemplars=None if job.exemplars is None else {job.prompt: job.exemplars},
+                              **job.options.scoring_fields(),
                               **job.refine_options)
         output.labels = labels_for_mode(result, job.mode)[0]
         output.object_stage = result.parameters.get("refine", {}).get("object_stage")

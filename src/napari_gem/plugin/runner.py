@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import __version__
 from ..engine import Cancelled, EncodedImage, ModelLoadError, SegmentOptions, encode
 from ..engine.errors import is_out_of_memory
 from ..engine.loading import segment_defaults
 from ..engine.result import MaskSet
+from ..engine.software import software_record
 from .cache import EncodedCache, ModelCache, ModelSpec
 from .exemplar_prompts import ExemplarBoxes
 from .planes import PlaneJob, describe_constant
@@ -205,7 +205,7 @@ def run_segmentation(
     except RunFailed as error:
         output.error = error
     except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
-        log.exception("napari-model run failed")
+        log.exception("napari-gem run failed")
         output.error = RunFailed(f"the run failed: {type(error).__name__}: {error}")
     output.seconds = time.perf_counter() - start
     return output
@@ -280,7 +280,7 @@ def _parameters(request: RunRequest, engine_parameters: dict, model, output: Run
             "level_shape": list(job.level_shape),
             "channels": job.channel,
         },
-        "software": {"napari-model": __version__},
+        "software": software_record(),
     }
     skipped = [list(p.index) for p in output.planes if p.skipped]
     if skipped:

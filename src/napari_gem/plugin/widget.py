@@ -11,7 +11,6 @@ exactly like a user::
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ from qtpy.QtWidgets import (
 from superqt import QCollapsible
 
 from ..engine import ModelLoadError, SegmentOptions
+from ..engine.deprecation import warn_deprecated
 from ..engine.families.demo import MODEL_NAME as DEMO_MODEL
 from ..engine.spec import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
@@ -424,6 +424,6 @@ def _shutdown(controller: SegmentController, viewer, inserted, removed, refresh,
 
 def __getattr__(name: str):
     if name == "GemWidget":  # the widget's first name, from when GEM was the only method
-        warnings.warn("GemWidget is now SegmentWidget", DeprecationWarning, stacklevel=2)
+        warn_deprecated("GemWidget", "SegmentWidget")
         return SegmentWidget
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

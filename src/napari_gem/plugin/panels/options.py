@@ -2,38 +2,29 @@
 
 Every method's options and every :class:`~napari_gem.SegmentOptions` field get their
 field from :func:`~napari_gem.plugin.forms.build_fields`; only the chosen method's
-options are shown.
+options are shown. A name two methods share gets one field per method
+(``gem_temperature``: :mod:`napari_gem.engine.method_fields`), each with its own range and help.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from magicgui.widgets import Container
 
 from ...engine import SegmentOptions
 from ...engine.described import describe
-from ...engine.families import list_families
-from ...engine.families.clip.methods import method_class, method_names
+from ...engine.method_fields import method_options, options_class_of
 from ..forms import OptionField, build_fields
-
-
-def _method_descriptions():
-    """Every CLIP method's options, then those of families with their own (Talk2DINO's)."""
-    own = [family.own_options for family in list_families() if family.own_options is not None]
-    seen = {}
-    for options_class in (*(method_class(name).Options for name in method_names()), *own):
-        for item in describe(options_class):
-            seen.setdefault(item.name, item)
-    return seen.values()
 
 
 class OptionsPanel:
     """The chosen method's options, then the segmentation options (the Advanced section)."""
 
     def __init__(self) -> None:
-        self.method_fields: dict[str, OptionField] = build_fields(_method_descriptions())
+        self._keyed = method_options()
+        self.method_fields: dict[str, OptionField] = build_fields(
+            option.description for option in self._keyed)
         self.segment_fields: dict[str, OptionField] = build_fields(describe(SegmentOptions))
         self.container = Container(widgets=[widget for field in self._all() for widget in
                                             field.named_widgets.values()])
@@ -53,18 +44,24 @@ class OptionsPanel:
         return {name: widget for field in self._all() for name, widget in field.named_widgets.items()}
 
     def method_option_names(self) -> list[str]:
-        if not self._clip:  # a family with its own dense features: its own options, if any
-            return [field.name for field in dataclasses.fields(self._own)] if self._own else []
-        return [field.name for field in dataclasses.fields(method_class(self._method).Options)]
+        """The chosen method's options, as the method takes them."""
+        return list(self._chosen_keys())
+
+    def _chosen_keys(self) -> dict[str, str]:
+        """``{option name: field key}`` of the chosen method's fields (a family's own method
+        when the model brings its own dense features)."""
+        chosen = options_class_of(self._method) if self._clip else self._own
+        return {option.name: option.key for option in self._keyed
+                if option.options_class is chosen and option.key in self.method_fields}
 
     def show_method(self, method: str, uses_clip_methods: bool, own_options: type | None = None) -> None:
         self._method, self._clip, self._own = method, uses_clip_methods, own_options
         self.update_visibility()
 
     def update_visibility(self, *_) -> None:
-        shown = set(self.method_option_names())
-        for name, field in self.method_fields.items():
-            field.set_visible(name in shown)
+        shown = set(self._chosen_keys().values())
+        for key, field in self.method_fields.items():
+            field.set_visible(key in shown)
         refine = self.segment_fields["refine"].value.value
         for name in ("pamr_steps", "pamr_dilations"):
             self.segment_fields[name].set_visible(bool(refine))
@@ -73,7 +70,7 @@ class OptionsPanel:
 
     def method_options(self) -> dict[str, Any]:
         """The chosen method's options as the fields give them (``ValueError`` if unreadable)."""
-        return {name: self.method_fields[name].read() for name in self.method_option_names()}
+        return {name: self.method_fields[key].read() for name, key in self._chosen_keys().items()}
 
     def segment_values(self) -> dict[str, Any]:
         """The segmentation options the fields give (``ValueError`` if unreadable)."""
@@ -81,7 +78,8 @@ class OptionsPanel:
 
     def show_values(self, values: dict[str, Any]) -> None:
         """Show option values (e.g. a model family's defaults) in the fields that have them."""
-        fields = {**self.method_fields, **self.segment_fields}
+        chosen = {name: self.method_fields[key] for name, key in self._chosen_keys().items()}
+        fields = {**self.method_fields, **chosen, **self.segment_fields}
         for name, value in values.items():
             if name in fields:
                 fields[name].show(value)

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from ...errors import ModelLoadError, UnsupportedModelError, first_line
+from ...load_failures import is_network_failure, weights_mismatch
 from ...paths import is_weights_path
 from ..base import ByteReport, CatalogueEntry, LoadRequest, ModelFamily
 from ..registry import register_family
@@ -235,6 +236,10 @@ def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | Non
         try:
             return open_clip.create_model(name, pretrained=str(path), **built_as)
         except Exception as error:
+            mismatch = weights_mismatch(error)
+            if mismatch:
+                raise ModelLoadError(f"checkpoint file {path} does not fit the {name} architecture: "
+                                     f"{mismatch}") from error
             raise ModelLoadError(
                 f"could not read checkpoint file {path} as weights for {name!r} "
                 f"({type(error).__name__}: {first_line(error)}). Is it a complete "
@@ -246,6 +251,16 @@ def _create_with_weights(name: str, pretrained: str | None, cache_dir: str | Non
         source = hub.weights_source(name, pretrained, cache_dir) if pretrained else pretrained
         return open_clip.create_model(name, pretrained=source, cache_dir=cache_dir, **built_as)
     except Exception as error:
-        raise ModelLoadError(
-            f"{offline_help(name, pretrained, cache_dir)} ({type(error).__name__}: {first_line(error)})"
-        ) from error
+        raise ModelLoadError(_weights_failure(name, pretrained, cache_dir, error)) from error
+
+
+def _weights_failure(name: str, pretrained: str | None, cache_dir, error: BaseException) -> str:
+    """Why the weights tagged ``pretrained`` did not load: a mismatch with the architecture, the
+    network (only then the offline advice), or the error itself."""
+    mismatch = weights_mismatch(error)
+    if mismatch:
+        return f"the {pretrained} weights do not fit the {name} architecture: {mismatch}"
+    if is_network_failure(error):
+        return f"{offline_help(name, pretrained, cache_dir)} ({type(error).__name__}: {first_line(error)})"
+    return (f"could not load {name} with the {pretrained} weights "
+            f"({type(error).__name__}: {first_line(error)})")

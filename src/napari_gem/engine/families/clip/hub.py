@@ -34,7 +34,7 @@ from ...errors import Cancelled, ModelLoadError, first_line
 PROBE_TIMEOUT_S = 2.0
 
 
-class HubUnreachable(OSError):
+class HubUnreachable(ConnectionError):
     """The tag's weights are not cached and their download host cannot be reached."""
 
 

@@ -12,6 +12,7 @@ import torch
 
 from ...devices import place_model, resolve_device, resolve_precision
 from ...errors import ModelLoadError
+from ...load_failures import is_network_failure
 from ..base import refuse_foreign_method
 from ..clip.family import cache_folders
 from .architecture import (
@@ -45,12 +46,13 @@ def new_network(
 def _pretrained_vit_help(architecture: SimZSSArchitecture, error: BaseException) -> str:
     folders = " or ".join(cache_folders(None))
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    offline = (f" Downloaded weights are cached in {folders}. This machine is offline or could not reach the "
+               "hub: download them on a connected machine (they land in that cache) and copy the "
+               "cache folder over, or") if is_network_failure(error) else " Or"
     return (
         f"this checkpoint holds no DINOv2 weights (no '{VIT_PREFIX}*' keys), so they come from "
         f"timm ({architecture.vit_name}.{architecture.vit_pretrained_tag}), and those could not "
-        f"be loaded. Downloaded weights are cached in {folders}. If this machine is offline, "
-        "download them on a connected machine (they land in that cache) and copy the cache "
-        "folder over, or use a SimZSS checkpoint file that includes the vision weights "
+        f"be loaded.{offline} use a SimZSS checkpoint file that includes the vision weights "
         f"({type(error).__name__}: {first})"
     )
 

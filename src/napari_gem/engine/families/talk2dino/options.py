@@ -1,7 +1,8 @@
 """Talk2DINO's own options: where its frozen parts come from, and the background cleaning.
 
 Described once with :func:`~napari_gem.engine.described.option`; ``load_model`` takes them
-as keywords (``load_model("talk2dino-vitb14", "vitb_mlp_infonce.pth", background_cleaning=True)``).
+as its method options (``load_model("talk2dino-vitb14", "vitb_mlp_infonce.pth",
+method_options={"background_cleaning": True})``).
 """
 
 from __future__ import annotations
