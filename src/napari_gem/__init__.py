@@ -40,6 +40,15 @@ from .engine import (
 from .engine.software import __version__
 from .engine.spec import ModelSpec
 
+
+def open_encoding(path):
+    """Open a saved encoding (``encode(...).save(path)``, ``napari-gem encode``) to ask it any
+    prompt: :class:`napari_gem.batch.saved_encoding.SavedEncoding`. Needs the ``[cluster]`` extra."""
+    from .batch.saved_encoding import open_encoding as open_saved
+
+    return open_saved(path)
+
+
 __all__ = [
     "BatchReport",
     "Cancelled",
@@ -65,6 +74,7 @@ __all__ = [
     "list_methods",
     "load_model",
     "method_names",
+    "open_encoding",
     "pamr",
     "segment",
     "segment_files",

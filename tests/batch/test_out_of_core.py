@@ -22,9 +22,10 @@ def engine_result(image, gem, options):
 
 
 def assert_matches_engine(out, stem, index, expected):
+    listed = json.loads((out / f"{stem}_parameters.json").read_text())["outputs"]
     for p, prompt in enumerate(PROMPTS):
-        heatmap, metadata = read_output(out / f"{stem}_{prompt}_heatmap.zarr")
-        mask, _ = read_output(out / f"{stem}_{prompt}_mask.zarr")
+        heatmap, metadata = read_output(out / listed[prompt]["heatmap"])
+        mask, _ = read_output(out / listed[prompt]["mask"])  # beside, or in the source's labels/
         heatmap, mask = np.asarray(heatmap[index]), np.asarray(mask[index])
         assert np.allclose(heatmap, expected.heatmaps[p], atol=1e-5)
         # Identical but for pixels within rounding of the threshold.
@@ -41,8 +42,9 @@ def test_2d_zarr_equals_the_engines_tiled_result(tmp_path, tiny_gem):
     out = tmp_path / "out"
     assert_matches_engine(out, "big", (), engine_result(image, tiny_gem, SMALL))
 
-    stored = zarr.open_array(str(out / "big_nucleus_heatmap.zarr"), mode="r")
-    assert stored.shape == (90, 130) and stored.chunks == (48, 48)
+    stored = zarr.open_group(str(out / "big_nucleus_heatmap.zarr"), mode="r")  # OME-Zarr
+    assert stored["0"].shape == (90, 130) and stored["0"].chunks == (48, 48)
+    assert stored["1"].shape == (45, 65)  # its pyramid, down to one chunk
     assert sorted(p.name for p in out.iterdir()) == sorted(  # no partial or grid leftovers
         [f"big_{prompt}_{kind}.zarr" for prompt in PROMPTS for kind in ("heatmap", "mask")]
         + ["big_objects.csv", "big_parameters.json"])
@@ -70,6 +72,10 @@ def test_ome_zarr_stack_keeps_shape_and_scale_plane_by_plane(tmp_path, tiny_gem)
     for z in range(2):
         expected = engine_result(stack[z], tiny_gem, SMALL)
         assert_matches_engine(tmp_path / "out", "stack", z, expected)
+    # The source is an OME-Zarr we may write to: its masks are its own labels.
+    labels = zarr.open_group(str(path / "labels"), mode="r")
+    assert labels.attrs["labels"] == ["stack_nucleus", "stack_membrane"]
+    assert labels["stack_nucleus"].attrs["image-label"]["source"] == {"image": "../../"}
 
 
 def test_calibrated_scores_with_a_fixed_threshold(tmp_path, tiny_gem):

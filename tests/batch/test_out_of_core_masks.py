@@ -71,8 +71,9 @@ def test_out_of_core_masks_and_objects_are_the_engines(tmp_path, tiny_gem, chang
     out = tmp_path / "out"
     parameters = json.loads((out / "big_parameters.json").read_text())
     assert "not_applied" not in parameters
-    heatmaps = np.stack([zarr.open_array(str(out / f"big_{p}_heatmap.zarr"), mode="r")[:] for p in PROMPTS])
-    labels = np.stack([zarr.open_array(str(out / f"big_{p}_mask.zarr"), mode="r")[:] for p in PROMPTS])
+    level0 = {kind: [zarr.open_array(str(out / f"big_{p}_{kind}.zarr" / "0"), mode="r")[:] for p in PROMPTS]
+              for kind in ("heatmap", "mask")}  # full resolution of the OME-Zarr outputs
+    heatmaps, labels = np.stack(level0["heatmap"]), np.stack(level0["mask"])
     offset = np.zeros(len(PROMPTS), np.int64)
     rows = list(csv.DictReader((out / "big_objects.csv").open()))
     for z in range(2):

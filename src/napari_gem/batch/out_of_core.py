@@ -37,21 +37,27 @@ import torch
 
 from ..engine import SegmentOptions
 from ..engine.encoded import overview_embedding, with_background
+from ..engine.extras import available
 from ..engine.maps import prompt_softmax, similarity_grid, upsample
 from ..engine.preprocess import intensity_map, to_pixels, to_rgb
 from ..engine.text import resolve_templates
 from ..engine.tiling import plan_windows, read_window
-from ..io.atomic import replace_directory, write_text_atomically
-from ..io.export import layer_metadata, output_files, to_json
-from ..io.images import LoadedImage, open_image
+from ..io.atomic import write_text_atomically
+from ..io.export import output_files, to_json
+from ..io.images import TIFF_SUFFIXES, LoadedImage, is_zarr_store, open_image
 from ..io.objects import objects_csv
 from ..io.planes import PlaneLayout, PlaneView
 from .jobs import ImageJob, parameters_header
 from .models import model_of, use_torch_threads
 from .out_of_core_masks import plane_objects
+from .out_of_core_outputs import Outputs, create_outputs, publish
 from .whole_image import with_plane_index
 from .windows import WindowShape, boxes, cells_around, overlaps
 
+#: What the out-of-core path imports (the ``[cluster]`` extra).
+OUT_OF_CORE_MODULES = ("dask", "zarr")
+#: Planes with more pixels than this go the out-of-core way when ``out_of_core="auto"``.
+OUT_OF_CORE_ABOVE = 8192 * 8192
 OTSU_BINS = 256  # as scikit-image's threshold_otsu
 GRID_BLOCK_CELLS = 256  # grid cells per side of a blending task (4096 pixels at patch 16)
 WINDOWS_PER_TASK = 16
@@ -186,8 +192,16 @@ def blend_block(store: GridStore, plane: int, cells: Box, shape: WindowShape,
                 window_results: Sequence[dict], setup: dict, scoring: Scoring,
                 logit_scale: float) -> None:
     """Blend the windows covering one block of the grid and write it."""
+    scores = blend_windows(cells, shape, window_results, len(scoring.competitors))
+    store.write(plane, cells, calibrated_scores(scores, scoring, setup["presence"], logit_scale))
+
+
+def blend_windows(cells: Box, shape: WindowShape, window_results: Sequence[dict],
+                  channels: int) -> np.ndarray:
+    """``sum(taper * window) / sum(taper)`` ``[channels, h, w]`` of the windows (each
+    ``[channels, wgh, wgw]``, keyed by its start) over one block of the grid."""
     row0, row1, col0, col1 = cells
-    weighted = np.zeros((len(scoring.competitors), row1 - row0, col1 - col0), np.float32)
+    weighted = np.zeros((channels, row1 - row0, col1 - col0), np.float32)
     weight = np.zeros((row1 - row0, col1 - col0), np.float32)
     taper = shape.taper()
     for results in window_results:
@@ -201,12 +215,16 @@ def blend_block(store: GridStore, plane: int, cells: Box, shape: WindowShape,
             here = (slice(top - row0, bottom - row0), slice(left - col0, right - col0))
             weighted[(slice(None), *here)] += window[(slice(None), *inside)] * taper[inside]
             weight[here] += taper[inside]
-    scores = torch.from_numpy(weighted / weight)
-    if scoring.calibrated:
-        # Softmax on the grid, then upsampling, as the engine does; presence gates it.
-        probabilities = prompt_softmax(scores, logit_scale, dim=0)[: len(scoring.prompts)]
-        scores = probabilities * torch.from_numpy(setup["presence"])[:, None, None]
-    store.write(plane, cells, scores.numpy())
+    return weighted / weight
+
+
+def calibrated_scores(scores: np.ndarray, scoring: Scoring, presence, logit_scale: float) -> np.ndarray:
+    """The grid scores as stored: cosine for min-max heatmaps; when calibrated, the softmax
+    over competitors on the grid (then upsampled, as the engine does) gated by presence."""
+    if not scoring.calibrated:
+        return scores
+    probabilities = prompt_softmax(torch.from_numpy(scores), logit_scale, dim=0)[: len(scoring.prompts)]
+    return (probabilities * torch.from_numpy(np.asarray(presence))[:, None, None]).numpy()
 
 
 def chunk_extrema(store: GridStore, plane: int, box: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -268,8 +286,8 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
     files = output_files(job.out_dir, job.stem, prompts)
     job.out_dir.mkdir(parents=True, exist_ok=True)
     planes = [PlaneRef(str(job.source), index) for index in layout.plane_indices()]
-    store = _create_grid_store(job, len(planes), len(prompts), plan.grid_shape, facts.patch_size)
-    outputs = _create_outputs(files, prompts, layout, image, chunk)
+    store = create_grid_store(job, len(planes), len(prompts), plan.grid_shape, facts.patch_size)
+    outputs = create_outputs(files, prompts, layout, job.source, chunk)
     try:
         # Pass 1: window scores blended on the grid.
         setups, block_tasks = [], []
@@ -279,15 +297,33 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
             block_tasks += _blend_tasks(store, number, plane, plan, shape, setup, model, scoring,
                                         options, facts.logit_scale, threads)
         setups_done = compute(setups + block_tasks, "windows")[: len(planes)]
+    except BaseException:
+        remove_partials([store.path])
+        outputs.remove_partials()
+        raise
+    return finish_planes(job, image, layout, prompts, options, facts, planes, setups_done, store,
+                         outputs, files, compute, chunk)
 
+
+def finish_planes(job: ImageJob, image: LoadedImage, layout: PlaneLayout, prompts: Sequence[str],
+                  options: SegmentOptions, facts: ModelFacts, planes: Sequence[PlaneRef],
+                  setups: list[dict], store: GridStore, outputs: Outputs, files, compute: Compute,
+                  chunk: int) -> list[Path]:
+    """Passes 2 to 4 from the grid of scores (written by windows or from a saved encoding):
+    statistics, heatmaps, masks and objects, then the files under their final names and the
+    parameters JSON last; returns the written paths."""
+    from dask import delayed
+
+    scoring = Scoring.of(prompts, options)
+    try:
         # Pass 2: statistics of the upsampled scores, then per-plane normalisation.
         chunk_boxes = boxes(layout.plane_shape, chunk)
         normalisation = _normalise_planes(store, len(planes), chunk_boxes, scoring, options,
                                           compute)
 
         # Pass 3: heatmap chunks.
-        heatmap_paths = [str(partial) for partial, _ in outputs["heatmap"]]
-        mask_paths = [str(partial) for partial, _ in outputs["mask"]]
+        heatmap_paths = [output.level0 for output in outputs.heatmaps]
+        mask_paths = [output.level0 for output in outputs.masks]
         write_tasks = [
             delayed(write_chunk, pure=False)(store, number, box, plane.index, normalisation[number],
                                              heatmap_paths)
@@ -300,15 +336,18 @@ def segment_large_image(job: ImageJob, prompts: Sequence[str], model, options: S
         # Pass 4: masks, objects (one label each across chunks) and their table.
         objects = _masks_and_objects(job, prompts, planes, layout, normalisation, heatmap_paths,
                                      mask_paths, options, facts, compute, chunk)
+
+        # The pyramids and NGFF metadata, then the outputs under their final names.
+        axes = "".join(image.axes[axis] for axis in layout.output_axes)
+        written = publish(outputs, files.stem, layout, axes, _per_axis(layout, image.scale, 1.0),
+                          _per_axis(layout, image.translate, 0.0), chunk, compute)
     except BaseException:
-        _remove([store.path, str(job.out_dir / f".{job.stem}_labels.partial")]
-                + [str(p) for pairs in outputs.values() for p, _ in pairs])
+        remove_partials([store.path, str(job.out_dir / f".{job.stem}_labels.partial")])
+        outputs.remove_partials()
         raise
-    written = [replace_directory(partial, final)
-               for pairs in (outputs["mask"], outputs["heatmap"]) for partial, final in pairs]
     written.append(write_text_atomically(files.objects, objects_csv(objects, len(layout.output_shape))))
-    record = _parameters(job, image, layout, prompts, options, facts, planes, setups_done,
-                         normalisation, files, chunk)
+    record = _parameters(job, image, layout, prompts, options, facts, planes, setups,
+                         normalisation, files, outputs, chunk)
     written.append(write_text_atomically(files.parameters, to_json(record)))
     return written
 
@@ -415,46 +454,44 @@ def otsu(counts: np.ndarray, bounds: np.ndarray) -> float:
 
 
 # -- files -----------------------------------------------------------------------------------
-def _create_grid_store(job, planes, prompts, grid_shape, patch_size) -> GridStore:
+def create_grid_store(job, planes, prompts, grid_shape, patch_size,
+                      block: int = GRID_BLOCK_CELLS) -> GridStore:
+    """The temporary grid of scores, in chunks of ``block`` cells: the blocks tasks write
+    (one writer per chunk, so workers never write one chunk at once)."""
     import zarr
 
     path = job.out_dir / f".{job.stem}_grid.partial.zarr"
     if path.exists():
         shutil.rmtree(path)
-    block = min(GRID_BLOCK_CELLS, max(grid_shape))
+    block = min(block, max(grid_shape))
     zarr.open_array(str(path), mode="w", shape=(planes, prompts, *grid_shape),
                     chunks=(1, prompts, block, block), dtype="float32")
     return GridStore(str(path), patch_size, tuple(grid_shape))
 
 
-def _create_outputs(files, prompts, layout, image, chunk) -> dict[str, list[tuple[Path, Path]]]:
-    """Empty heatmap and mask zarrs under temporary names: (partial, final) per prompt."""
-    import zarr
-
-    scale = layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)
-    translate = layout.output_values(image.translate) or (0.0,) * len(layout.output_shape)
-    chunks = (1,) * len(layout.planes) + (chunk, chunk)
-    outputs: dict[str, list] = {"heatmap": [], "mask": []}
-    for prompt in prompts:
-        for kind, dtype in (("heatmap", "float32"), ("mask", "int32")):
-            final = (files.heatmap if kind == "heatmap" else files.mask)(prompt, ".zarr")
-            partial = final.with_name(f".{final.name}.partial")
-            if partial.exists():
-                shutil.rmtree(partial)
-            array = zarr.open_array(str(partial), mode="w", shape=layout.output_shape,
-                                    chunks=chunks, dtype=dtype, fill_value=0)
-            array.attrs.update(layer_metadata(files.stem, prompt, kind, scale, translate))
-            outputs[kind].append((partial, final))
-    return outputs
+def lazily_readable(path: Path) -> bool:
+    """TIFF and zarr inputs, when the ``[cluster]`` extra is there to read them by windows
+    (without it, ``out_of_core="auto"`` runs every image whole)."""
+    tiff_or_zarr = is_zarr_store(path) or path.suffix.lower() in TIFF_SUFFIXES
+    return tiff_or_zarr and all(available(module) for module in OUT_OF_CORE_MODULES)
 
 
-def _remove(paths: list[str]) -> None:
+def remove_partials(paths: list[str]) -> None:
     for path in paths:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _per_axis(layout: PlaneLayout, values, default: float) -> tuple[float, ...]:
+    return layout.output_values(values) or (default,) * len(layout.output_shape)
+
+
+def _output_name(output, out_dir: Path) -> str:
+    """Where an output is, for the parameters JSON: its name beside it, else its full path."""
+    return output.final.name if output.final.parent == out_dir else str(output.final)
+
+
 def _parameters(job, image, layout, prompts, options, facts, planes, setups, normalisation,
-                files, chunk) -> dict:
+                files, outputs, chunk) -> dict:
     plane_records = []
     for plane, setup, norm in zip(planes, setups, normalisation, strict=True):
         record = {
@@ -474,13 +511,11 @@ def _parameters(job, image, layout, prompts, options, facts, planes, setups, nor
         "objects": files.objects.name,
         "chunk": chunk,
         "planes": plane_records,
-        "scale": list(layout.output_values(image.scale) or (1.0,) * len(layout.output_shape)),
-        "translate": list(
-            layout.output_values(image.translate) or (0.0,) * len(layout.output_shape)),
+        "scale": list(_per_axis(layout, image.scale, 1.0)),
+        "translate": list(_per_axis(layout, image.translate, 0.0)),
         "outputs": {
-            prompt: {"slug": files.slugs[prompt],
-                     "mask": files.mask(prompt, ".zarr").name,
-                     "heatmap": files.heatmap(prompt, ".zarr").name}
-            for prompt in prompts
+            prompt: {"slug": files.slugs[prompt], "mask": _output_name(mask, job.out_dir),
+                     "heatmap": _output_name(heatmap, job.out_dir), "format": "ome-zarr"}
+            for prompt, mask, heatmap in zip(prompts, outputs.masks, outputs.heatmaps, strict=True)
         },
     }

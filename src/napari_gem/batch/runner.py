@@ -8,22 +8,18 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from ..engine import PromptableModel, SegmentOptions
-from ..engine.extras import available, require
+from ..engine.extras import require
 from ..engine.loading import segment_defaults
-from ..io.images import TIFF_SUFFIXES, is_zarr_store, open_image
+from ..io.images import open_image
 from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
 from .execution import open_executor
 from .jobs import ImageJob, plan_jobs
 from .models import ModelSpec, model_identity
-from .out_of_core import segment_large_image
+from .out_of_core import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODULES, lazily_readable, segment_large_image
 from .prompts import parse_prompts
 from .report import FAILED, SKIPPED, BatchReport, ImageOutcome, attempt, describe_error
 
-#: What the out-of-core path imports (the ``[cluster]`` extra).
-OUT_OF_CORE_MODULES = ("dask", "zarr")
-#: Planes with more pixels than this go the out-of-core way when ``out_of_core="auto"``.
-OUT_OF_CORE_ABOVE = 8192 * 8192
 OUT_OF_CORE_MODES = ("auto", "always", "never")
 
 
@@ -43,6 +39,7 @@ def segment_files(
     out_of_core_above: int = OUT_OF_CORE_ABOVE,
     chunk: int = 1024,
     threads: int | None = None,
+    encoding: str | os.PathLike | None = None,
 ) -> BatchReport:
     """Segment every image of ``inputs`` for ``prompts`` and write the outputs to ``out_dir``.
 
@@ -60,11 +57,18 @@ def segment_files(
     ``chunk`` pixels; runs with regions keep every image in memory (``"always"`` is
     refused). ``threads`` limits PyTorch threads per process.
 
+    ``encoding``: a saved encoding (:func:`napari_gem.open_encoding`) answers the prompts
+    instead of the vision tower; ``inputs`` may then be empty or the one encoded image (checked
+    to be it), ``model`` None (the encoding's own), and encode options must be the encoding's.
+
     Returns a :class:`BatchReport`; a bad image is recorded as failed and the batch
     goes on. Raises ValueError for bad arguments (no images found, empty prompts) and
     :class:`napari_gem.ModelLoadError` when the model cannot be loaded.
     """
     prompts = parse_prompts(prompts)
+    if encoding is not None:
+        return _segment_encoding(encoding, list(inputs), prompts, out_dir, model, options, scheduler,
+                                 workers, threads, progress, chunk)
     model = model if model is not None else ModelSpec()
     # The model's defaults (e.g. the demo's input size) for every option not chosen, as in napari.
     options = (options or SegmentOptions()).with_model_defaults(segment_defaults(model.name))
@@ -116,6 +120,41 @@ def segment_files(
     return report
 
 
+def _segment_encoding(encoding, inputs, prompts, out_dir, model, options, scheduler, workers,
+                      threads, progress, chunk) -> BatchReport:
+    """The prompts answered from a saved encoding: one outcome, for the encoded image.
+
+    A mismatched model, image or option is raised (a wrong question, before any work), a
+    failure while writing is the outcome's."""
+    from .saved_encoding import open_encoding
+
+    saved = open_encoding(encoding)
+    image = None
+    if inputs:
+        found = expand_inputs(inputs)
+        if len(found.images) != 1:
+            raise ValueError(f"a saved encoding answers for the one image it encodes; "
+                             f"{len(found.images)} images were given")
+        image = _only_plane(found.images[0].path)
+    model, options = saved.check(model, options, image)
+    source = Path(saved.record["image"].get("source") or encoding)
+    outcome = attempt(source, lambda: saved.segment(
+        prompts, out_dir, model=model, options=options, scheduler=scheduler,
+        workers=workers, threads=threads, progress=progress, chunk=chunk))
+    return BatchReport([outcome])
+
+
+def _only_plane(path: Path):
+    """The 2D plane of an image file, lazily (for the encoding's fingerprint check)."""
+    from ..io.planes import PlaneView
+
+    image = open_image(path, lazy=lazily_readable(path) or None)
+    layout = PlaneLayout.of(image)
+    if layout.num_planes != 1:
+        raise ValueError(f"{path.name} has {layout.num_planes} planes; a saved encoding holds one")
+    return PlaneView.of_layout(image.array, layout, next(iter(layout.plane_indices())))
+
+
 def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:
     """Regions (superpixels, votes over whole regions) and PAMR (whole-image refinement) are
     steps the out-of-core path cannot take: such runs keep every image in memory, and
@@ -139,7 +178,7 @@ def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], li
     """
     large, whole = [], []
     for job in jobs:
-        if mode == "never" or not _readable_lazily(job.source):
+        if mode == "never" or not lazily_readable(job.source):
             whole.append(job)
             continue
         try:
@@ -151,13 +190,6 @@ def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], li
         height, width = PlaneLayout.of(image).plane_shape
         (large if mode == "always" or height * width > above else whole).append(job)
     return large, whole
-
-
-def _readable_lazily(path: Path) -> bool:
-    """TIFF and zarr inputs, when the ``[cluster]`` extra is there to read them by windows
-    (without it, ``out_of_core="auto"`` runs every image whole)."""
-    tiff_or_zarr = is_zarr_store(path) or path.suffix.lower() in TIFF_SUFFIXES
-    return tiff_or_zarr and all(available(module) for module in OUT_OF_CORE_MODULES)
 
 
 def _run_large(job, prompts, executor, options, facts, chunk, threads) -> ImageOutcome:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ..engine.extras import require
 from .bench import add_bench_parser
+from .encode import add_encode_parser
 from .errors import report_error
 from .evaluate import add_evaluate_parser
 from .methods_list import add_methods_parser
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The project's own experiments (demo training and evaluations, the issue-tied bench
     # rows) are scripts in the repository's benchmarks/ folder, not subcommands.
     for add_parser in (add_bench_parser, add_methods_parser, add_models_parser, add_segment_parser,
-                       add_evaluate_parser, add_train_simzss_parser):
+                       add_encode_parser, add_evaluate_parser, add_train_simzss_parser):
         add_parser(subparsers)
     return parser
 

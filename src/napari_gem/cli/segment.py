@@ -23,6 +23,8 @@ from .method_args import (
 )
 from .option_flags import add_option_flags, options_from_flags
 
+DEFAULT_MODEL = "ViT-B-16"
+
 DESCRIPTION = """\
 Segment many images with a dense method (--method): for every prompt, write a heatmap,
 a mask, an objects table and the parameters of the run. INPUT can be image files (TIFF,
@@ -37,6 +39,7 @@ examples:
   napari-gem segment big.ome.zarr -p vessel -o out/ --workers 4
   napari-gem segment data/ -p cell -o out/ --scheduler tcp://10.0.0.5:8786
   napari-gem segment cells/ -p nucleus -o out/ --model napari-gem-demo-micrographs
+  napari-gem segment --encoding slide.features.zarr -p "tumour, stroma" -o out/
 
 outputs per image (STEM = file name without extension, SLUG = the prompt made file-safe):
   STEM_SLUG_mask.tif       instance labels (uint8/uint16/int32), also as .png when 2D
@@ -58,7 +61,7 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_io_arguments(parser)
-    _add_model_arguments(parser.add_argument_group("model"))
+    add_model_arguments(parser.add_argument_group("model"))
     options = parser.add_argument_group("segmentation (image preparation, scores, masks, refinement)")
     add_option_flags(options, describe(SegmentOptions))
     options.add_argument("--threshold", type=_threshold,
@@ -72,8 +75,11 @@ def add_segment_parser(subparsers) -> argparse.ArgumentParser:
 def run_segment(args: argparse.Namespace) -> int:
     """Run the batch for parsed arguments; print a summary; return the exit status."""
     try:
+        if not args.inputs and not args.encoding:
+            raise ValueError("give the images to segment (INPUT), or a saved encoding (--encoding)")
+        model = None if args.encoding and args.model is None else model_from_args(args)
         report = segment_files(
-            args.inputs, args.prompts, args.out, model=model_from_args(args),
+            args.inputs, args.prompts, args.out, model=model, encoding=args.encoding,
             options=options_from_args(args), scheduler=args.scheduler, workers=args.workers,
             redo=args.redo, progress=not args.quiet, recursive=args.recursive,
             out_of_core=args.out_of_core,
@@ -89,7 +95,7 @@ def run_segment(args: argparse.Namespace) -> int:
 def model_from_args(args: argparse.Namespace) -> ModelSpec:
     pretrained = None if args.pretrained.lower() == "none" else args.pretrained  # none: random
     return ModelSpec(
-        name=args.model, pretrained=pretrained, device=args.device,
+        name=args.model or DEFAULT_MODEL, pretrained=pretrained, device=args.device,
         precision=None if args.precision == "auto" else args.precision,
         method=args.method, method_options=method_options_from_args(args),
         cache_dir=args.cache_dir, model_configs=tuple(args.model_config),
@@ -106,8 +112,12 @@ def options_from_args(args: argparse.Namespace) -> SegmentOptions:
 
 # -- argument groups ---------------------------------------------------------------------------
 def _add_io_arguments(parser) -> None:
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="image files, zarr stores, folders or glob patterns")
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="image files, zarr stores, folders or glob patterns (with --encoding: "
+                        "none, or the encoded image, checked to be it)")
+    parser.add_argument("--encoding", metavar="STORE",
+                        help="answer the prompts from a saved encoding (`napari-gem encode`): no "
+                        "vision tower, chunk by chunk; the encode options are the encoding's")
     parser.add_argument("-p", "--prompts", required=True,
                         help='what to look for, comma-separated: "nucleus, membrane"')
     parser.add_argument("-o", "--out", required=True, metavar="DIR",
@@ -115,10 +125,12 @@ def _add_io_arguments(parser) -> None:
                         "are kept with --recursive)")
 
 
-def _add_model_arguments(group) -> None:
-    group.add_argument("--model", default="ViT-B-16",
+def add_model_arguments(group) -> None:
+    """The model flags (``segment`` and ``encode`` share them)."""
+    group.add_argument("--model",
                        help="any model `napari-gem models` lists: an open_clip ViT name, "
-                       "napari-gem-demo-micrographs, hf-hub:ORG/REPO, ... (default: ViT-B-16)")
+                       "napari-gem-demo-micrographs, hf-hub:ORG/REPO, ... (default: ViT-B-16; "
+                       "with --encoding, the encoding's model)")
     group.add_argument("--pretrained", default=DEFAULT_WEIGHTS, metavar="TAG_OR_FILE",
                        help="pretrained tag (downloaded once and cached) or the path of a local "
                        "checkpoint file (default: the model's own: openai where a CLIP has "
@@ -140,6 +152,11 @@ def _add_run_arguments(group) -> None:
                        help="also look for images in subfolders of folder inputs")
     group.add_argument("--redo", action="store_true",
                        help="segment images again even when their outputs are complete")
+    add_out_of_core_arguments(group)
+
+
+def add_out_of_core_arguments(group, *, chunk: bool = True) -> None:
+    """Where the work runs and when planes go window by window (``segment`` and ``encode``)."""
     group.add_argument("--scheduler", metavar="ADDRESS",
                        help="run on an existing dask.distributed cluster, e.g. "
                        "tcp://host:8786 (workers must see the input and output folders)")
@@ -158,8 +175,9 @@ def _add_run_arguments(group) -> None:
                        dest="out_of_core_above", metavar="PIXELS",
                        help="plane size (height x width) for auto (default: 8192 x 8192 = "
                        f"{OUT_OF_CORE_ABOVE})")
-    group.add_argument("--chunk", type=int, default=1024, metavar="PIXELS",
-                       help="chunk side of zarr outputs (default: 1024)")
+    if chunk:
+        group.add_argument("--chunk", type=int, default=1024, metavar="PIXELS",
+                           help="chunk side of zarr outputs (default: 1024)")
     group.add_argument("-q", "--quiet", action="store_true",
                        help="no progress bar (the summary is still printed)")
 

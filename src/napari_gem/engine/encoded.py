@@ -67,6 +67,11 @@ class EncodedImage:
         self._refiner: StrokeRefiner | None = None  # made by the first refinement
 
     @property
+    def image(self):
+        """The encoded image (numpy or lazy; None for features only), for :meth:`save`'s check."""
+        return None if self.windows is None else self.windows.image
+
+    @property
     def read_guide(self) -> GuideReader | None:
         """Normalised image windows ``(y0, y1, x0, x1) -> [3, h, w]``, for PAMR (None without the image)."""
         return None if self.windows is None else self.windows.guide
@@ -225,6 +230,14 @@ class EncodedImage:
             answers[prompt] = (heatmap, 1.0)
         return (np.stack([answers[prompt][0] for prompt in prompts]).astype(np.float32),
                 np.array([answers[prompt][1] for prompt in prompts], dtype=np.float32))
+
+    def save(self, path, *, feature_dtype: str = "float16", source: str | None = None):
+        """Save the features to a zarr store that :func:`napari_gem.open_encoding` asks any
+        prompt later (:mod:`.saved_encoding`: float16 unit vectors and their norms by
+        default, ``feature_dtype="float32"`` for exact copies); returns the path."""
+        from .saved_encoding import save_encoded
+
+        return save_encoded(self, path, feature_dtype=feature_dtype, image=self.image, source=source)
 
     def refine(self, prompt: str | None, *, positive=None, negative=None,
                exemplars: Mapping[str, Sequence[Box]] | None = None, **segment_options) -> SegmentationResult:

@@ -342,5 +342,10 @@ def _read_zarr(path: Path):
     zarr = require("zarr", extra="cluster", purpose="reading zarr outputs")
     da = require("dask.array", extra="cluster", purpose="reading zarr outputs")
 
+    from .ome_zarr_outputs import is_multiscale_output, read_levels
+
+    if is_multiscale_output(path):  # an OME-Zarr output: its full-resolution level
+        levels, metadata = read_levels(path)
+        return levels[0], metadata
     array = zarr.open_array(path, mode="r")
     return da.from_zarr(array), dict(array.attrs)

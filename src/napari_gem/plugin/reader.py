@@ -65,15 +65,22 @@ def get_reader(path: str | os.PathLike | list) -> Callable[[str], LayerData] | N
     return None
 
 
+def _source_layer(record: dict | None) -> str | None:
+    """The image layer an export came from (napari's exports say; a batch's source is a path)."""
+    source = (record or {}).get("source")
+    return source.get("layer") if isinstance(source, dict) else None
+
+
 def _layer(array, metadata: dict, record: dict | None = None) -> tuple:
     kind, prompt = metadata.get("kind"), metadata.get("prompt")
     meta = {
         "name": metadata.get("name"),
         "scale": metadata["scale"],
         "translate": metadata["translate"],
+        **({"multiscale": True} if metadata.get("multiscale") else {}),
         "metadata": {META: {"role": "mask" if kind == "mask" else "heatmap",
                             "prompt": prompt, "source_id": None,
-                            "source_name": (record or {}).get("source", {}).get("layer"),
+                            "source_name": _source_layer(record),
                             "parameters": record or {}, "reopened": True}},
     }
     if kind == "heatmap":
@@ -83,18 +90,30 @@ def _layer(array, metadata: dict, record: dict | None = None) -> tuple:
     return (array, meta, "labels")
 
 
-def read_file(path: str | os.PathLike) -> LayerData:
-    """One napari-gem mask or heatmap file as a layer, at its stored scale and translate."""
+def _read(path: Path) -> tuple:
+    """``(data, metadata)`` of one output: an OME-Zarr output as its pyramid (a multiscale
+    layer: napari shows the level the canvas needs), any other file as one array."""
     from ..io.export import read_output
 
-    array, metadata = read_output(path)
+    if path.is_dir():
+        from ..io.ome_zarr_outputs import is_multiscale_output, read_levels
+
+        if is_multiscale_output(path):
+            levels, metadata = read_levels(path)
+            return levels, {**metadata, "multiscale": True}
+    return read_output(path)
+
+
+def read_file(path: str | os.PathLike) -> LayerData:
+    """One napari-gem mask or heatmap file as a layer, at its stored scale and translate."""
+    array, metadata = _read(Path(path))
     return [_layer(array, metadata)]
 
 
 def read_export(path: str | os.PathLike) -> LayerData:
-    """All masks and heatmaps listed in an export's parameters JSON (heatmaps first)."""
-    from ..io.export import read_output
-
+    """All masks and heatmaps listed in an export's parameters JSON (heatmaps first); an
+    out-of-core run's OME-Zarr outputs as multiscale layers (a mask may be in the image's
+    own ``labels/``: the JSON then gives its full path)."""
     path = Path(path)
     record = json.loads(path.read_text(encoding="utf-8"))
     heatmaps, masks = [], []
@@ -105,8 +124,8 @@ def read_export(path: str | os.PathLike) -> LayerData:
             if not name:
                 continue
             file = path.parent / name
-            if not file.is_file():
+            if not file.exists():
                 raise FileNotFoundError(f"{file} is listed in {path.name} but missing")
-            array, metadata = read_output(file)
+            array, metadata = _read(file)
             bucket.append(_layer(array, metadata, record))
     return heatmaps + masks
