@@ -193,7 +193,7 @@ def blend_block(store: GridStore, plane: int, cells: Box, shape: WindowShape,
                 logit_scale: float) -> None:
     """Blend the windows covering one block of the grid and write it."""
     scores = blend_windows(cells, shape, window_results, len(scoring.competitors))
-    store.write(plane, cells, calibrated_scores(scores, scoring, setup["presence"], logit_scale))
+    store.write(plane, cells, calibrated_scores(scores, scoring, setup.get("presence"), logit_scale))
 
 
 def blend_windows(cells: Box, shape: WindowShape, window_results: Sequence[dict],
