@@ -95,7 +95,7 @@ class SegmentOptions:
     regions_labels: str | None = option(
         None, kind="texts", label="regions labels file", in_form=False, noun="file path",
         example=("nuclei.tif",), help="the label image (TIFF, PNG; 0 = no region) of regions=labels",
-                                        stage="encode", needs="regions")
+        stage="encode", needs="regions")
     region_vote: bool = option(True, kind="bool", label="majority vote in regions",
                                help="regions: each region takes the class most of its pixels have",
                                stage="mask")
