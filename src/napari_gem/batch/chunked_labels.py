@@ -19,10 +19,11 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .compute import Compute
+
 Box = tuple[int, int, int, int]
 #: ``read(box) -> bool [h, w]``: the mask of one box of the plane.
 MaskReader = Callable[[Box], np.ndarray]
-Compute = Callable[[list, str], list]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..engine import PromptableModel
 from ..engine.model_cache import ModelCache
+from ..engine.saved_encoding import model_identity as described_identity
 from ..engine.spec import ModelSpec, register_model_configs
 
 __all__ = ["LocalModel", "ModelSpec", "loaded_model", "model_of", "model_identity", "register_model_configs",
@@ -23,15 +24,10 @@ def loaded_model(spec: ModelSpec) -> PromptableModel:
     return _PROCESS_MODELS.get(spec)
 
 
-#: The parts of ``describe()`` that change results (device and precision do not count).
-IDENTITY_KEYS = ("model", "pretrained", "method", "method_options")
-
-
 def model_identity(model: PromptableModel | ModelSpec) -> dict:
     """What a model's results depend on, as recorded in each image's parameters JSON."""
     if isinstance(model, PromptableModel):
-        description = model.describe()
-        return {key: description[key] for key in IDENTITY_KEYS}
+        return described_identity(model.describe())
     description = model.describe()
     return {
         "model": model.name, "pretrained": model.pretrained, "method": model.method,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +47,7 @@ from ..io.export import output_files, to_json
 from ..io.images import TIFF_SUFFIXES, LoadedImage, is_zarr_store, open_image
 from ..io.objects import objects_csv
 from ..io.planes import PlaneLayout, PlaneView
+from .compute import Compute
 from .jobs import ImageJob, parameters_header
 from .models import model_of, use_torch_threads
 from .out_of_core_masks import plane_objects
@@ -256,9 +257,6 @@ def write_chunk(store: GridStore, plane: int, box: Box, out_index: tuple[int, ..
 
 
 # -- the driver --------------------------------------------------------------------------------
-Compute = Callable[[list, str], list]
-
-
 @dataclass(frozen=True)
 class ModelFacts:
     """What the driver must know about the model without holding it."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,8 +26,7 @@ import numpy as np
 from ..engine import SegmentOptions
 from ..engine.instances import MIN_DISTANCE_CELLS, SAMPLES_PER_CELL, SMOOTH_CELLS, split_touching
 from .chunked_labels import Box, ChunkLabels, label_plane
-
-Compute = Callable[[list, str], list]
+from .compute import Compute
 
 
 @dataclass(frozen=True)

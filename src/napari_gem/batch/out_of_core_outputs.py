@@ -10,7 +10,7 @@ source is a writable OME-Zarr image, else beside the heatmaps.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +28,8 @@ from ..io.ome_zarr_outputs import (
     write_metadata,
 )
 from ..io.planes import PlaneLayout
+from .compute import Compute
 from .windows import boxes
-
-Compute = Callable[[list, str], list]
 
 
 @dataclass(frozen=True)
