@@ -43,10 +43,6 @@ class OptionsPanel:
         """Every widget by name (``depth``, ``auto_temperature``, ``input_size`` ...)."""
         return {name: widget for field in self._all() for name, widget in field.named_widgets.items()}
 
-    def method_option_names(self) -> list[str]:
-        """The chosen method's options, as the method takes them."""
-        return list(self._chosen_keys())
-
     def _chosen_keys(self) -> dict[str, str]:
         """``{option name: field key}`` of the chosen method's fields (a family's own method
         when the model brings its own dense features)."""
