@@ -14,17 +14,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_screenshots import label_note, shoot, wait, wait_refined  # noqa: E402
+from make_screenshots import label_note, shoot, show_strokes, wait, wait_refined  # noqa: E402
 
 
 def main() -> None:
     import napari
     import numpy as np
-    from napari.utils.colormaps import DirectLabelColormap
     from scipy import ndimage
 
     from napari_gem.demo import MODEL_NAME, scene
-    from napari_gem.plugin.strokes_book import layer_codes
 
     image, masks = scene(1_000_001, concepts=["ring", "nucleus", "rod-shaped bacterium"], instances=(4, 6))
     truth = masks["ring"]
@@ -53,13 +51,7 @@ def main() -> None:
     distance = ndimage.distance_transform_edt(np.pad(rings == target, 1))[1:-1, 1:-1]
     mask.brush_size = 7
     mask.paint(np.unravel_index(np.argmax(distance), truth.shape), 1)
-    strokes = viewer.add_labels(layer_codes(mask), name="stroke (drawn for this picture)", opacity=1.0)
-    strokes.colormap = DirectLabelColormap(color_dict={None: "transparent", 0: "transparent",
-                                                       1: "#00ff66", 2: "#ff00ff"})
-    strokes.contour = 2
-    viewer.layers.selection.active = mask
-    widget.show_strokes()
-    shoot(viewer, "refine_objects_stroke.png")
+    show_strokes(viewer, widget, mask, "stroke (drawn for this picture)", "refine_objects_stroke.png")
 
     widget.refine_mask()
     wait_refined(widget)

@@ -208,7 +208,6 @@ def refine_screenshots(device: str) -> None:
     from scipy import ndimage
 
     from napari_gem.demo import MODEL_NAME, scene
-    from napari_gem.plugin.strokes_book import layer_codes
 
     def interior(region):  # the point farthest from the region's border
         distance = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
@@ -240,16 +239,7 @@ def refine_screenshots(device: str) -> None:
     found = np.asarray(mask.data) > 0
     mask.paint(interior(truth & ~found), 1)
     mask.paint(interior(found & ~truth), 0)
-    strokes = viewer.add_labels(layer_codes(mask), name="strokes (drawn for this picture)",
-                                opacity=1.0)
-    from napari.utils.colormaps import DirectLabelColormap
-
-    strokes.colormap = DirectLabelColormap(
-        color_dict={None: "transparent", 0: "transparent", 1: "#00ff66", 2: "#ff00ff"})
-    strokes.contour = 2
-    viewer.layers.selection.active = mask
-    widget.show_strokes()
-    shoot(viewer, "refine_strokes.png")
+    show_strokes(viewer, widget, mask, "strokes (drawn for this picture)", "refine_strokes.png")
 
     widget.refine_mask()
     wait_refined(widget)
@@ -259,6 +249,22 @@ def refine_screenshots(device: str) -> None:
     print(f"mask IoU with the truth: text {(found & truth).sum() / (found | truth).sum():.3f}, "
           f"refined {(refined & truth).sum() / (refined | truth).sum():.3f}")
     viewer.close()
+
+
+def show_strokes(viewer, widget, mask, name: str, picture: str) -> None:
+    """Draw ``mask``'s strokes as their own layer (painted green, erased magenta: napari shows
+    a mask's paint in the mask's own colour) and shoot ``picture``."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    from napari_gem.plugin.strokes_book import layer_codes
+
+    strokes = viewer.add_labels(layer_codes(mask), name=name, opacity=1.0)
+    strokes.colormap = DirectLabelColormap(
+        color_dict={None: "transparent", 0: "transparent", 1: "#00ff66", 2: "#ff00ff"})
+    strokes.contour = 2
+    viewer.layers.selection.active = mask
+    widget.show_strokes()
+    shoot(viewer, picture)
 
 
 def wait_refined(widget, timeout: float = 120.0) -> None:
