@@ -8,7 +8,7 @@ from typing import Any
 
 from ..engine.families import list_families
 from ..engine.families.clip.methods import method_names
-from ..engine.loading import default_method
+from ..engine.loading import DEFAULT_MODEL, default_method
 from ..engine.method_fields import method_options, options_of
 from .option_flags import add_option_flags, options_from_flags
 
@@ -42,7 +42,7 @@ def method_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The options given with ``--option`` and the option flags, named as the chosen method
     (``--method``, else the model's own) takes them; the method validates them."""
     keyed = method_options()
-    method = args.method or default_method(getattr(args, "model", None) or "ViT-B-16")
+    method = args.method or default_method(getattr(args, "model", None) or DEFAULT_MODEL)
     flags = options_from_flags(args, [option.description for option in keyed])
     return {**dict(args.method_option), **options_of(method, flags, keyed)}
 

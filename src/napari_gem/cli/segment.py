@@ -15,15 +15,13 @@ from ..batch.runner import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODES, segment_files
 from ..engine import ModelLoadError, SegmentOptions
 from ..engine.described import describe
 from ..engine.devices import DEVICE_CHOICES, PRECISION_CHOICES
-from ..engine.loading import DEFAULT_WEIGHTS
+from ..engine.loading import DEFAULT_MODEL, DEFAULT_WEIGHTS
 from .errors import report_error
 from .method_args import (
     add_method_arguments,
     method_options_from_args,
 )
 from .option_flags import add_option_flags, options_from_flags
-
-DEFAULT_MODEL = "ViT-B-16"
 
 DESCRIPTION = """\
 Segment many images with a dense method (--method): for every prompt, write a heatmap,

@@ -83,7 +83,7 @@ def method_for(family: ModelFamily, name: str, method: str | None,
 
 
 def load_model(
-    name: str = "ViT-B-16",
+    name: str = DEFAULT_MODEL,
     pretrained: str | os.PathLike | None = DEFAULT_WEIGHTS,
     *,
     device: str | torch.device = "auto",
