@@ -16,10 +16,7 @@ import numpy as np
 from .instances import label_instances
 from .masks import binary_mask, instance_labels, object_table, semantic_labels, threshold_value
 from .options import SegmentOptions
-from .regions.vote import majority_vote, vote_masks
-
-#: The label of "no region" in region label images (a napari Labels layer's 0).
-UNSEGMENTED = 0
+from .regions.vote import UNSEGMENTED, majority_vote, vote_masks
 
 
 @dataclass

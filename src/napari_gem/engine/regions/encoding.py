@@ -11,9 +11,7 @@ from ..tiling import read_window
 from .grids import resize_nearest
 from .head import region_dense
 from .sources import get_source
-
-#: The label of pixels in no region: napari's "no label" [adaptation; official: the smallest label].
-UNSEGMENTED = 0
+from .vote import UNSEGMENTED
 
 
 class RegionRun:

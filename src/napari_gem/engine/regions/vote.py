@@ -16,6 +16,9 @@ import numpy as np
 #: an integer label (ours: 0), or ``None`` (every label is a region).
 Unsegmented = str | int | None
 
+#: The label of pixels in no region: napari's "no label" [adaptation; official: the smallest label].
+UNSEGMENTED = 0
+
 
 def unsegmented_label(labels: np.ndarray, unsegmented: Unsegmented) -> int | None:
     """The label value that is "no region" under the rule ``unsegmented``."""
