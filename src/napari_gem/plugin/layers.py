@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine import SegmentOptions
-from ..engine.result import build_masks
-
 META = "napari_gem"
 
 #: Mask colours, one per prompt (Okabe-Ito, readable for colour-blind users).
@@ -347,21 +344,7 @@ class OutputWriter:
             self.viewer.layers.remove(layer)
 
 
-# -- masks from stored heatmaps (live threshold) -------------------------------------------------
-def masks_from_heatmaps(
-    heatmaps: np.ndarray,
-    thresholds: Sequence[float],
-    mode: str,
-    options: SegmentOptions,
-    cell: float | None = None,
-    regions: np.ndarray | None = None,
-) -> np.ndarray:
-    """Labels of one plane in ``mode`` from its heatmaps ``[P, H, W]``: the engine's one mask
-    builder (:func:`~napari_gem.engine.result.build_masks`) with the run's options, so a
-    re-draw gives what a run with these thresholds gives; ``regions``: the run's region vote."""
-    return build_masks(heatmaps, options, thresholds=thresholds, cell=cell, regions=regions).labels(mode)
-
-
+# -- the planes of stored heatmaps (live threshold) ---------------------------------------------
 def computed_planes(heatmap_layers: Sequence) -> list[tuple[int, ...]]:
     """Planes computed (and not skipped as constant) in all of these heatmap layers."""
     keys = None

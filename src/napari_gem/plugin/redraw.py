@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.masks import threshold_value
-from ..engine.result import default_threshold
-from .layers import OutputWriter, computed_planes, info, masks_from_heatmaps, outputs_of, source_id
+from ..engine.result import build_masks
+from .layers import OutputWriter, computed_planes, info, outputs_of, source_id
 from .session import LastRun, RunSummary, summarize
 
 
@@ -41,16 +40,16 @@ def redraw_masks(viewer, last: LastRun | None, threshold: float | None, mode: st
             return None  # the user removed a heatmap: nothing to re-draw from
         heat_layers.append(found[-1])
     options = last.options.replace(threshold=threshold)
-    method = default_threshold(options)
     recorded = info(heat_layers[0]).get("parameters", {})
     plane_labels, used = [], []
     for index in computed_planes(heat_layers):
         heatmaps = np.stack([np.asarray(layer.data[index], dtype=np.float32) for layer in heat_layers])
-        values = [threshold_value(h, method) for h in heatmaps]
-        used.append(values)
         regions = last.regions(index) if last.regions is not None else None
-        plane_labels.append((index, masks_from_heatmaps(heatmaps, values, mode, options,
-                                                        recorded.get("heatmap_cell"), regions)))
+        # The engine's one mask builder with the run's options: a re-draw gives what a run
+        # with this threshold gives (the run's region vote included).
+        built = build_masks(heatmaps, options, cell=recorded.get("heatmap_cell"), regions=regions)
+        used.append(built.thresholds.tolist())
+        plane_labels.append((index, built.labels(mode)))
     if not plane_labels:
         return None
     parameters = {**recorded, "mask_mode": mode,
