@@ -35,6 +35,7 @@ from ..engine.spec import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
 from .controller import SegmentController
 from .panels.export import ExportPanel
+from .panels.folder import FolderPanel
 from .panels.model import ModelPanel
 from .panels.options import OptionsPanel
 from .panels.results import ResultsPanel
@@ -73,6 +74,7 @@ class SegmentWidget(QWidget):
         self.options_panel = OptionsPanel()
         self.results_panel = ResultsPanel()
         self.export_panel = ExportPanel(self.controller, self)
+        self.folder_panel = FolderPanel(napari_viewer, self, self.controller.models)
         self.run_button = PushButton(text="Run (Ctrl+Enter)")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.refiner = MaskRefiner(napari_viewer, self.controller.session)
@@ -88,7 +90,7 @@ class SegmentWidget(QWidget):
             "and works offline. It knows only the concepts of its generated micrographs "
             "(File > Open Sample > napari-gem > Generated micrograph).")
         for panel in (self.source, self.model_panel, self.options_panel, self.results_panel,
-                      self.export_panel):
+                      self.export_panel, self.folder_panel):
             for name, field in panel.fields().items():
                 setattr(self, name, field)
         self.results = self.results_panel.table
@@ -121,6 +123,9 @@ class SegmentWidget(QWidget):
         self.model_section.addWidget(self.model_panel.container.native)
         self.advanced_section = QCollapsible("Advanced", content)
         self.advanced_section.addWidget(self.options_panel.container.native)
+        self.folder_section = QCollapsible("Run on a folder", content)
+        for part in (self.folder_panel.container.native, self.folder_panel.table):
+            self.folder_section.addWidget(part)
         refine_row = Container(widgets=[self.refine_button, self.live_refine], layout="horizontal",
                                labels=False)
         # The refinement's own options on their own row: beside the button they would not
@@ -135,11 +140,13 @@ class SegmentWidget(QWidget):
                      self.demo_button.native,
                      self.results_panel.container.native, self.results, refine_row.native,
                      self.refine_options.native, self.model_section,
-                     self.advanced_section, self.export_panel.container.native):
+                     self.advanced_section, self.export_panel.container.native,
+                     self.folder_section):
             layout.addWidget(part)
         layout.addStretch(1)
         self.model_section.expand(animate=False)
         self.advanced_section.collapse(animate=False)
+        self.folder_section.collapse(animate=False)
         self._narrow_fields()
 
     def _narrow_fields(self) -> None:
@@ -190,6 +197,7 @@ class SegmentWidget(QWidget):
         self._strokes_timer = _single_shot(self, 150, self.show_strokes)  # brush bursts
         self.controller.masks_changed.connect(self._schedule_strokes)
         self.destroyed.connect(partial(MaskRefiner.close, self.refiner))
+        self.destroyed.connect(self.folder_panel.close)
         layers = self.viewer.layers
         layers.events.inserted.connect(self._on_layer_inserted)
         layers.events.removed.connect(self._on_layer_removed)
