@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
 from .reader import read_export
 from .run_settings import split_prompts
-from .runner import chosen_options
+from .runner import Progress, chosen_options
 
 #: Metadata key on the layers a row opened: the parameters JSON they came from.
 OPENED_FROM = "napari_gem_folder_run"
@@ -147,12 +147,18 @@ def _shown_name(subfolder: Path, source: Path) -> str:
 
 def run_folder(run: FolderRun, models: ModelCache, *,
                on_outcome: Callable[[ImageOutcome], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> BatchReport:
+               should_stop: Callable[[], bool] | None = None) -> Generator[Progress, None, BatchReport]:
     """Segment every image of ``run`` in this process: what ``napari-gem segment`` does with
-    the same settings. The model comes from ``models`` (the widget's cache: one copy for
-    the widget's runs and the folder's). Raises what ``segment_files`` raises."""
+    the same settings; returns the report.
+
+    A generator for a napari worker: it yields a :class:`Progress` while the model loads
+    (from ``models``, the widget's cache: one copy for the widget's runs and the folder's);
+    ``on_outcome`` hears each image as it is decided. Raises what ``segment_files`` raises.
+    """
+    yield Progress(f"folder: loading {run.spec.name}", 0, run.total)
+    model = models.get(run.spec)
     return segment_files(
-        [run.inputs], run.prompts, run.out_dir, model=models.get(run.spec), options=run.options,
+        [run.inputs], run.prompts, run.out_dir, model=model, options=run.options,
         recursive=run.recursive, redo=run.redo, progress=False, on_outcome=on_outcome,
         should_stop=should_stop)
 

@@ -14,14 +14,23 @@ from functools import partial
 
 from magicgui.widgets import Container, Label, PushButton
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Qt, Signal
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from ...batch.report import FAILED
 from ...engine import ModelLoadError
 from ...engine.described import describe
-from ..folder_run import OPENED_FROM, FolderFields, FolderRow, FolderRun, outcome_layers, plan_folder_run, rows_of, run_folder
+from ..folder_run import (
+    OPENED_FROM,
+    FolderFields,
+    FolderRow,
+    FolderRun,
+    outcome_layers,
+    plan_folder_run,
+    rows_of,
+    run_folder,
+)
 from ..forms import build_fields
 from ..run_settings import RunProgress
 from ..runner import Progress
@@ -29,12 +38,6 @@ from ..runner import Progress
 COLUMNS = ("image", "prompt", "objects", "status")
 #: Rows the table shows before it scrolls.
 SHOWN_ROWS = 8
-
-
-class _Relay(QObject):
-    """Carries outcomes from the worker thread to the main thread (a queued Qt signal)."""
-
-    outcome = Signal(object)
 
 
 class FolderPanel:
@@ -70,7 +73,6 @@ class FolderPanel:
         self.rows: list[FolderRow] = []
         self._stop = threading.Event()
         self._bar = RunProgress()
-        self._relay = _Relay()
 
     def fields(self) -> dict:
         """Every widget by name (``folder_input``, ``folder_output``, ``folder_run_button`` ...)."""
@@ -103,23 +105,25 @@ class FolderPanel:
         from napari.qt.threading import create_worker
 
         self._stop = stop = threading.Event()
-        self._relay = relay = _Relay()
-        self.rows = []
-        self.table.setRowCount(0)
-        self._fit_table()
-        worker = create_worker(run_folder, run, self.models, on_outcome=relay.outcome.emit,
+        self._done, self._reported = 0, False
+        self._show_rows([])
+        holder: dict = {}
+
+        def tell(outcome) -> None:  # called in the worker thread
+            holder["worker"].yielded.emit(outcome)
+
+        worker = create_worker(run_folder, run, self.models, on_outcome=tell,
                                should_stop=stop.is_set, _start_thread=False, _ignore_errors=True)
-        relay.outcome.connect(partial(self._on_outcome, worker, run))
-        worker.returned.connect(self._on_returned)
+        holder["worker"] = worker
+        worker.yielded.connect(partial(self._on_yielded, worker, run))
+        worker.returned.connect(partial(self._on_returned, worker, run))
         worker.errored.connect(self._on_errored)
         worker.finished.connect(partial(self._on_finished, worker))
         self.worker = worker
-        self._done = 0
         self.folder_run_button.enabled, self.folder_cancel_button.enabled = False, True
         self.folder_status.value = f"loading {run.spec.name}, then {run.total} images..."
-        self._bar.show(Progress(f"folder: loading {run.spec.name}", 0, run.total),
-                       still_running=lambda: worker is self.worker)
-        worker.start()
+        # Started from the event loop, so callers can connect to its signals first.
+        QTimer.singleShot(0, worker.start)
         return worker
 
     def cancel(self, value=None) -> None:
@@ -135,18 +139,32 @@ class FolderPanel:
         self._stop.set()
 
     # -- worker signals (main thread) ---------------------------------------------------------------
-    def _on_outcome(self, worker, run: FolderRun, outcome) -> None:
-        if worker is not self.worker:
+    def _on_yielded(self, worker, run: FolderRun, news) -> None:
+        """A step of the run (the model loading) or an image's outcome."""
+        if worker is not self.worker or self._reported:
+            return
+        if isinstance(news, Progress):
+            self._show_progress(worker, news)
             return
         self._done += 1
-        for row in rows_of(outcome, run):
+        for row in rows_of(news, run):
             self._add_row(row)
-        self._bar.show(Progress(f"folder: {self._done}/{run.total} images", self._done, run.total),
-                       still_running=lambda: worker is self.worker)
         if not self._stop.is_set():
             self.folder_status.value = f"{self._done} of {run.total} images done..."
+        # Last: making the bar may run the event loop, and with it the run's end.
+        self._show_progress(worker, Progress(f"folder: {self._done}/{run.total} images",
+                                             self._done, run.total))
 
-    def _on_returned(self, report) -> None:
+    def _show_progress(self, worker, progress: Progress) -> None:
+        self._bar.show(progress, still_running=lambda: worker is self.worker)
+
+    def _on_returned(self, worker, run: FolderRun, report) -> None:
+        """The whole report: the table shows it in input order (Qt may deliver an image's
+        streamed outcome after the report, so the report is what the table ends with)."""
+        if worker is not self.worker:
+            return
+        self._reported = True
+        self._show_rows([row for outcome in report.outcomes for row in rows_of(outcome, run)])
         counts = report.summary().splitlines()[0]
         hint = " (hover a row for why)" if report.failed or report.skipped else ""
         self.folder_status.value = f"{counts}{hint}. Double-click a row to open it."
@@ -163,6 +181,13 @@ class FolderPanel:
         self.folder_run_button.enabled, self.folder_cancel_button.enabled = True, False
 
     # -- the table -------------------------------------------------------------------------------------
+    def _show_rows(self, rows: list[FolderRow]) -> None:
+        self.rows = []
+        self.table.setRowCount(0)
+        for row in rows:
+            self._add_row(row)
+        self._fit_table()
+
     def _add_row(self, row: FolderRow) -> None:
         self.rows.append(row)
         index = self.table.rowCount()
