@@ -67,6 +67,7 @@ class FolderPanel:
             self.folder_status])
         self.table = _results_table()
         self.table.cellDoubleClicked.connect(lambda row, column: self.open_row(row))
+        self.table.currentCellChanged.connect(lambda row, *_: self._explain(row))
         self.folder_run_button.changed.connect(self.run)
         self.folder_cancel_button.changed.connect(self.cancel)
         self.worker = None
@@ -166,7 +167,7 @@ class FolderPanel:
         self._reported = True
         self._show_rows([row for outcome in report.outcomes for row in rows_of(outcome, run)])
         counts = report.summary().splitlines()[0]
-        hint = " (hover a row for why)" if report.failed or report.skipped else ""
+        hint = " (click a row for why)" if report.failed or report.skipped else ""
         self.folder_status.value = f"{counts}{hint}. Double-click a row to open it."
 
     def _on_errored(self, error: Exception) -> None:
@@ -204,6 +205,12 @@ class FolderPanel:
                 cell.setForeground(QColor("#e06c5a"))
             self.table.setItem(index, column, cell)
         self._fit_table()
+
+    def _explain(self, index: int) -> None:
+        """A chosen row that failed, was skipped or cancelled says why in the status line."""
+        if 0 <= index < len(self.rows) and self.rows[index].reason:
+            row = self.rows[index]
+            self.folder_status.value = f"{row.image}: {row.status}: {row.reason}"
 
     def _fit_table(self) -> None:
         header = self.table.horizontalHeader().height()
@@ -247,9 +254,15 @@ def _results_table() -> QTableWidget:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.verticalHeader().setVisible(False)
+    # The columns share the dock's width (long names are elided in the middle; the tooltip
+    # has them whole) rather than hiding the status behind a horizontal scroll bar.
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+    for column in ("image", "prompt"):
+        header.setSectionResizeMode(COLUMNS.index(column), QHeaderView.ResizeMode.Stretch)
+    header.setStretchLastSection(False)
     table.setToolTip("One row per image and prompt; a failed or cancelled image is one row "
                      "with its reason (hover it). Double-click a row to open it.")
     return table
