@@ -30,6 +30,13 @@ class RunSettings:
     plane_mode: str = "current"
     channel: ChannelChoice = field(default_factory=ChannelChoice)
     regions_layer: object = None  # the Labels layer of regions="labels"
+    extent: str = "fit"  # what part of the image: "fit" (the level that fits), "view" (the canvas's)
+    view_megapixels: float = 4.0  # "view": full resolution while the crop holds at most this
+
+    @property
+    def view_budget(self) -> int:
+        """The view budget in pixels."""
+        return int(self.view_megapixels * 1_000_000)
 
 
 def split_prompts(text: str) -> list[str]:

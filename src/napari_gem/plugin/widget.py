@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 #: the model before its tag).
 REMEMBERED_FIELDS = (
     "model", "weights", "pretrained", "checkpoint", "device", "precision", "prompts",
-    "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "method",
+    "auto_threshold", "threshold", "mask_mode", "plane_mode", "extent", "view_megapixels",
+    "channel_mode", "method",
 )
 
 #: The dock's starting width: napari's own docks take ~320 px on the left, so the canvas
@@ -169,7 +170,7 @@ class SegmentWidget(QWidget):
 
         self.image_layer.changed.connect(self._on_layer_changed)
         for field in (self.channel_mode, self.plane_mode, self.weights, self.method,
-                      self.auto_threshold):
+                      self.auto_threshold, self.extent, self.tile_above):
             field.changed.connect(self._update_visibility)
         self.model.changed.connect(self._on_model_changed)
 
@@ -240,7 +241,7 @@ class SegmentWidget(QWidget):
         self._update_visibility()
 
     def _update_visibility(self, value=None) -> None:
-        self.source.update_visibility()
+        self.source.update_visibility(self.tile_above.value)
         self.model_panel.update_visibility()
         self.results_panel.update_visibility()
         family = self.model_panel.family
@@ -280,6 +281,8 @@ class SegmentWidget(QWidget):
             layer=self.image_layer.value, prompts=split_prompts(self.prompts.value), spec=spec,
             options=options, mask_mode=self.mask_mode.value, plane_mode=self.plane_mode.value,
             channel=channel, regions_layer=self.regions_layer.value,
+            extent=self.source.chosen_extent(options.tile_above),
+            view_megapixels=float(self.view_megapixels.value),
         )
         worker = self.controller.start(settings)
         if worker is not None:
