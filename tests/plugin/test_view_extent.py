@@ -278,6 +278,49 @@ def test_region_labels_and_example_boxes_are_refused_in_a_view(viewer, demo_widg
     assert "Example boxes" in notes("error")[-1]
 
 
+@gui
+def test_extent_and_view_budget_are_remembered(make_napari_viewer, demo_widget):
+    demo_widget.extent.value = "view"
+    demo_widget.view_megapixels.value = 2.5
+    demo_widget.save_settings()
+    _, second = make_napari_viewer().window.add_plugin_dock_widget("napari-gem", "Segment by text")
+    assert (second.extent.value, second.view_megapixels.value) == ("view", 2.5)
+
+
+@gui
+def test_the_same_view_reuses_its_encoding_and_another_view_does_not(viewer, demo_widget, qtbot):
+    source, _, _ = _slide(viewer)
+    _look_at(viewer, source, (400, 300), 4.0)
+    _view_widget(demo_widget, "nucleus")
+    run_and_wait(qtbot, demo_widget)
+    demo_widget.prompts.value = "nucleus, ring"
+    run_and_wait(qtbot, demo_widget)
+    assert "(encoding reused)" in demo_widget.status.value  # a new prompt on this view: text only
+    _look_at(viewer, source, (200, 500), 4.0)  # the user pans: another image
+    run_and_wait(qtbot, demo_widget)
+    assert "(encoding reused)" not in demo_widget.status.value
+    box = viewer.layers["ring heatmap (slide, view)"].metadata[META]["parameters"]["source"]["view"]["box"]
+    assert box == list(_expected_box(viewer, (200, 500), 4.0))
+
+
+@gui
+def test_a_view_of_a_rotated_sheared_layer_is_placed_on_it(viewer):
+    from napari_gem.engine import SegmentOptions
+    from napari_gem.plugin.planes import ChannelChoice, build_job
+
+    image, _ = scene(SEED, 256)
+    source = viewer.add_image([image, image[::2, ::2]], multiscale=True, rgb=True, name="turned",
+                              scale=SCALE, translate=TRANSLATE, rotate=30, shear=[0.2])
+    job = build_job(source, ChannelChoice(), "current", SegmentOptions(), viewer.dims.point,
+                    view=ViewBox(40, 60, 140, 200), view_budget=4_000)  # 100 x 140: over
+    # Level 1's pixels 20..70 and 30..100 (centred on level-0 40..140 and 60..200) cover it.
+    assert job.level == 1 and job.plane_shape == (51, 71)
+    out = viewer.add_image(np.zeros(job.geometry.shape), **job.geometry.layer_kwargs())
+    for pixel in ((0, 0), (10, 33), (50, 70)):
+        level0 = (2 * (20 + pixel[0]), 2 * (30 + pixel[1]))
+        np.testing.assert_allclose(out.data_to_world(pixel), source.data_to_world(level0), atol=1e-9)
+
+
 # -- the box and the crop, without a viewer -------------------------------------------------------
 def test_a_level_zero_box_maps_to_the_level_pixels_covering_it():
     box = ViewBox(10, 20, 30, 41)

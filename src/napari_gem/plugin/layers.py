@@ -198,7 +198,7 @@ class OutputWriter:
     @property
     def shown_name(self) -> str:
         """The source as output layer names give it: with the geometry's note (a view)."""
-        note = getattr(self.geometry, "note", None)
+        note = self.geometry.note
         return f"{self.source.name}, {note}" if note else self.source.name
 
     def _meta(self, role: str, prompt: str | None, parameters: dict, planes: dict,

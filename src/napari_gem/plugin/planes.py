@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io.planes import PlaneView
-from .view_region import CroppedArray, ViewBox, view_level
+from .view_region import CroppedArray, ViewBox, budget_pixels, view_level
 
 #: How the model input is built from the layer.
 CHANNEL_MODES = ("layer", "gray", "rgb", "layers")
@@ -232,14 +232,15 @@ def build_job(
     options,
     world_point: Sequence[float] | None = None,
     view: ViewBox | None = None,
-    view_budget: int = 4_000_000,
+    view_budget: int | None = None,
 ) -> PlaneJob:
     """Plan the planes of ``layer`` to encode and where the outputs go.
 
     ``world_point`` (the viewer's ``dims.point``) selects the current plane when
     ``plane_mode == "current"``. ``view``: a box of level-0 pixels of the plane (the
     canvas's region, see :mod:`.view_region`); the run then covers that box only, at the
-    finest level whose crop holds at most ``view_budget`` pixels, on every planned plane.
+    finest level whose crop holds at most ``view_budget`` pixels (None: the field's default),
+    on every planned plane.
     """
     validate_choice(layer, choice)
     ndim = spatial_ndim(layer)
@@ -250,7 +251,8 @@ def build_job(
     if view is None:
         level = choose_level(plane_shapes, options) if len(levels) > 1 else 0
     else:
-        level = view_level(view, [f[-2:] for f in all_factors], plane_shapes, view_budget)
+        budget = view_budget if view_budget is not None else budget_pixels()
+        level = view_level(view, [f[-2:] for f in all_factors], plane_shapes, budget)
     array = levels[level]
     level_shape = tuple(int(s) for s in array.shape[:ndim])
     factors = all_factors[level]
@@ -342,13 +344,13 @@ def _plane_view(array, template, choice, extra_levels, level, channel_axis, colo
     return PlaneView([(array, tuple(template))], height, width, dtype, colour_axis=rgb)
 
 
-def _geometry(layer, level_shape, factors, channel_axis, colour_channel, level,
+def _geometry(layer, output_shape, factors, channel_axis, colour_channel, level,
               crop: ViewBox | None = None) -> OutputGeometry:
     scale = [float(s) * f for s, f in zip(layer.scale, factors, strict=True)]
     translate = [float(t) for t in layer.translate]
     if crop is not None:
         translate = list(_crop_translate(layer, translate, factors, crop))
-    shape = list(level_shape)
+    shape = list(output_shape)
     collapsed = None
     if channel_axis is not None and not colour_channel:
         # One output plane stands for every channel: stretch the size-1 axis over all of

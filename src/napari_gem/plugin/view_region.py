@@ -43,6 +43,11 @@ class ExtentOptions:
         "always read at full resolution, in windows).")
 
 
+def budget_pixels(megapixels: float = ExtentOptions.view_megapixels) -> int:
+    """A view budget in pixels (the field's default when none is given)."""
+    return int(megapixels * 1_000_000)
+
+
 class ViewError(ValueError):
     """The canvas shows nothing a run can take (outside the image, 3D view); says what to do."""
 
