@@ -205,24 +205,28 @@ def test_a_3d_canvas_is_refused_for_this_view(viewer, demo_widget, notes):
 
 
 @gui
-def test_every_plane_of_a_stack_takes_the_same_view_box(viewer, demo_widget, qtbot):
+def test_a_stack_runs_the_view_on_the_current_plane_or_on_every_plane(viewer, demo_widget, qtbot):
     image, _ = scene(SEED, 160)
     stack = np.stack([image, np.roll(image, 9, axis=1)])
     source = viewer.add_image(stack, rgb=True, name="stack", scale=(1.0, *SCALE),
                               translate=(0.0, *TRANSLATE))
     demo_widget.tile_above.value = 100  # a plane of 160 px is now large
     demo_widget.image_layer.value = source
-    demo_widget.plane_mode.value = "all"
+    viewer.dims.set_current_step(0, 1)
     camera = viewer.scene.camera
-    camera.center = tuple(source.data_to_world((0, 60, 90)))[-2:]
+    camera.center = tuple(source.data_to_world((1, 60, 90)))[-2:]
     camera.zoom = 8.0
     _view_widget(demo_widget, "nucleus")
-    run_and_wait(qtbot, demo_widget)
+    run_and_wait(qtbot, demo_widget)  # the current plane: the one on screen
     heat = viewer.layers["nucleus heatmap (stack, view)"]
+    assert heat.data[1].max() > 0 and not heat.data[0].any()
+
+    demo_widget.plane_mode.value = "all"
+    run_and_wait(qtbot, demo_widget)
     view = heat.metadata[META]["parameters"]["source"]["view"]
     y0, x0, y1, x1 = view["box"]
     assert heat.data.shape == (2, y1 - y0, x1 - x0)
-    assert heat.data[0].max() > 0 and heat.data[1].max() > 0  # both planes computed
+    assert heat.data[0].max() > 0 and heat.data[1].max() > 0  # the same box on both planes
     np.testing.assert_allclose(heat.data_to_world((1, 3, 4)), source.data_to_world((1, y0 + 3, x0 + 4)))
 
 
