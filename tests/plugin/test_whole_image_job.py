@@ -3,6 +3,7 @@ resume, and the result as multiscale layers over the image."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import numpy as np
@@ -150,4 +151,35 @@ def test_a_layer_without_a_readable_file_is_refused_with_what_to_do(widget, view
     png.write_bytes(b"not really")
     widget.slide_file.value = png
     assert widget.run_whole_image() is None
+    assert not widget.whole_image_job.busy
+
+
+def test_a_scheduler_address_runs_the_job_on_that_cluster_and_links_its_dashboard(
+        widget, viewer, qtbot, slide_layer, tmp_path):
+    from distributed import LocalCluster
+
+    path, layer = slide_layer
+    widget.image_layer.value = layer
+    widget.slide_file.value = path
+    widget.outputs_folder.value = tmp_path / "out"
+    widget.prompts.value = "nucleus"
+    # Worker threads in this process: they know the tiny test model's registered config.
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+        widget.scheduler.value = cluster.scheduler_address
+        start(widget, qtbot)
+        wait(widget, qtbot)
+        assert "dask dashboard: http" in widget.status.value, widget.status.value
+    assert "nucleus mask (whole image)" in viewer.layers
+
+
+def test_a_scheduler_field_that_is_no_address_is_refused_before_any_work(widget, slide_layer,
+                                                                          tmp_path, capsys):
+    path, layer = slide_layer
+    widget.image_layer.value = layer
+    widget.slide_file.value = path
+    widget.prompts.value = "nucleus"
+    widget.scheduler.value = "my-cluster"
+    assert widget.run_whole_image() is None
+    assert "is not an address: give one like tcp://host:8786" in capsys.readouterr().out
     assert not widget.whole_image_job.busy

@@ -16,6 +16,7 @@ wrong), :func:`run_whole_image` does the work (in a worker thread: it blocks), a
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,10 @@ from ..io.images import image_stem
 from .layers import META
 from .planes import spatial_ndim
 from .reader import read_export
+
+#: What a dask scheduler address looks like: ``tcp://host:8786``, ``tls://...``, ``inproc://...``,
+#: ``host:8786``.
+SCHEDULER_ADDRESS = re.compile(r"[a-z]+://\S+|[\w.\-]+:\d+")
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ def plan_whole_image(layer, prompts, spec: ModelSpec | None, options: SegmentOpt
     if options.regions != "none" or options.refine != "none":
         raise ValueError("region consistency and PAMR need the whole image in memory: set them to "
                          "none under Advanced for 'whole image'")
+    if scheduler and not SCHEDULER_ADDRESS.fullmatch(scheduler):
+        raise ValueError(f"dask scheduler {scheduler!r} is not an address: give one like "
+                         "tcp://host:8786 (or leave it empty for this machine)")
     folder = Path(out_dir) if out_dir else path.parent / f"{image_stem(path)}.napari-gem"
     return WholeImageRequest(path, tuple(prompts), spec, options, folder, scheduler or None)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
@@ -22,6 +23,13 @@ from .runner import CancelToken, Progress
 from .whole_image import WholeImageRequest, WholeImageResult, result_layers, run_whole_image
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """Why a job stopped, for the user (the worker returns it rather than raising)."""
+
+    message: str
 
 
 class _Reporter:
@@ -75,7 +83,6 @@ class WholeImageJob:
         token.extra = lambda: worker.abort_requested
         worker.yielded.connect(lambda progress: self._bar.show(progress, lambda: worker is self.worker))
         worker.returned.connect(lambda result: self._on_returned(result, image_layer))
-        worker.errored.connect(self._on_errored)
         worker.finished.connect(self._on_finished)
         self.worker, self.token = worker, token
         self.busy_changed.emit(True)
@@ -98,11 +105,20 @@ class WholeImageJob:
             return run_whole_image(request, model, reporter)
         except Cancelled:
             return None
+        except (ValueError, OSError, ModelLoadError) as error:  # the user's to fix: say what
+            return JobFailed(str(error))
+        except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
+            log.exception("napari-gem whole-image job failed")
+            return JobFailed(f"{type(error).__name__}: {error}")
 
-    def _on_returned(self, result: WholeImageResult | None, image_layer) -> None:
+    def _on_returned(self, result: WholeImageResult | JobFailed | None, image_layer) -> None:
         if result is None:
             self.status.emit("whole image: cancelled. Run it again to resume: the windows "
                              "already encoded are kept.", "")
+            return
+        if isinstance(result, JobFailed):
+            show_error(f"Whole image failed: {result.message}")
+            self.status.emit(f"Whole image failed: {result.message.splitlines()[0]}", result.message)
             return
         try:
             self._show(result, image_layer)
@@ -124,14 +140,6 @@ class WholeImageJob:
                 self.viewer.layers.remove(name)
             add = self.viewer.add_labels if kind == "labels" else self.viewer.add_image
             add(data, **meta)
-
-    def _on_errored(self, error: Exception) -> None:
-        cause = error if isinstance(error, (ValueError, OSError, ModelLoadError)) else None
-        if cause is None:
-            log.error("napari-gem whole-image job failed", exc_info=error)
-        message = str(error) if cause is not None else f"{type(error).__name__}: {error}"
-        show_error(f"Whole image failed: {message}")
-        self.status.emit(f"Whole image failed: {message.splitlines()[0] if message else ''}", message)
 
     def _on_finished(self) -> None:
         self._bar.close()
