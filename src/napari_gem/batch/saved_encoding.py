@@ -151,9 +151,17 @@ def _only_plane_index(source: Path, layout: PlaneLayout) -> tuple[int, ...]:
 
 
 def _source_geometry(image: LoadedImage) -> dict:
-    return {"axes": image.axes, "format": image.format,
-            "scale": list(image.scale) if image.scale else None,
-            "translate": list(image.translate) if image.translate else None}
+    """The source's axes, scale and translate of the encoded plane's own axes, in the plane's
+    order (Y, X, then colour): a planar RGB slide (``CYX`` with RGB channels) or one with
+    size-1 stack axes is encoded as the ``YX(S)`` picture its plane view gives."""
+    layout = PlaneLayout.of(image)
+    order = [layout.y, layout.x, *([layout.color] if layout.color is not None else [])]
+
+    def of_plane(values):
+        return [values[axis] for axis in order] if values else None
+
+    return {"axes": "".join(image.axes[axis] for axis in order), "format": image.format,
+            "scale": of_plane(image.scale), "translate": of_plane(image.translate)}
 
 
 def encode_file(source: str | os.PathLike, out: str | os.PathLike | None = None, *,

@@ -126,12 +126,14 @@ class WholeImageJob:
             log.exception("napari-gem could not open the whole-image outputs")
             show_error(f"napari-gem could not open the whole-image outputs: {error}")
             return
-        reused = "reused the saved encoding, " if result.reused_encoding else ""
+        reused = ", reused the saved encoding" if result.reused_encoding else ""
         dashboard = f"; dask dashboard: {result.dashboard}" if result.dashboard else ""
         text = (f"whole image: {len(result.request.prompts)} prompt(s) in "
-                f"{format_duration(result.seconds)} ({reused}outputs in {result.request.out_dir})")
-        self.status.emit(text + dashboard, f"encoding: {result.request.encoding}{dashboard}")
-        show_info(text)
+                f"{format_duration(result.seconds)}{reused}{dashboard}")
+        details = (f"outputs: {result.request.out_dir}\nsaved encoding: {result.request.encoding}"
+                   + (f"\ndask dashboard: {result.dashboard}" if result.dashboard else ""))
+        self.status.emit(text + " (hover for the outputs)", details)
+        show_info(f"{text}; outputs in {result.request.out_dir}")
 
     def _show(self, result: WholeImageResult, image_layer) -> None:
         for data, meta, kind in result_layers(result, image_layer):
