@@ -138,7 +138,7 @@ def rgb_slide(path, data, colours):
     group.attrs["multiscales"] = [{"version": "0.4", "datasets": [{"path": "0", "coordinateTransformations": [
         {"type": "scale", "scale": [1.0, 0.25, 0.25]}]}], "axes": [
         {"name": "c", "type": "channel"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]}]
-    group.attrs["omero"] = {"channels": [{"color": colour, "label": str(i)} for i, colour in enumerate(colours)]}
+    group.attrs["omero"] = {"channels": [{"color": colour} for colour in colours]}
     return path
 
 
