@@ -85,6 +85,7 @@ def test_whole_image_runs_the_batch_path_and_opens_multiscale_layers_over_the_sl
     start(widget, qtbot)
     wait(widget, qtbot)
     assert "2 prompt(s)" in widget.status.value, widget.status.value
+    assert str(tmp_path / "out") in widget.status.tooltip  # where the outputs went, on hover
 
     assert (path / "labels" / "slide_nucleus").is_dir()  # in the slide's own labels group
     cli_slide = cli_outputs(tmp_path, path, tiny_checkpoint, tiny_model_name, "nucleus, membrane")
@@ -117,7 +118,7 @@ def test_a_second_prompt_reuses_the_saved_encoding(widget, qtbot, slide_layer, t
     widget.prompts.value = "membrane"
     start(widget, qtbot)
     wait(widget, qtbot)
-    assert "reused the saved encoding" in widget.status.value, widget.status.value
+    assert "saved encoding reused" in widget.status.value, widget.status.value
 
 
 def test_cancel_keeps_the_encoded_windows_and_the_next_run_resumes(

@@ -18,6 +18,7 @@ from psygnal import Signal
 from ..batch.progress import TaskCount, format_duration
 from ..engine import Cancelled, ModelLoadError
 from .cache import ModelCache
+from .layers import MASK_CONTOUR
 from .run_settings import RunProgress
 from .runner import CancelToken, Progress
 from .whole_image import WholeImageRequest, WholeImageResult, result_layers, run_whole_image
@@ -126,22 +127,25 @@ class WholeImageJob:
             log.exception("napari-gem could not open the whole-image outputs")
             show_error(f"napari-gem could not open the whole-image outputs: {error}")
             return
-        reused = ", reused the saved encoding" if result.reused_encoding else ""
+        reused = ", saved encoding reused" if result.reused_encoding else ""
         dashboard = f"; dask dashboard: {result.dashboard}" if result.dashboard else ""
-        text = (f"whole image: {len(result.request.prompts)} prompt(s) in "
+        text = (f"whole image: {len(result.request.prompts)} prompt(s), "
                 f"{format_duration(result.seconds)}{reused}{dashboard}")
         details = (f"outputs: {result.request.out_dir}\nsaved encoding: {result.request.encoding}"
                    + (f"\ndask dashboard: {result.dashboard}" if result.dashboard else ""))
-        self.status.emit(text + " (hover for the outputs)", details)
+        self.status.emit(text, details)
         show_info(f"{text}; outputs in {result.request.out_dir}")
 
     def _show(self, result: WholeImageResult, image_layer) -> None:
         for data, meta, kind in result_layers(result, image_layer):
-            name = meta["name"]
+            name, contour = meta["name"], MASK_CONTOUR
             if name in self.viewer.layers:  # an earlier whole-image result: multiscale, not edited
+                contour = getattr(self.viewer.layers[name], "contour", contour)  # the user's look
                 self.viewer.layers.remove(name)
-            add = self.viewer.add_labels if kind == "labels" else self.viewer.add_image
-            add(data, **meta)
+            if kind == "labels":
+                self.viewer.add_labels(data, **meta).contour = contour  # outlines, as a run's masks
+            else:
+                self.viewer.add_image(data, **meta)
 
     def _on_finished(self) -> None:
         self._bar.close()
