@@ -184,3 +184,21 @@ def test_a_scheduler_field_that_is_no_address_is_refused_before_any_work(widget,
     assert widget.run_whole_image() is None
     assert "is not an address: give one like tcp://host:8786" in capsys.readouterr().out
     assert not widget.whole_image_job.busy
+
+
+def test_an_encoding_the_command_line_made_beside_the_slide_is_reused(
+        widget, qtbot, slide_layer, tmp_path, tiny_checkpoint, tiny_model_name):
+    path, layer = slide_layer
+    assert main(["encode", str(path), "--model", tiny_model_name, "--pretrained", str(tiny_checkpoint),
+                 "--device", "cpu", "--input-size", "64", "--window", "64", "--overlap", "16",
+                 "--out-of-core", "always", "--quiet"]) == 0
+    assert (tmp_path / "slide.features.zarr").is_dir()  # the command line's default place
+    widget.image_layer.value = layer
+    widget.slide_file.value = path
+    widget.outputs_folder.value = tmp_path / "out"
+    widget.prompts.value = "nucleus"
+    start(widget, qtbot)
+    wait(widget, qtbot)
+    assert "saved encoding reused" in widget.status.value, widget.status.value
+    assert str(tmp_path / "slide.features.zarr") in widget.status.tooltip
+    assert not (tmp_path / "out" / "slide.features.zarr").exists()

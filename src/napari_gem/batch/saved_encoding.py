@@ -143,6 +143,15 @@ def encode_large_plane(source: Path, out: Path, model, options: SegmentOptions, 
     return Path(out)
 
 
+def plane_of_file(path: str | os.PathLike) -> PlaneView:
+    """The one 2D plane of an image file, lazily where the file allows (a saved encoding's
+    fingerprint check reads nine small patches of it)."""
+    path = Path(path)
+    image = open_image(path, lazy=lazily_readable(path) or None)
+    layout = PlaneLayout.of(image)
+    return PlaneView.of_layout(image.array, layout, _only_plane_index(path, layout))
+
+
 def _only_plane_index(source: Path, layout: PlaneLayout) -> tuple[int, ...]:
     if layout.num_planes != 1:
         raise ValueError(f"{source.name}: a saved encoding holds one plane; this image has "
@@ -380,4 +389,5 @@ def open_encoding(path: str | os.PathLike) -> SavedEncoding:
     return SavedEncoding(EncodingStore.open(path))
 
 
-__all__ = ["ENCODING_SUFFIX", "SavedEncoding", "encode_file", "image_fingerprint", "open_encoding"]
+__all__ = ["ENCODING_SUFFIX", "SavedEncoding", "encode_file", "image_fingerprint", "open_encoding",
+           "plane_of_file"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..batch.progress import RunObserver
-from ..batch.saved_encoding import ENCODING_SUFFIX, encode_file, open_encoding
+from ..batch.saved_encoding import ENCODING_SUFFIX, encode_file, open_encoding, plane_of_file
 from ..engine import SegmentOptions
 from ..engine.spec import ModelSpec
 from ..io.images import image_stem
@@ -66,6 +66,7 @@ class WholeImageResult:
     request: WholeImageRequest
     parameters: Path | None = None
     reused_encoding: bool = False
+    encoding: Path | None = None  # the saved encoding it used (made, resumed or reused)
     seconds: float = 0.0
     dashboard: str | None = None
     written: list[Path] = field(default_factory=list)
@@ -132,15 +133,30 @@ def run_whole_image(request: WholeImageRequest, model, observer: RunObserver) ->
         # the model between them.
         client = getattr(executor, "client", None)
         result.dashboard = executor.dashboard
-        encode_file(request.source, request.encoding, model=model, options=request.options,
+        encoding = _encoding_beside_the_slide(request, model) or request.encoding
+        encode_file(request.source, encoding, model=model, options=request.options,
                     scheduler=client, progress=passes, out_of_core="always")
         result.reused_encoding = "windows" not in passes.labels
-        result.written = open_encoding(request.encoding).segment(
+        result.encoding = encoding
+        result.written = open_encoding(encoding).segment(
             list(request.prompts), request.out_dir, model=model, options=request.options,
             stem=request.stem, scheduler=client, progress=passes)
     result.parameters = request.parameters
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _encoding_beside_the_slide(request: WholeImageRequest, model) -> Path | None:
+    """``SLIDE.features.zarr`` beside the slide (where ``napari-gem encode`` writes by default)
+    when it is complete and encodes this slide with this model and these encode options."""
+    beside = request.source.with_name(request.stem + ENCODING_SUFFIX)
+    if not beside.is_dir():
+        return None
+    try:
+        open_encoding(beside).check(model, request.options, plane_of_file(request.source))
+    except ValueError:  # incomplete, another model, image or encode option: not this one
+        return None
+    return beside
 
 
 class _Passes:

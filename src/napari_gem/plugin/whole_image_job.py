@@ -131,7 +131,7 @@ class WholeImageJob:
         dashboard = f"; dask dashboard: {result.dashboard}" if result.dashboard else ""
         text = (f"whole image: {len(result.request.prompts)} prompt(s), "
                 f"{format_duration(result.seconds)}{reused}{dashboard}")
-        details = (f"outputs: {result.request.out_dir}\nsaved encoding: {result.request.encoding}"
+        details = (f"outputs: {result.request.out_dir}\nsaved encoding: {result.encoding}"
                    + (f"\ndask dashboard: {result.dashboard}" if result.dashboard else ""))
         self.status.emit(text, details)
         show_info(f"{text}; outputs in {result.request.out_dir}")
