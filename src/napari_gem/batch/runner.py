@@ -153,7 +153,7 @@ def _segment_encoding(encoding, inputs, prompts, out_dir, model, options, schedu
 
     A mismatched model, image or option is raised (a wrong question, before any work), a
     failure while writing is the outcome's."""
-    from .saved_encoding import open_encoding
+    from .saved_encoding import open_encoding, plane_of_file
 
     saved = open_encoding(encoding)
     image = None
@@ -162,24 +162,13 @@ def _segment_encoding(encoding, inputs, prompts, out_dir, model, options, schedu
         if len(found.images) != 1:
             raise ValueError(f"a saved encoding answers for the one image it encodes; "
                              f"{len(found.images)} images were given")
-        image = _only_plane(found.images[0].path)
+        image = plane_of_file(found.images[0].path)
     model, options = saved.check(model, options, image)
     source = Path(saved.record["image"].get("source") or encoding)
     outcome = attempt(source, lambda: saved.segment(
         prompts, out_dir, model=model, options=options, scheduler=scheduler,
         workers=workers, threads=threads, progress=progress, chunk=chunk))
     return BatchReport([outcome])
-
-
-def _only_plane(path: Path):
-    """The 2D plane of an image file, lazily (for the encoding's fingerprint check)."""
-    from ..io.planes import PlaneView
-
-    image = open_image(path, lazy=lazily_readable(path) or None)
-    layout = PlaneLayout.of(image)
-    if layout.num_planes != 1:
-        raise ValueError(f"{path.name} has {layout.num_planes} planes; a saved encoding holds one")
-    return PlaneView.of_layout(image.array, layout, next(iter(layout.plane_indices())))
 
 
 def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:

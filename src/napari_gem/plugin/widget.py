@@ -40,11 +40,15 @@ from .panels.model import ModelPanel
 from .panels.options import OptionsPanel
 from .panels.results import ResultsPanel
 from .panels.source import CtrlEnter, SourcePanel, is_source
+from .panels.whole_image import WholeImagePanel
 from .refine import REFINE_KEY, MaskRefiner
 from .regions import labels_layer_field, place_layer_field
-from .run_settings import RunSettings, split_prompts
+from .run_settings import RunSettings, settings_problem, split_prompts
+from .runner import chosen_options
 from .session import RunSummary
 from .settings import load_settings, save_settings
+from .whole_image import plan_whole_image
+from .whole_image_job import WholeImageJob
 
 if TYPE_CHECKING:
     import napari
@@ -53,7 +57,8 @@ if TYPE_CHECKING:
 #: the model before its tag).
 REMEMBERED_FIELDS = (
     "model", "weights", "pretrained", "checkpoint", "device", "precision", "prompts",
-    "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "method",
+    "auto_threshold", "threshold", "mask_mode", "plane_mode", "extent", "view_megapixels",
+    "channel_mode", "method", "scheduler",
 )
 
 #: The dock's starting width: napari's own docks take ~320 px on the left, so the canvas
@@ -74,6 +79,8 @@ class SegmentWidget(QWidget):
         self.options_panel = OptionsPanel()
         self.results_panel = ResultsPanel()
         self.export_panel = ExportPanel(self.controller, self)
+        self.whole_image_panel = WholeImagePanel()
+        self.whole_image_job = WholeImageJob(napari_viewer, self.controller.session.models)
         self.folder_panel = FolderPanel(napari_viewer, self, self.controller.models)
         self.run_button = PushButton(text="Run (Ctrl+Enter)")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -90,7 +97,7 @@ class SegmentWidget(QWidget):
             "and works offline. It knows only the concepts of its generated micrographs "
             "(File > Open Sample > napari-gem > Generated micrograph).")
         for panel in (self.source, self.model_panel, self.options_panel, self.results_panel,
-                      self.export_panel, self.folder_panel):
+                      self.export_panel, self.whole_image_panel, self.folder_panel):
             for name, field in panel.fields().items():
                 setattr(self, name, field)
         self.results = self.results_panel.table
@@ -136,7 +143,8 @@ class SegmentWidget(QWidget):
         self.status.native.setWordWrap(True)
         self.status.native.setSizePolicy(QSizePolicy.Policy.Preferred,
                                          QSizePolicy.Policy.Minimum)  # magicgui's: Fixed
-        for part in (self.source.container.native, buttons.native, self.status.native,
+        for part in (self.source.container.native, self.whole_image_panel.container.native,
+                     buttons.native, self.status.native,
                      self.demo_button.native,
                      self.results_panel.container.native, self.results, refine_row.native,
                      self.refine_options.native, self.model_section,
@@ -176,7 +184,7 @@ class SegmentWidget(QWidget):
 
         self.image_layer.changed.connect(self._on_layer_changed)
         for field in (self.channel_mode, self.plane_mode, self.weights, self.method,
-                      self.auto_threshold):
+                      self.auto_threshold, self.extent, self.tile_above):
             field.changed.connect(self._update_visibility)
         self.model.changed.connect(self._on_model_changed)
 
@@ -188,6 +196,8 @@ class SegmentWidget(QWidget):
             getattr(self, name).changed.connect(self._schedule_save)
 
         self.controller.busy_changed.connect(self._on_busy)
+        self.whole_image_job.busy_changed.connect(self._on_busy)
+        self.whole_image_job.status.connect(self._show_status)
         self.controller.summary_changed.connect(self._on_summary)
         self.controller.run_failed.connect(self._on_run_failed)
         self.demo_button.changed.connect(self.use_demo_model)
@@ -235,6 +245,7 @@ class SegmentWidget(QWidget):
 
     def _on_layer_changed(self, value=None) -> None:
         self.channel_axis.reset_choices()
+        self.whole_image_panel.follow_layer(self.image_layer.value)
         self._update_visibility()
 
     def _on_model_changed(self, value=None, *, apply_defaults: bool = True) -> None:
@@ -248,7 +259,7 @@ class SegmentWidget(QWidget):
         self._update_visibility()
 
     def _update_visibility(self, value=None) -> None:
-        self.source.update_visibility()
+        self.source.update_visibility(self.tile_above.value)
         self.model_panel.update_visibility()
         self.results_panel.update_visibility()
         family = self.model_panel.family
@@ -288,12 +299,33 @@ class SegmentWidget(QWidget):
             layer=self.image_layer.value, prompts=split_prompts(self.prompts.value), spec=spec,
             options=options, mask_mode=self.mask_mode.value, plane_mode=self.plane_mode.value,
             channel=channel, regions_layer=self.regions_layer.value,
+            extent=self.source.chosen_extent(options.tile_above),
+            view_megapixels=float(self.view_megapixels.value),
         )
         worker = self.controller.start(settings)
         if worker is not None:
             self.save_settings()
             self._show_status(f"running on '{settings.layer.name}'...")
         return worker
+
+    def run_whole_image(self, value=None):
+        """Start the whole-image job on the layer's file (the batch path: encode once, or reuse
+        the saved encoding, then the prompts by chunks); returns the napari worker, or None
+        (the user is told why)."""
+        layer = self.image_layer.value
+        try:
+            options, spec = self.options(), self.model_spec()
+            problem = settings_problem(RunSettings(layer=layer, prompts=split_prompts(self.prompts.value),
+                                                   spec=spec, options=options), self.viewer.layers)
+            if problem:
+                raise ValueError(problem)
+            request = plan_whole_image(layer, split_prompts(self.prompts.value), spec,
+                                       chosen_options(options, spec), **self.whole_image_panel.values())
+        except (ValueError, ModelLoadError) as error:
+            show_error(f"Whole image: {error}")
+            return None
+        self.save_settings()
+        return self.whole_image_job.start(request, layer)
 
     def use_demo_model(self, value=None) -> None:
         """Choose the packaged demo model (no download, works offline): the status line's
@@ -317,8 +349,9 @@ class SegmentWidget(QWidget):
         self.results_panel.show_strokes(self.refiner.stroke_counts())
 
     def cancel(self, value=None) -> None:
-        """Stop the active run at its next step."""
+        """Stop the active run (and a whole-image job) at its next step."""
         self.controller.cancel()
+        self.whole_image_job.cancel()
 
     def redraw(self) -> None:
         """Re-draw the latest masks for the current threshold and mask mode (no model)."""
@@ -341,6 +374,7 @@ class SegmentWidget(QWidget):
     # -- state shown ------------------------------------------------------------------------------------
     def _on_busy(self, busy: bool) -> None:
         self.run_button.enabled = True  # a new run replaces the active one
+        busy = self.controller.busy or self.whole_image_job.busy
         self.cancel_button.enabled = busy
         if busy:
             return
