@@ -164,3 +164,25 @@ def test_what_to_fix_before_a_folder_run_is_said(widget, images, tmp_path, notes
     assert any(message in text for text in notes("error"))
     assert message in widget.folder_status.value
     assert not (tmp_path / "out").exists()
+
+
+def test_a_model_that_cannot_load_ends_the_run_with_its_reason(qtbot, widget, images, tmp_path,
+                                                              notes):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    widget.checkpoint.value = broken
+    widget.prompts.value = PROMPTS
+    widget.folder_input.value = str(images)
+    widget.folder_output.value = str(tmp_path / "out")
+    panel = widget.folder_panel
+
+    worker = panel.run()
+    with qtbot.waitSignal(worker.finished, timeout=RUN_TIMEOUT_MS):
+        pass
+    qtbot.waitUntil(lambda: panel.worker is None, timeout=RUN_TIMEOUT_MS)
+
+    assert widget.folder_status.value.startswith("Run on folder failed:")
+    assert "broken.pt" in widget.folder_status.value
+    assert any("Run on folder failed" in message for message in notes("error"))
+    assert panel.rows == [] and not (tmp_path / "out").exists()
+    assert widget.folder_run_button.enabled

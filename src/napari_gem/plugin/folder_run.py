@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from ..batch import BatchReport, ImageOutcome, segment_files
 from ..batch.jobs import plan_jobs
 from ..batch.report import SKIPPED, WRITTEN
-from ..engine import SegmentOptions
+from ..engine import ModelLoadError, SegmentOptions
 from ..engine.described import option
 from ..engine.model_cache import ModelCache
 from ..engine.spec import ModelSpec
@@ -30,6 +31,8 @@ from ..io.planes import PlaneLayout
 from .reader import read_export
 from .run_settings import split_prompts
 from .runner import Progress, chosen_options
+
+log = logging.getLogger(__name__)
 
 #: Metadata key on the layers a row opened: the parameters JSON they came from.
 OPENED_FROM = "napari_gem_folder_run"
@@ -145,22 +148,38 @@ def _shown_name(subfolder: Path, source: Path) -> str:
     return (subfolder / source.name).as_posix()
 
 
+@dataclass(frozen=True)
+class FolderRunFailed:
+    """Why a folder run stopped before its images (the model did not load, ...): the worker
+    returns it rather than raising (a worker thread that raises a RuntimeError, as
+    ModelLoadError is, would end without a word)."""
+
+    message: str
+
+
 def run_folder(run: FolderRun, models: ModelCache, *,
                on_outcome: Callable[[ImageOutcome], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> Generator[Progress, None, BatchReport]:
+               should_stop: Callable[[], bool] | None = None,
+               ) -> Generator[Progress, None, BatchReport | FolderRunFailed]:
     """Segment every image of ``run`` in this process: what ``napari-gem segment`` does with
-    the same settings; returns the report.
+    the same settings; returns the report, or why the run could not start its images.
 
     A generator for a napari worker: it yields a :class:`Progress` while the model loads
     (from ``models``, the widget's cache: one copy for the widget's runs and the folder's);
-    ``on_outcome`` hears each image as it is decided. Raises what ``segment_files`` raises.
+    ``on_outcome`` hears each image as it is decided.
     """
     yield Progress(f"folder: loading {run.spec.name}", 0, run.total)
-    model = models.get(run.spec)
-    return segment_files(
-        [run.inputs], run.prompts, run.out_dir, model=model, options=run.options,
-        recursive=run.recursive, redo=run.redo, progress=False, on_outcome=on_outcome,
-        should_stop=should_stop)
+    try:
+        model = models.get(run.spec)
+        return segment_files(
+            [run.inputs], run.prompts, run.out_dir, model=model, options=run.options,
+            recursive=run.recursive, redo=run.redo, progress=False, on_outcome=on_outcome,
+            should_stop=should_stop)
+    except (ValueError, OSError, ModelLoadError) as error:  # messages fit for a user
+        return FolderRunFailed(str(error))
+    except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
+        log.exception("napari-gem folder run failed")
+        return FolderRunFailed(f"{type(error).__name__}: {error}")
 
 
 def rows_of(outcome: ImageOutcome, run: FolderRun) -> list[FolderRow]:

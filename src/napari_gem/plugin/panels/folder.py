@@ -26,6 +26,7 @@ from ..folder_run import (
     FolderFields,
     FolderRow,
     FolderRun,
+    FolderRunFailed,
     outcome_layers,
     plan_folder_run,
     rows_of,
@@ -114,11 +115,10 @@ class FolderPanel:
             holder["worker"].yielded.emit(outcome)
 
         worker = create_worker(run_folder, run, self.models, on_outcome=tell,
-                               should_stop=stop.is_set, _start_thread=False, _ignore_errors=True)
+                               should_stop=stop.is_set, _start_thread=False)
         holder["worker"] = worker
         worker.yielded.connect(partial(self._on_yielded, worker, run))
         worker.returned.connect(partial(self._on_returned, worker, run))
-        worker.errored.connect(self._on_errored)
         worker.finished.connect(partial(self._on_finished, worker))
         self.worker = worker
         self.folder_run_button.enabled, self.folder_cancel_button.enabled = False, True
@@ -165,14 +165,14 @@ class FolderPanel:
         if worker is not self.worker:
             return
         self._reported = True
+        if isinstance(report, FolderRunFailed):
+            show_error(f"Run on folder failed: {report.message}")
+            self.folder_status.value = f"Run on folder failed: {report.message}"
+            return
         self._show_rows([row for outcome in report.outcomes for row in rows_of(outcome, run)])
         counts = report.summary().splitlines()[0]
         hint = " (click a row for why)" if report.failed or report.skipped else ""
         self.folder_status.value = f"{counts}{hint}. Double-click a row to open it."
-
-    def _on_errored(self, error: Exception) -> None:
-        show_error(f"Run on folder failed: {error}")
-        self.folder_status.value = f"Run on folder failed: {error}"
 
     def _on_finished(self, worker) -> None:
         if worker is not self.worker:
