@@ -186,3 +186,18 @@ def test_a_model_that_cannot_load_ends_the_run_with_its_reason(qtbot, widget, im
     assert any("Run on folder failed" in message for message in notes("error"))
     assert panel.rows == [] and not (tmp_path / "out").exists()
     assert widget.folder_run_button.enabled
+
+
+def test_a_stack_opens_with_its_masks_over_every_plane(qtbot, widget, viewer, tmp_path):
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    tifffile.imwrite(folder / "stack.ome.tif", _noise((3, 40, 48), 2, 4000, np.uint16),
+                     photometric="minisblack",
+                     metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeX": 0.5,
+                               "PhysicalSizeY": 0.5})
+    panel = _run_folder(qtbot, widget, folder, tmp_path / "out")
+
+    opened = panel.open_row(0)
+
+    assert [layer.data.shape for layer in opened] == [(3, 40, 48)] * 5
+    assert {tuple(layer.scale) for layer in opened} == {(2.0, 0.5, 0.5)}

@@ -233,7 +233,7 @@ def outcome_layers(parameters: Path) -> tuple[tuple, list[tuple]]:
         if data.shape[-1] in (3, 4):
             keywords["rgb"] = True
         else:  # one gray layer per channel, each with the outputs' geometry
-            keywords.update(channel_axis=data.ndim - 1, name=None)
+            keywords["channel_axis"] = data.ndim - 1
     outputs = read_export(parameters)
     for _, meta, _ in outputs:
         meta.setdefault("metadata", {}).update(tag)
