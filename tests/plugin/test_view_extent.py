@@ -181,7 +181,8 @@ def test_extent_is_offered_for_multiscale_and_large_layers_only(viewer, demo_wid
     assert not demo_widget.extent.native.isHidden()
     assert "'this view'" in demo_widget.extent.tooltip  # its help says what each does
     combo = demo_widget.extent.native
-    assert [combo.itemText(i) for i in range(combo.count())] == ["level that fits", "this view"]
+    assert [combo.itemText(i) for i in range(combo.count())] == ["level that fits", "this view",
+                                                                 "whole image"]
 
 
 @gui

@@ -48,7 +48,9 @@ def slide_layer(viewer, tmp_path, request):
 
 
 def start(widget, qtbot):
-    worker = widget.run_whole_image()
+    widget.extent.value = "whole"  # the run button starts the whole-image job
+    assert widget.whole_image_panel.container.native.isVisibleTo(widget)  # its fields show
+    worker = widget.run()
     assert worker is not None, widget.status.value
     return worker
 

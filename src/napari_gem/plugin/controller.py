@@ -136,7 +136,11 @@ class SegmentController:
             return None
         if self.busy:
             self.cancel(quiet=True)
-        request = RunRequest(spec=settings.spec, options=chosen_options(settings.options, settings.spec),
+        options = chosen_options(settings.options, settings.spec)
+        if view is not None and options.tiling == "auto":
+            # The view is asked for at its pixels' detail: windows, not one resized pass.
+            options = options.replace(tiling="always")
+        request = RunRequest(spec=settings.spec, options=options,
                              prompts=list(settings.prompts), job=job,
                              source_key=self.source_key(layer, job.level, job.channel, job.view),
                              mask_mode=settings.mask_mode, regions=regions, exemplars=exemplars)

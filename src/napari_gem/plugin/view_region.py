@@ -21,13 +21,16 @@ import numpy as np
 from ..engine.described import option
 
 #: ``(label, value)`` of every extent the source panel offers (one more pair is one more choice).
-EXTENTS = (("level that fits", "fit"), ("this view", "view"))
+EXTENTS = (("level that fits", "fit"), ("this view", "view"), ("whole image", "whole"))
 EXTENT_HELP = (
     "How much of a large or multiscale image a run covers. 'level that fits': the whole "
     "image at the finest multiscale level whose side is at most 'tile above' (a 100,000 px "
     "slide is seen coarsely). 'this view': the region the canvas shows, at full resolution "
-    "while it fits the view budget, else at the finest level that does; the outputs cover "
-    "that region only."
+    "while it fits the view budget, else at the finest level that does, in windows at that "
+    "level's pixels (tiling 'auto' becomes 'always'); the outputs cover that region only. "
+    "'whole image': all of it at full resolution, as a background job on the slide's file "
+    "(encoded once into a saved encoding; later prompts reuse it), the outputs as OME-Zarr "
+    "pyramids."
 )
 
 

@@ -260,6 +260,7 @@ class SegmentWidget(QWidget):
 
     def _update_visibility(self, value=None) -> None:
         self.source.update_visibility(self.tile_above.value)
+        self.whole_image_panel.set_visible(self.source.chosen_extent(self.tile_above.value) == "whole")
         self.model_panel.update_visibility()
         self.results_panel.update_visibility()
         family = self.model_panel.family
@@ -286,8 +287,11 @@ class SegmentWidget(QWidget):
         """Start the chosen method on the layer and prompts; returns the napari worker, or None.
 
         Problems (no image, no prompts, bad options) are shown as notifications and
-        return None. Results reach the layers when the worker returns.
+        return None. Results reach the layers when the worker returns. With extent
+        'whole image' it is :meth:`run_whole_image`'s background job.
         """
+        if self.source.chosen_extent(self.tile_above.value) == "whole":
+            return self.run_whole_image()
         try:
             options = self.options()
             channel = self.channel_choice()
