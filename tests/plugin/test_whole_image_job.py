@@ -47,6 +47,15 @@ def slide_layer(viewer, tmp_path, request):
     return path, layer
 
 
+def point_at(widget, slide_layer, out_dir, prompts: str) -> None:
+    """The widget set to a whole-image job on the slide's layer and file."""
+    path, layer = slide_layer
+    widget.image_layer.value = layer
+    widget.slide_file.value = path
+    widget.outputs_folder.value = out_dir
+    widget.prompts.value = prompts
+
+
 def start(widget, qtbot):
     widget.extent.value = "whole"  # the run button starts the whole-image job
     assert widget.whole_image_panel.container.native.isVisibleTo(widget)  # its fields show
@@ -109,11 +118,7 @@ def test_whole_image_runs_the_batch_path_and_opens_multiscale_layers_over_the_sl
 
 
 def test_a_second_prompt_reuses_the_saved_encoding(widget, qtbot, slide_layer, tmp_path):
-    path, layer = slide_layer
-    widget.image_layer.value = layer
-    widget.slide_file.value = path
-    widget.outputs_folder.value = tmp_path / "out"
-    widget.prompts.value = "nucleus"
+    point_at(widget, slide_layer, tmp_path / "out", "nucleus")
     start(widget, qtbot)
     wait(widget, qtbot)
     assert "reused" not in widget.status.value
@@ -125,11 +130,7 @@ def test_a_second_prompt_reuses_the_saved_encoding(widget, qtbot, slide_layer, t
 
 def test_cancel_keeps_the_encoded_windows_and_the_next_run_resumes(
         widget, viewer, qtbot, slide_layer, tmp_path):
-    path, layer = slide_layer
-    widget.image_layer.value = layer
-    widget.slide_file.value = path
-    widget.outputs_folder.value = tmp_path / "out"
-    widget.prompts.value = "nucleus"
+    point_at(widget, slide_layer, tmp_path / "out", "nucleus")
     worker = start(widget, qtbot)
     # Cancel as soon as the first window block is reported: the job stops between tasks.
     worker.yielded.connect(lambda progress: "windows" in progress.text and widget.cancel())
@@ -161,11 +162,7 @@ def test_a_scheduler_address_runs_the_job_on_that_cluster_and_links_its_dashboar
         widget, viewer, qtbot, slide_layer, tmp_path):
     from distributed import LocalCluster
 
-    path, layer = slide_layer
-    widget.image_layer.value = layer
-    widget.slide_file.value = path
-    widget.outputs_folder.value = tmp_path / "out"
-    widget.prompts.value = "nucleus"
+    point_at(widget, slide_layer, tmp_path / "out", "nucleus")
     # Worker threads in this process: they know the tiny test model's registered config.
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
@@ -178,10 +175,7 @@ def test_a_scheduler_address_runs_the_job_on_that_cluster_and_links_its_dashboar
 
 def test_a_scheduler_field_that_is_no_address_is_refused_before_any_work(widget, slide_layer,
                                                                           tmp_path, capsys):
-    path, layer = slide_layer
-    widget.image_layer.value = layer
-    widget.slide_file.value = path
-    widget.prompts.value = "nucleus"
+    point_at(widget, slide_layer, tmp_path / "out", "nucleus")
     widget.scheduler.value = "my-cluster"
     assert widget.run_whole_image() is None
     assert "is not an address: give one like tcp://host:8786" in capsys.readouterr().out
@@ -190,15 +184,12 @@ def test_a_scheduler_field_that_is_no_address_is_refused_before_any_work(widget,
 
 def test_an_encoding_the_command_line_made_beside_the_slide_is_reused(
         widget, qtbot, slide_layer, tmp_path, tiny_checkpoint, tiny_model_name):
-    path, layer = slide_layer
+    path, _ = slide_layer
     assert main(["encode", str(path), "--model", tiny_model_name, "--pretrained", str(tiny_checkpoint),
                  "--device", "cpu", "--input-size", "64", "--window", "64", "--overlap", "16",
                  "--out-of-core", "always", "--quiet"]) == 0
     assert (tmp_path / "slide.features.zarr").is_dir()  # the command line's default place
-    widget.image_layer.value = layer
-    widget.slide_file.value = path
-    widget.outputs_folder.value = tmp_path / "out"
-    widget.prompts.value = "nucleus"
+    point_at(widget, slide_layer, tmp_path / "out", "nucleus")
     start(widget, qtbot)
     wait(widget, qtbot)
     assert "saved encoding reused" in widget.status.value, widget.status.value
