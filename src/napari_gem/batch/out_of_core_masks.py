@@ -124,7 +124,10 @@ def split_objects(mask: PlaneMask, components: ChunkLabels, box: Box, cell: floa
     crop = (top, min(shape[0], int(boxes[owned, 1].max()) + margin),
             left, min(shape[1], int(boxes[owned, 3].max()) + margin))
     labels = components.read(crop)
-    split = split_touching(labels > 0, mask.heatmap(crop), cell=cell)
+    # Only the owned components are flooded: the others are split by the box that owns them.
+    wanted = np.zeros(len(boxes), bool)
+    wanted[owned] = True
+    split = split_touching(labels > 0, mask.heatmap(crop), cell=cell, split=wanted[labels])
     found = {}
     for label in owned:
         b0, b1, b2, b3 = boxes[label]
