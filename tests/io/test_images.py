@@ -131,6 +131,32 @@ def test_ome_zarr_multiscale_opens_level_0_with_its_transforms(tmp_path, version
     assert lazy.chunksize == (1, 16, 16) and np.array_equal(lazy[1].compute(), data[1])
 
 
+def rgb_slide(path, data, colours):
+    """An OME-Zarr 0.4 slide ``(c, y, x)`` with ``omero`` rendering colours per channel."""
+    group = zarr.open_group(path, mode="w", zarr_format=2)
+    group.create_array("0", shape=data.shape, chunks=(1, 16, 16), dtype=data.dtype)[:] = data
+    group.attrs["multiscales"] = [{"version": "0.4", "datasets": [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": [1.0, 0.25, 0.25]}]}], "axes": [
+        {"name": "c", "type": "channel"}, {"name": "y", "type": "space"}, {"name": "x", "type": "space"}]}]
+    group.attrs["omero"] = {"channels": [{"color": colour} for colour in colours]}
+    return path
+
+
+def test_an_rgb_ome_zarr_slide_is_one_colour_picture_not_three_planes(tmp_path):
+    data = noise((3, 32, 48), dtype=np.uint8)
+    rgb = open_image(rgb_slide(tmp_path / "he.ome.zarr", data, ["FF0000", "00FF00", "0000FF"]))
+    assert rgb.axes == "SYX"
+    layout = PlaneLayout.of(rgb)
+    assert layout.num_planes == 1 and layout.output_shape == (32, 48)
+    (_, plane), = planes(rgb)
+    assert np.array_equal(np.asarray(plane), data.transpose(1, 2, 0))  # pixels as RGB triples
+    # Three fluorescence channels (other colours), or 16-bit ones, stay three planes.
+    other = open_image(rgb_slide(tmp_path / "fluo.ome.zarr", data, ["0000FF", "00FF00", "FF00FF"]))
+    deep = open_image(rgb_slide(tmp_path / "deep.ome.zarr", data.astype(np.uint16),
+                                ["FF0000", "00FF00", "0000FF"]))
+    assert other.axes == "CYX" and deep.axes == "CYX"
+
+
 def test_unreadable_files_raise_a_clear_error(tmp_path):
     (tmp_path / "broken.tif").write_bytes(b"not a tiff at all")
     (tmp_path / "notes.txt").write_text("hello")

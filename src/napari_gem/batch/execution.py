@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -18,6 +17,7 @@ from ..engine.extras import require
 from .jobs import ImageJob
 from .models import LocalModel, ModelSpec, model_of
 from .out_of_core import ModelFacts
+from .progress import Cancelled, RunObserver, task_counter
 from .report import FAILED, ImageOutcome, describe_error
 from .whole_image import run_image_job
 
@@ -40,13 +40,16 @@ def model_facts_or_error(model) -> ModelFacts | ModelLoadError:
 class InProcess:
     """Everything runs here, one image after the other, with one model."""
 
-    def __init__(self, model: PromptableModel, threads: int | None = None, progress: bool = False) -> None:
+    def __init__(self, model: PromptableModel, threads: int | None = None,
+                 progress: bool | RunObserver = False) -> None:
         self.model = LocalModel(model)
         self.threads = threads
         self.progress = progress
 
     def facts(self) -> ModelFacts:
         return model_facts(self.model)
+
+    dashboard = None  # no cluster, no dashboard
 
     def run_images(self, jobs: Sequence[ImageJob], prompts: Sequence[str],
                    options: SegmentOptions) -> Iterator[tuple[ImageJob, ImageOutcome]]:
@@ -61,11 +64,11 @@ class InProcess:
         from dask.callbacks import Callback
 
         keys = {task.key for task in tasks}
-        with _task_bar(label, len(tasks), self.progress) as bar:
+        with task_counter(label, len(tasks), self.progress) as advance:
 
             def count(key, result, graph, state, worker_id) -> None:
                 if key in keys:  # the graph has internal tasks too; count ours
-                    bar.update(1)
+                    advance()  # raises Cancelled between tasks when the observer says stop
 
             with Callback(posttask=count):
                 results = dask.compute(*tasks, scheduler="sync")
@@ -76,7 +79,7 @@ class OnCluster:
     """Work goes to dask.distributed workers; each loads the model once from its spec."""
 
     def __init__(self, client, spec: ModelSpec, threads: int | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool | RunObserver = False) -> None:
         self.client = client
         self.model = spec
         self.threads = threads
@@ -115,21 +118,32 @@ class OnCluster:
         from distributed import as_completed
 
         futures = self.client.compute(tasks)
-        with _task_bar(label, len(futures), self.progress) as bar:
-            for _ in as_completed(futures):
-                bar.update(1)
+        try:
+            with task_counter(label, len(futures), self.progress) as advance:
+                for _ in as_completed(futures):
+                    advance()
+        except Cancelled:
+            self.client.cancel(futures)  # what workers finished stays written
+            raise
         return self.client.gather(futures)
+
+    @property
+    def dashboard(self) -> str | None:
+        """The dask dashboard's address, to watch the workers."""
+        return getattr(self.client, "dashboard_link", None)
 
 
 @contextmanager
 def open_executor(model: PromptableModel | ModelSpec, scheduler=None, workers: int | None = None,
-                  threads: int | None = None, progress: bool = False):
+                  threads: int | None = None, progress: bool | RunObserver = False):
     """The executor for the arguments: in-process, an existing cluster, or a LocalCluster.
 
     ``scheduler`` is an address (``tcp://host:8786``) or a ``distributed.Client``;
     ``workers`` starts a LocalCluster of that many single-threaded worker processes
     (PyTorch then gets ``cores / workers`` threads each unless ``threads`` says
-    otherwise). Clusters and clients made here are closed again on exit.
+    otherwise). Clusters and clients made here are closed again on exit. ``progress``:
+    a tqdm bar per pass (True), nothing, or a :class:`~.progress.RunObserver` that hears
+    every task and may stop the run between tasks.
     """
     if scheduler is not None and workers is not None:
         raise ValueError("give either a scheduler address or a number of workers, not both")
@@ -169,12 +183,3 @@ def _client(scheduler, workers: int | None):
                            dashboard_address=":0", silence_logs=logging.CRITICAL)
     with cluster, Client(cluster) as client:
         yield client
-
-
-@contextmanager
-def _task_bar(label: str, total: int, enabled: bool):
-    from tqdm import tqdm
-
-    with tqdm(total=total, desc=f"  {label}", unit="task", leave=False, file=sys.stderr,
-              disable=not enabled) as bar:
-        yield bar

@@ -1,4 +1,4 @@
-"""What a batch did: per image written, skipped or failed, and a summary for people."""
+"""What a batch did: per image written, skipped, failed or cancelled, and a summary for people."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 WRITTEN, SKIPPED, FAILED = "written", "skipped", "failed"
+#: An image that a stopped batch did not start (``segment_files(should_stop=...)``).
+CANCELLED = "cancelled"
 
 
 @dataclass
@@ -15,7 +17,7 @@ class ImageOutcome:
     """The result of one input: its output files, or why it was skipped or failed."""
 
     source: Path
-    status: str  # WRITTEN, SKIPPED or FAILED
+    status: str  # WRITTEN, SKIPPED, FAILED or CANCELLED
     outputs: list[Path] = field(default_factory=list)
     reason: str = ""
     seconds: float = 0.0
@@ -40,6 +42,10 @@ class BatchReport:
         return [o for o in self.outcomes if o.status == FAILED]
 
     @property
+    def cancelled(self) -> list[ImageOutcome]:
+        return [o for o in self.outcomes if o.status == CANCELLED]
+
+    @property
     def ok(self) -> bool:
         """True when nothing failed (skipped inputs are fine)."""
         return not self.failed
@@ -49,6 +55,7 @@ class BatchReport:
         lines = [
             f"{len(self.written)} written, {len(self.skipped)} skipped, "
             f"{len(self.failed)} failed"
+            + (f", {len(self.cancelled)} cancelled" if self.cancelled else "")
         ]
         lines += [f"  failed: {o.source}: {o.reason}" for o in self.failed]
         lines += [f"  skipped: {o.source}: {o.reason}" for o in self.skipped]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..engine import PromptableModel, SegmentOptions
@@ -18,7 +18,7 @@ from .jobs import ImageJob, plan_jobs
 from .models import ModelSpec, model_identity
 from .out_of_core import OUT_OF_CORE_ABOVE, OUT_OF_CORE_MODULES, lazily_readable, segment_large_image
 from .prompts import parse_prompts
-from .report import FAILED, SKIPPED, BatchReport, ImageOutcome, attempt, describe_error
+from .report import CANCELLED, FAILED, SKIPPED, BatchReport, ImageOutcome, attempt, describe_error
 
 OUT_OF_CORE_MODES = ("auto", "always", "never")
 
@@ -40,6 +40,8 @@ def segment_files(
     chunk: int = 1024,
     threads: int | None = None,
     encoding: str | os.PathLike | None = None,
+    on_outcome: Callable[[ImageOutcome], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> BatchReport:
     """Segment every image of ``inputs`` for ``prompts`` and write the outputs to ``out_dir``.
 
@@ -61,14 +63,23 @@ def segment_files(
     instead of the vision tower; ``inputs`` may then be empty or the one encoded image (checked
     to be it), ``model`` None (the encoding's own), and encode options must be the encoding's.
 
+    ``on_outcome`` is called with each outcome as it is decided (an image written, failed,
+    skipped or cancelled), once for every outcome of the report. ``should_stop`` is asked
+    before each image starts: once it answers True, no further image starts and each one
+    not started is a ``"cancelled"`` outcome (a re-run does it; what was written stays). On
+    a cluster, images already handed to the workers may still finish.
+
     Returns a :class:`BatchReport`; a bad image is recorded as failed and the batch
     goes on. Raises ValueError for bad arguments (no images found, empty prompts) and
     :class:`napari_gem.ModelLoadError` when the model cannot be loaded.
     """
     prompts = parse_prompts(prompts)
+    told = on_outcome or (lambda outcome: None)
     if encoding is not None:
-        return _segment_encoding(encoding, list(inputs), prompts, out_dir, model, options, scheduler,
-                                 workers, threads, progress, chunk)
+        report = _segment_encoding(encoding, list(inputs), prompts, out_dir, model, options,
+                                   scheduler, workers, threads, progress, chunk)
+        told(report.outcomes[0])
+        return report
     model = model if model is not None else ModelSpec()
     # The model's defaults (e.g. the demo's input size) for every option not chosen, as in napari.
     options = (options or SegmentOptions()).with_model_defaults(segment_defaults(model.name))
@@ -88,35 +99,51 @@ def segment_files(
     jobs = plan_jobs(found.images, Path(out_dir))
     request = {"prompts": prompts, "options": options.to_dict(), "model": model_identity(model)}
     outcomes: dict[ImageJob, ImageOutcome] = {}
+
+    def decided(job: ImageJob, outcome: ImageOutcome) -> None:
+        outcomes[job] = outcome
+        told(outcome)
+
     todo = []
     for job in jobs:
         if not redo and job.done_for(request):
-            outcomes[job] = ImageOutcome(job.source, SKIPPED, reason="already done (use redo)")
+            decided(job, ImageOutcome(job.source, SKIPPED, reason="already done (use redo)"))
         else:
             todo.append(job)
 
-    if todo:
+    stopping = should_stop or (lambda: False)
+    if todo and not stopping():
         with (
             open_executor(model, scheduler, workers, threads, progress) as executor,
             _image_bar(len(todo), progress) as bar,
         ):
+            def finished(job: ImageJob, outcome: ImageOutcome) -> None:
+                decided(job, outcome)
+                _advance(bar, outcome)
+
             # Loads the model (on a cluster: on one worker) before any image is touched,
             # so a model that cannot load fails once, with its own message.
             facts = executor.facts()
-            large, whole = _split_by_size(todo, out_of_core, out_of_core_above, outcomes, bar)
+            large, whole = _split_by_size(todo, out_of_core, out_of_core_above, finished)
             # On a cluster whole images start now and run alongside the large ones.
             finished_whole = executor.run_images(whole, prompts, options)
             for job in large:
-                outcomes[job] = _run_large(job, prompts, executor, options, facts, chunk, threads)
-                _advance(bar, outcomes[job])
-            for job, outcome in finished_whole:
-                outcomes[job] = outcome
-                _advance(bar, outcome)
+                if stopping():
+                    break
+                finished(job, _run_large(job, prompts, executor, options, facts, chunk, threads))
+            # In this process each image starts as its outcome is asked for: asking
+            # ``should_stop`` first stops the batch between images.
+            while not stopping() and (pair := next(finished_whole, None)) is not None:
+                finished(*pair)
+    for job in todo:
+        if job not in outcomes:
+            decided(job, ImageOutcome(job.source, CANCELLED,
+                                      reason="cancelled before it started (a re-run does it)"))
 
     report = BatchReport([outcomes[job] for job in jobs])
-    report.outcomes += [
-        ImageOutcome(path, SKIPPED, reason=reason) for path, reason in found.skipped
-    ]
+    for path, reason in found.skipped:
+        report.outcomes.append(ImageOutcome(path, SKIPPED, reason=reason))
+        told(report.outcomes[-1])
     return report
 
 
@@ -126,7 +153,7 @@ def _segment_encoding(encoding, inputs, prompts, out_dir, model, options, schedu
 
     A mismatched model, image or option is raised (a wrong question, before any work), a
     failure while writing is the outcome's."""
-    from .saved_encoding import open_encoding
+    from .saved_encoding import open_encoding, plane_of_file
 
     saved = open_encoding(encoding)
     image = None
@@ -135,24 +162,13 @@ def _segment_encoding(encoding, inputs, prompts, out_dir, model, options, schedu
         if len(found.images) != 1:
             raise ValueError(f"a saved encoding answers for the one image it encodes; "
                              f"{len(found.images)} images were given")
-        image = _only_plane(found.images[0].path)
+        image = plane_of_file(found.images[0].path)
     model, options = saved.check(model, options, image)
     source = Path(saved.record["image"].get("source") or encoding)
     outcome = attempt(source, lambda: saved.segment(
         prompts, out_dir, model=model, options=options, scheduler=scheduler,
         workers=workers, threads=threads, progress=progress, chunk=chunk))
     return BatchReport([outcome])
-
-
-def _only_plane(path: Path):
-    """The 2D plane of an image file, lazily (for the encoding's fingerprint check)."""
-    from ..io.planes import PlaneView
-
-    image = open_image(path, lazy=lazily_readable(path) or None)
-    layout = PlaneLayout.of(image)
-    if layout.num_planes != 1:
-        raise ValueError(f"{path.name} has {layout.num_planes} planes; a saved encoding holds one")
-    return PlaneView.of_layout(image.array, layout, next(iter(layout.plane_indices())))
 
 
 def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:
@@ -170,11 +186,12 @@ def _in_memory_when_needed(out_of_core: str, options: SegmentOptions) -> str:
     return "never"
 
 
-def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], list[ImageJob]]:
+def _split_by_size(jobs, mode, above, failed) -> tuple[list[ImageJob], list[ImageJob]]:
     """Jobs for the out-of-core path and for the whole-image path.
 
     Only TIFF and zarr inputs can be read window by window; for those, opening the
-    image reads just its header, and an unreadable one fails right here.
+    image reads just its header, and an unreadable one fails right here (``failed(job,
+    outcome)`` is told).
     """
     large, whole = [], []
     for job in jobs:
@@ -184,8 +201,7 @@ def _split_by_size(jobs, mode, above, outcomes, bar) -> tuple[list[ImageJob], li
         try:
             image = open_image(job.source, lazy=True)
         except Exception as error:
-            outcomes[job] = ImageOutcome(job.source, FAILED, reason=describe_error(error))
-            _advance(bar, outcomes[job])
+            failed(job, ImageOutcome(job.source, FAILED, reason=describe_error(error)))
             continue
         height, width = PlaneLayout.of(image).plane_shape
         (large if mode == "always" or height * width > above else whole).append(job)

@@ -59,6 +59,7 @@ from .out_of_core import (
     remove_partials,
 )
 from .out_of_core_outputs import create_outputs
+from .progress import RunObserver
 from .windows import WindowShape, overlaps
 
 ENCODING_SUFFIX = ".features.zarr"
@@ -102,54 +103,91 @@ def blend_feature_block(store: EncodingStore, cells, shape: WindowShape, window_
 def encode_large_plane(source: Path, out: Path, model, options: SegmentOptions, facts: ModelFacts,
                        compute, *, threads: int | None = None,
                        feature_dtype: str = "float16") -> Path:
-    """The saved encoding of a 2D image read window by window (never whole)."""
+    """The saved encoding of a 2D image read window by window (never whole).
+
+    A store already at ``out`` for this very request is resumed: only its missing blocks
+    (and the windows they need) are computed; a complete one is returned as it is.
+    """
     from dask import delayed
 
     image = open_image(source, lazy=True)
+    plane = PlaneRef(str(source), _only_plane_index(source, PlaneLayout.of(image)))
     layout = PlaneLayout.of(image)
-    if layout.num_planes != 1:
-        raise ValueError(f"{source.name}: a saved encoding holds one plane; this image has "
-                         f"{layout.num_planes} (encode a 2D image)")
-    plane = PlaneRef(str(source), next(iter(layout.plane_indices())))
     plan = plan_windows(layout.plane_shape, options.window, options.overlap, facts.patch_size)
     shape = WindowShape.of(plan)
     geometry = Geometry(layout.plane_shape, plan.padded_shape, plan.grid_shape, facts.patch_size,
                         True, len(plan.starts))
-    # The overview first: its embedding says the feature width the store is made with.
-    setup = compute([delayed(encode_setup, pure=False)(plane, model, options, threads)], "overview")[0]
     record = encoding_record(facts.description, options, plane.open(), str(source),
                              shape=layout.plane_shape, geometry_of_source=_source_geometry(image))
+    if EncodingStore(str(out)).holds(record, feature_dtype, geometry) == "complete":
+        return Path(out)
+    # The overview first: its embedding says the feature width the store is made with (and
+    # its contrast limits are the windows' on a resumed run too: the same request, the same).
+    setup = compute([delayed(encode_setup, pure=False)(plane, model, options, threads)], "overview")[0]
     store = EncodingStore.create(out, geometry=geometry, embed_dim=len(setup["embedding"]),
-                                 record=record, feature_dtype=feature_dtype)
+                                 record=record, feature_dtype=feature_dtype, resume=True)
+    pending = store.pending_blocks()
     window_tasks = []
     for first in range(0, len(plan.starts), WINDOWS_PER_TASK):
         starts = plan.starts[first : first + WINDOWS_PER_TASK]
-        window_tasks.append((starts, delayed(window_features, pure=False)(
-            plane, starts, shape, setup, model, options, threads)))
+        if any(overlaps(shape.cell_box(start), cells) for start in starts for cells in pending):
+            window_tasks.append((starts, delayed(window_features, pure=False)(
+                plane, starts, shape, setup, model, options, threads)))
     compute([
         delayed(blend_feature_block, pure=False)(
             store, cells, shape,
             [task for starts, task in window_tasks
              if any(overlaps(shape.cell_box(start), cells) for start in starts)])
-        for cells in store.blocks()], "windows")
+        for cells in pending], "windows")
     store.finish(setup["embedding"], contrast_limits=[setup["mapping"].low, setup["mapping"].high])
     return Path(out)
 
 
+def plane_of_file(path: str | os.PathLike) -> PlaneView:
+    """The one 2D plane of an image file, lazily where the file allows (a saved encoding's
+    fingerprint check reads nine small patches of it)."""
+    path = Path(path)
+    image = open_image(path, lazy=lazily_readable(path) or None)
+    layout = PlaneLayout.of(image)
+    return PlaneView.of_layout(image.array, layout, _only_plane_index(path, layout))
+
+
+def _only_plane_index(source: Path, layout: PlaneLayout) -> tuple[int, ...]:
+    if layout.num_planes != 1:
+        raise ValueError(f"{source.name}: a saved encoding holds one plane; this image has "
+                         f"{layout.num_planes} (encode a 2D image)")
+    return next(iter(layout.plane_indices()))
+
+
 def _source_geometry(image: LoadedImage) -> dict:
-    return {"axes": image.axes, "format": image.format,
-            "scale": list(image.scale) if image.scale else None,
-            "translate": list(image.translate) if image.translate else None}
+    """The source's axes, scale and translate of the encoded plane's own axes, in the plane's
+    order (Y, X, then colour): a planar RGB slide (``CYX`` with RGB channels) or one with
+    size-1 stack axes is encoded as the ``YX(S)`` picture its plane view gives."""
+    layout = PlaneLayout.of(image)
+    order = [layout.y, layout.x, *([layout.color] if layout.color is not None else [])]
+
+    def of_plane(values):
+        return [values[axis] for axis in order] if values else None
+
+    return {"axes": "".join(image.axes[axis] for axis in order), "format": image.format,
+            "scale": of_plane(image.scale), "translate": of_plane(image.translate)}
 
 
 def encode_file(source: str | os.PathLike, out: str | os.PathLike | None = None, *,
                 model: PromptableModel | ModelSpec | None = None,
                 options: SegmentOptions | None = None, scheduler=None, workers: int | None = None,
-                threads: int | None = None, progress: bool = True, out_of_core: str = "auto",
-                out_of_core_above: int | None = None, feature_dtype: str = "float16") -> Path:
+                threads: int | None = None, progress: bool | RunObserver = True,
+                out_of_core: str = "auto", out_of_core_above: int | None = None,
+                feature_dtype: str = "float16") -> Path:
     """Encode one 2D image file into a saved encoding (default ``SOURCE.features.zarr``
     beside it); planes above ``out_of_core_above`` pixels (or all, ``out_of_core="always"``)
-    window by window as dask tasks, in process or on a cluster as :func:`segment_files`."""
+    window by window as dask tasks, in process or on a cluster as :func:`segment_files`.
+
+    A store at ``out`` that already encodes this image with this model, precision and
+    encode options is kept: complete, it is returned at once; interrupted (a crash, a
+    cancel: :class:`~.progress.Cancelled`), the encode resumes with its missing blocks.
+    ``progress``: a tqdm bar (True), nothing (False) or a :class:`~.progress.RunObserver`.
+    """
     from ..engine.loading import segment_defaults
 
     source = Path(source)
@@ -170,11 +208,11 @@ def encode_file(source: str | os.PathLike, out: str | os.PathLike | None = None,
                                       executor.compute, threads=threads, feature_dtype=feature_dtype)
     loaded = open_image(source)
     layout = PlaneLayout.of(loaded)
-    if layout.num_planes != 1:
-        raise ValueError(f"{source.name}: a saved encoding holds one plane; this image has "
-                         f"{layout.num_planes} (encode a 2D image)")
-    plane = PlaneView.of_layout(loaded.array, layout, next(iter(layout.plane_indices())))
+    plane = PlaneView.of_layout(loaded.array, layout, _only_plane_index(source, layout))
     pixels = np.asarray(plane)
+    record = encoding_record(facts.description, options, pixels, str(source), shape=pixels.shape)
+    if EncodingStore(str(out)).holds(record, feature_dtype) == "complete":
+        return out
     encoded = encode(pixels, model if isinstance(model, PromptableModel) else model_of(model), options)
     path = encoded.save(out, feature_dtype=feature_dtype, source=str(source))
     _add_source_geometry(path, loaded)
@@ -351,4 +389,5 @@ def open_encoding(path: str | os.PathLike) -> SavedEncoding:
     return SavedEncoding(EncodingStore.open(path))
 
 
-__all__ = ["ENCODING_SUFFIX", "SavedEncoding", "encode_file", "image_fingerprint", "open_encoding"]
+__all__ = ["ENCODING_SUFFIX", "SavedEncoding", "encode_file", "image_fingerprint", "open_encoding",
+           "plane_of_file"]

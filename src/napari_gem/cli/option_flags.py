@@ -51,6 +51,8 @@ def _parsing(item: OptionDescription) -> dict[str, Any]:
         return {"choices": item.values}
     if item.kind == "texts":
         return {"type": _texts, "metavar": "TEXT[,TEXT...]"}
+    if item.kind == "path":
+        return {"type": str, "metavar": "PATH"}
     if item.kind in ("ints", "floats"):
         size = len(item.default) if item.kind == "floats" and item.default else "+"
         return {"type": _number(item, int if item.kind == "ints" else float), "nargs": size,

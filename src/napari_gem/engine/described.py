@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: What kind of value an option holds (the form and the flags pick a control from it).
-KINDS = ("int", "float", "bool", "choice", "toggle", "ints", "floats", "texts")
+KINDS = ("int", "float", "bool", "choice", "toggle", "ints", "floats", "texts", "path")
 #: When an option acts: on the encoding of an image (the model's pass over it), on the scores of
 #: the prompts, on the masks made from the heatmaps, or on the refinement of the heatmaps. An
 #: encoded image answers any score, mask or refine option; an encode option needs a new encoding.
@@ -27,7 +27,8 @@ class OptionDescription:
 
     ``kind``: ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``), ``toggle`` (a
     choice between the two values of ``choices``, shown as a check box), ``ints`` /
-    ``floats`` (a tuple of numbers), ``texts`` (a tuple of strings, comma-separated).
+    ``floats`` (a tuple of numbers), ``texts`` (a tuple of strings, comma-separated),
+    ``path`` (a folder, file or glob pattern, as text: a form offers a folder chooser).
     ``choices`` are ``(label, value)`` pairs. ``auto`` is the label of ``None`` where
     ``None`` means "decided for you" (a check box beside the value in a form; the word
     ``auto`` on the command line). ``example``: the value a form shows when "auto" is

@@ -11,7 +11,9 @@ The store (``SLIDE.features.zarr``, a zarr group) holds
 - the attributes ``napari_gem_encoding``: the model's description and identity, the
   options it was encoded with, the geometry (image, padded cover, grid, cell side) and
   the image's fingerprint and geometry. ``complete`` is set last: a store without it was
-  interrupted and is refused.
+  interrupted and is refused;
+- ``blocks_done`` ``[BH, BW]`` (uint8): 1 for each feature chunk written, so an interrupted
+  encode of the same request resumes with the chunks still missing.
 
 Chunks are blocks of :data:`FEATURE_BLOCK_CELLS` cells, so readers take one block at a
 time (:meth:`EncodingStore.features`), never the whole grid.
@@ -99,19 +101,26 @@ class EncodingStore:
     @classmethod
     def create(cls, path: str | os.PathLike, *, geometry: Geometry, embed_dim: int,
                record: dict, feature_dtype: str = "float16",
-               block_cells: int = FEATURE_BLOCK_CELLS) -> EncodingStore:
+               block_cells: int = FEATURE_BLOCK_CELLS, resume: bool = False) -> EncodingStore:
         """An empty store for a grid of ``geometry`` in chunks of ``block_cells`` cells a side;
-        ``record``: model, options, image."""
+        ``record``: model, options, image.
+
+        ``resume``: a store already at ``path`` for this very request (:meth:`holds`) is kept,
+        with the blocks it finished (and complete, if it is), instead of being replaced."""
         zarr = require("zarr", extra="cluster", purpose="saving an encoding")
         if feature_dtype not in FEATURE_DTYPES:
             raise ValueError(f"feature_dtype must be one of {', '.join(FEATURE_DTYPES)}, "
                              f"got {feature_dtype!r}")
+        if resume and cls(str(path)).holds(record, feature_dtype, geometry) is not None:
+            return cls(str(path))
         group = zarr.open_group(str(path), mode="w")
         block = min(block_cells, max(geometry.grid_shape))
         group.create_array("features", shape=(*geometry.grid_shape, embed_dim), dtype=feature_dtype,
                            chunks=(block, block, embed_dim), fill_value=0)
         group.create_array("norms", shape=geometry.grid_shape, dtype="float32", chunks=(block, block),
                            fill_value=0)
+        blocks = tuple(-(-side // block) for side in geometry.grid_shape)
+        group.create_array("blocks_done", shape=blocks, dtype="uint8", chunks=(1, 1), fill_value=0)
         group.create_array("clip_embedding", shape=(embed_dim,), dtype="float32", chunks=(embed_dim,))
         group.attrs[ATTRIBUTE] = {"version": FORMAT_VERSION, "complete": False,
                                   "feature_dtype": feature_dtype, "embed_dim": embed_dim,
@@ -129,6 +138,37 @@ class EncodingStore:
         group = zarr.open_group(self.path, mode="r+")
         group["features"][row0:row1, col0:col1] = unit
         group["norms"][row0:row1, col0:col1] = norms
+        if "blocks_done" in group:  # after the block itself: a marked block is whole
+            side = self.block_cells
+            group["blocks_done"][row0 // side, col0 // side] = 1
+
+    def pending_blocks(self) -> list[Cells]:
+        """The blocks (:meth:`blocks`) not written yet: all of a new store's, none of a
+        complete one's."""
+        zarr = require("zarr", extra="cluster", purpose="saving an encoding")
+        group = zarr.open_group(self.path, mode="r")
+        if self.record.get("complete"):
+            return []
+        if "blocks_done" not in group:
+            return self.blocks()
+        done, side = np.asarray(group["blocks_done"][:]), self.block_cells
+        return [cells for cells in self.blocks() if not done[cells[0] // side, cells[2] // side]]
+
+    def holds(self, record: dict, feature_dtype: str, geometry: Geometry | None = None) -> str | None:
+        """``"complete"`` or ``"partial"`` when this store encodes the request ``record``
+        describes (the model and its precision, the encode options, the image, the feature
+        type), else None (no store here, or another request)."""
+        try:
+            stored = self.record
+        except ValueError:
+            return None
+        same = (stored.get("version") == FORMAT_VERSION
+                and stored.get("feature_dtype") == feature_dtype
+                and _request(stored) == _request(record)
+                and (geometry is None or stored.get("geometry") == geometry.to_dict()))
+        if not same:
+            return None
+        return "complete" if stored.get("complete") else "partial"
 
     def finish(self, clip_embedding: np.ndarray, **more: Any) -> None:
         """Store the CLIP embedding and mark the store complete (the last write)."""
@@ -215,6 +255,19 @@ class EncodingStore:
                 f"{self.path} encodes another image (shape {stored['shape']}, from "
                 f"{stored.get('source') or 'memory'}), not this one (shape {list(image.shape)}): "
                 "encode this image first")
+
+
+def _request(record: dict) -> dict:
+    """What decides a store's features: model identity and precision, encode options, image."""
+    from .options import SegmentOptions
+
+    image = record.get("image") or {}
+    return _plain({
+        "model": record.get("model_identity"),
+        "precision": (record.get("model") or {}).get("precision"),
+        "encode_options": list(SegmentOptions.from_dict(record.get("options") or {}).encoding_key()),
+        "image": {key: image.get(key) for key in ("shape", "dtype", "fingerprint")},
+    })
 
 
 def _plain(value):

@@ -256,6 +256,22 @@ def _open_zarr(path: Path) -> LoadedImage:
     return _open_ome_zarr(path, node, multiscales)
 
 
+#: The rendering colours of an RGB image's three channels in OME-Zarr's ``omero`` metadata.
+RGB_COLOURS = ("FF0000", "00FF00", "0000FF")
+
+
+def _rgb_as_samples(axes: str, array, attrs: dict) -> str:
+    """An 8-bit channel axis of three channels rendered red, green and blue (how bioformats2raw
+    and QuPath write brightfield and H&E slides) is one RGB picture (``S``), not three planes."""
+    omero = attrs.get("omero") or attrs.get("ome", {}).get("omero") or {}
+    colours = tuple(str(channel.get("color", "")).upper().removeprefix("#")[:6]
+                    for channel in omero.get("channels") or ())
+    if "C" not in axes or colours != RGB_COLOURS or np.dtype(array.dtype) != np.uint8:
+        return axes
+    channel = axes.index("C")
+    return axes if array.shape[channel] != 3 else axes[:channel] + "S" + axes[channel + 1 :]
+
+
 def _multiscales(attrs: dict) -> dict | None:
     """The first multiscales entry of OME-Zarr 0.4 (``multiscales``) or 0.5 (``ome``)."""
     entries = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
@@ -276,7 +292,7 @@ def _single_array_group(path: Path, group) -> LoadedImage:
 def _open_ome_zarr(path: Path, group, multiscales: dict) -> LoadedImage:
     level0 = multiscales["datasets"][0]
     array = group[level0["path"]]
-    axes = _ome_axes(multiscales.get("axes"), array.shape)
+    axes = _rgb_as_samples(_ome_axes(multiscales.get("axes"), array.shape), array, dict(group.attrs))
     scale, translate = _ome_transforms(level0.get("coordinateTransformations", []), array.ndim)
     outer_scale, outer_translate = _ome_transforms(
         multiscales.get("coordinateTransformations", []), array.ndim

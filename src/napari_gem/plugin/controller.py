@@ -18,7 +18,7 @@ from pathlib import Path
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .exemplar_prompts import exemplar_boxes, raise_example_layers
+from .exemplar_prompts import exemplar_boxes, is_exemplar_prompt, raise_example_layers
 from .exporting import ExportArrays, default_mask_choices, gather_export, run_mask_choices, write_export
 from .layers import OutputWriter, info, source_id
 from .mask_choice import MaskChoice
@@ -28,6 +28,7 @@ from .regions import LABELS_SOURCE, plane_labels, voting_regions
 from .run_settings import RunProgress, RunSettings, settings_problem
 from .runner import CancelToken, Progress, RunOutput, RunRequest, chosen_options, run_segmentation
 from .session import LastRun, RunSummary, Session, summarize
+from .view_region import ViewError, region_for
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +102,12 @@ class SegmentController:
         self._versions[sid] = self._versions.get(sid, 0) + 1
         self.encoded.drop_source(sid)
 
-    def source_key(self, layer, level: int, channel: dict) -> tuple:
-        """Cache identity of a layer's data: layer id, data version, level, channel choice."""
+    def source_key(self, layer, level: int, channel: dict, view: dict | None = None) -> tuple:
+        """Cache identity of a layer's data: layer id, data version, level, channel choice
+        (and the crop of "this view": another view is another image)."""
         sid = source_id(layer)
-        return (sid, self._versions.get(sid, 0), id(layer.data), level, repr(channel))
+        key = (sid, self._versions.get(sid, 0), id(layer.data), level, repr(channel))
+        return key if view is None else (*key, tuple(view["level_box"]))
 
     # -- starting a run --------------------------------------------------------------------------
     def start(self, settings: RunSettings):
@@ -118,8 +121,11 @@ class SegmentController:
             return None
         layer = settings.layer
         try:
+            view = region_for(settings.extent, self.viewer, layer)
+            if view is not None:
+                refuse_in_view(settings)
             job = build_job(layer, settings.channel, settings.plane_mode, settings.options,
-                            self.viewer.dims.point)
+                            self.viewer.dims.point, view=view, view_budget=settings.view_budget)
             regions = None
             if settings.options.regions == LABELS_SOURCE:
                 regions = plane_labels(settings.regions_layer, self.viewer, job.plane_shape,
@@ -130,9 +136,13 @@ class SegmentController:
             return None
         if self.busy:
             self.cancel(quiet=True)
-        request = RunRequest(spec=settings.spec, options=chosen_options(settings.options, settings.spec),
+        options = chosen_options(settings.options, settings.spec)
+        if view is not None and options.tiling == "auto":
+            # The view is asked for at its pixels' detail: windows, not one resized pass.
+            options = options.replace(tiling="always")
+        request = RunRequest(spec=settings.spec, options=options,
                              prompts=list(settings.prompts), job=job,
-                             source_key=self.source_key(layer, job.level, job.channel),
+                             source_key=self.source_key(layer, job.level, job.channel, job.view),
                              mask_mode=settings.mask_mode, regions=regions, exemplars=exemplars)
         return self._launch(request, layer)
 
@@ -291,6 +301,17 @@ class SegmentController:
         is False, ``ValueError`` when there is nothing to export.
         """
         return write_export(self.export_layers(prompts, masks), out_dir, overwrite)
+
+
+def refuse_in_view(settings: RunSettings) -> None:
+    """What 'this view' cannot take yet, as a clear :class:`ViewError`: region labels and
+    example boxes are drawn over the whole image, not the view's crop."""
+    if settings.options.regions == LABELS_SOURCE:
+        raise ViewError("Regions from a Labels layer cover the whole image: with 'this view' "
+                        "choose other regions (Advanced), or 'level that fits' under 'extent'.")
+    if any(is_exemplar_prompt(prompt) for prompt in settings.prompts):
+        raise ViewError("Example boxes ('@' prompts) are not taken with 'this view' yet: choose "
+                        "'level that fits' under 'extent', or type words.")
 
 
 def _is_mask(layer) -> bool:

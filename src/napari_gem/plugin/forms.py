@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, LineEdit, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FileEdit, FloatSpinBox, LineEdit, SpinBox
 
 from ..engine.described import OptionDescription, format_list, parse_list
 
@@ -41,6 +41,8 @@ class OptionField:
             return parse_list(item, str(self.value.value))
         if item.kind == "toggle":
             return item.values[1] if self.value.value else item.values[0]
+        if item.kind == "path":  # the typed text: an empty field is no path, not "."
+            return self.value.line_edit.value.strip()
         return self.value.value
 
     def show(self, value: Any) -> None:
@@ -80,6 +82,8 @@ def _value_widget(item: OptionDescription):
         return CheckBox(text=item.label, value=item.default, **common)
     if item.kind == "toggle":
         return CheckBox(text=item.label, value=item.default == item.values[1], **common)
+    if item.kind == "path":
+        return FileEdit(label=item.label, mode="d", value=item.default, **common)
     if item.kind == "choice":
         return ComboBox(label=item.label, choices=list(item.choices), value=item.default, **common)
     return LineEdit(label=item.label, value=format_list(item.default, item.auto), **common)

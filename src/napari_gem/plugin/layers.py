@@ -195,6 +195,12 @@ class OutputWriter:
     def source_name(self) -> str:
         return self.source.name
 
+    @property
+    def shown_name(self) -> str:
+        """The source as output layer names give it: with the geometry's note (a view)."""
+        note = self.geometry.note
+        return f"{self.source.name}, {note}" if note else self.source.name
+
     def _meta(self, role: str, prompt: str | None, parameters: dict, planes: dict,
               **extra) -> dict:
         return {
@@ -229,7 +235,7 @@ class OutputWriter:
                     "presence": float(result.presence[p]),
                     **({"skipped": result.skipped} if result.skipped else {}),
                 }
-            name = heatmap_name(prompt, self.source_name)
+            name = heatmap_name(prompt, self.shown_name)
             meta = self._meta("heatmap", prompt, parameters, planes, auto_name=name)
             if layer is None:
                 layer = self.viewer.add_image(
@@ -271,9 +277,9 @@ class OutputWriter:
         report = WriteReport()
         dtype = np.uint8 if mode == "binary" else np.int32
         if mode == "semantic":
-            targets = [(None, None, "semantic", semantic_name(self.source_name))]
+            targets = [(None, None, "semantic", semantic_name(self.shown_name))]
         else:
-            targets = [(p, prompt, "mask", mask_name(prompt, self.source_name, mode))
+            targets = [(p, prompt, "mask", mask_name(prompt, self.shown_name, mode))
                        for p, prompt in enumerate(prompts)]
         for p, prompt, role, name in targets:
             planes = [(index, labels if p is None else labels[p]) for index, labels in plane_labels]

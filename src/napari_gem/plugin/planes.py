@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io.planes import PlaneView
+from .view_region import CroppedArray, ViewBox, budget_pixels, view_level
 
 #: How the model input is built from the layer.
 CHANNEL_MODES = ("layer", "gray", "rgb", "layers")
@@ -167,6 +168,7 @@ class OutputGeometry:
     affine: object = None
     level: int = 0
     channel_axis: int | None = None  # the collapsed axis, in output axes
+    note: str | None = None  # what the output layers' names add ("view": a crop of the image)
 
     def layer_kwargs(self) -> dict:
         """Keyword arguments for ``Viewer.add_image`` / ``add_labels``."""
@@ -189,6 +191,7 @@ class PlaneJob:
     channel: dict = field(default_factory=dict)
     level: int = 0
     level_shape: tuple[int, ...] = ()
+    view: dict | None = None  # "this view": the canvas's box (level 0) and the level's crop
 
 
 def choose_level(level_plane_shapes: Sequence[tuple[int, int]], options) -> int:
@@ -228,26 +231,37 @@ def build_job(
     plane_mode: str,
     options,
     world_point: Sequence[float] | None = None,
+    view: ViewBox | None = None,
+    view_budget: int | None = None,
 ) -> PlaneJob:
     """Plan the planes of ``layer`` to encode and where the outputs go.
 
     ``world_point`` (the viewer's ``dims.point``) selects the current plane when
-    ``plane_mode == "current"``.
+    ``plane_mode == "current"``. ``view``: a box of level-0 pixels of the plane (the
+    canvas's region, see :mod:`.view_region`); the run then covers that box only, at the
+    finest level whose crop holds at most ``view_budget`` pixels (None: the field's default),
+    on every planned plane.
     """
     validate_choice(layer, choice)
     ndim = spatial_ndim(layer)
     levels = data_levels(layer)
     extra_levels = [data_levels(other) for other in choice.extra_layers]
     plane_shapes = [tuple(int(s) for s in lv.shape[ndim - 2 : ndim]) for lv in levels]
-    level = choose_level(plane_shapes, options) if len(levels) > 1 else 0
+    all_factors = _level_factors(layer, levels, ndim)
+    if view is None:
+        level = choose_level(plane_shapes, options) if len(levels) > 1 else 0
+    else:
+        budget = view_budget if view_budget is not None else budget_pixels()
+        level = view_level(view, [f[-2:] for f in all_factors], plane_shapes, budget)
     array = levels[level]
     level_shape = tuple(int(s) for s in array.shape[:ndim])
-    base_shape = tuple(int(s) for s in levels[0].shape[:ndim])
-    factors = [base / max(cur, 1) for base, cur in zip(base_shape, level_shape, strict=True)]
-    if len(levels) > 1:
-        ds = np.asarray(layer.downsample_factors[level], dtype=float)[:ndim]
-        factors = [float(f) for f in ds]
-    height, width = level_shape[-2:]
+    factors = all_factors[level]
+    crop = None
+    if view is not None:
+        crop = view.at_level(factors[-2:], level_shape[-2:]).grown(MIN_SIDE, level_shape[-2:])
+        array = CroppedArray(array, ndim - 2, crop)
+        extra_levels = [[*lv[:level], CroppedArray(lv[level], ndim - 2, crop)] for lv in extra_levels]
+    height, width = (crop.shape if crop is not None else level_shape[-2:])
     if height < MIN_SIDE or width < MIN_SIDE:
         raise PlaneError(
             f"layer {layer.name!r} is {height} x {width} pixels: too small to locate anything "
@@ -281,14 +295,15 @@ def build_job(
                 template.append(fixed[leading.index(axis)])
         if layer.rgb:
             template.append(slice(None))
-        view = _plane_view(array, template, choice, extra_levels, level, channel_axis,
-                           colour_channel, height, width, dtype, layer.rgb)
+        view_of_plane = _plane_view(array, template, choice, extra_levels, level, channel_axis,
+                                    colour_channel, height, width, dtype, layer.rgb)
         output_index = list(fixed)
         if channel_axis is not None and not colour_channel:
             output_index.insert(channel_axis, 0)  # the collapsed channel axis
-        planes.append((tuple(output_index), view))
+        planes.append((tuple(output_index), view_of_plane))
 
-    geometry = _geometry(layer, level_shape, factors, channel_axis, colour_channel, level)
+    output_shape = (*level_shape[:-2], height, width)
+    geometry = _geometry(layer, output_shape, factors, channel_axis, colour_channel, level, crop)
     return PlaneJob(
         source_name=layer.name,
         planes=planes,
@@ -297,7 +312,17 @@ def build_job(
         channel=choice.describe(),
         level=level,
         level_shape=level_shape,
+        view=None if view is None else {"box": view.as_list(), "level": level,
+                                        "level_box": crop.as_list()},
     )
+
+
+def _level_factors(layer, levels, ndim: int) -> list[list[float]]:
+    """Each level's downsample factor per non-colour axis (napari's own for multiscale layers)."""
+    if len(levels) == 1:
+        return [[1.0] * ndim]
+    return [[float(f) for f in np.asarray(layer.downsample_factors[level], dtype=float)[:ndim]]
+            for level in range(len(levels))]
 
 
 def _plane_view(array, template, choice, extra_levels, level, channel_axis, colour_channel,
@@ -319,10 +344,13 @@ def _plane_view(array, template, choice, extra_levels, level, channel_axis, colo
     return PlaneView([(array, tuple(template))], height, width, dtype, colour_axis=rgb)
 
 
-def _geometry(layer, level_shape, factors, channel_axis, colour_channel, level) -> OutputGeometry:
+def _geometry(layer, output_shape, factors, channel_axis, colour_channel, level,
+              crop: ViewBox | None = None) -> OutputGeometry:
     scale = [float(s) * f for s, f in zip(layer.scale, factors, strict=True)]
     translate = [float(t) for t in layer.translate]
-    shape = list(level_shape)
+    if crop is not None:
+        translate = list(_crop_translate(layer, translate, factors, crop))
+    shape = list(output_shape)
     collapsed = None
     if channel_axis is not None and not colour_channel:
         # One output plane stands for every channel: stretch the size-1 axis over all of
@@ -349,7 +377,20 @@ def _geometry(layer, level_shape, factors, channel_axis, colour_channel, level) 
         affine=affine,
         level=level,
         channel_axis=collapsed,
+        note=None if crop is None else "view",
     )
+
+
+def _crop_translate(layer, translate, factors, crop: ViewBox) -> np.ndarray:
+    """The translate that puts a crop's pixel (0, 0) where the layer draws it: the layer's
+    own plus the crop's corner (level-0 data units) through its scale, shear and rotation."""
+    from napari.utils.transforms import CompositeAffine
+
+    corner = np.zeros(len(translate))
+    corner[-2:] = crop.y0 * factors[-2], crop.x0 * factors[-1]
+    linear = CompositeAffine(scale=layer.scale, rotate=layer.rotate, shear=layer.shear,
+                             ndim=len(translate))
+    return np.asarray(translate, dtype=float) + linear(corner)
 
 
 def sample_values(view: PlaneView, limit: int = 250_000) -> np.ndarray:

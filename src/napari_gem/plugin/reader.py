@@ -100,6 +100,8 @@ def _read(path: Path) -> tuple:
 
         if is_multiscale_output(path):
             levels, metadata = read_levels(path)
+            if len(levels) == 1:  # a pyramid of one level is one array to napari
+                return levels[0], metadata
             return levels, {**metadata, "multiscale": True}
     return read_output(path)
 

@@ -16,6 +16,7 @@ from ..engine import SegmentOptions
 from .cache import ModelSpec
 from .planes import ChannelChoice
 from .runner import MASK_MODES, Progress
+from .view_region import ExtentOptions, budget_pixels
 
 
 @dataclass
@@ -30,6 +31,13 @@ class RunSettings:
     plane_mode: str = "current"
     channel: ChannelChoice = field(default_factory=ChannelChoice)
     regions_layer: object = None  # the Labels layer of regions="labels"
+    extent: str = ExtentOptions.extent  # "fit" (the level that fits), "view" (the canvas's region)
+    view_megapixels: float = ExtentOptions.view_megapixels  # "view": full resolution up to this
+
+    @property
+    def view_budget(self) -> int:
+        """The view budget in pixels."""
+        return budget_pixels(self.view_megapixels)
 
 
 def split_prompts(text: str) -> list[str]:

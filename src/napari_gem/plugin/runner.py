@@ -279,6 +279,7 @@ def _parameters(request: RunRequest, engine_parameters: dict, model, output: Run
             "level": job.level,
             "level_shape": list(job.level_shape),
             "channels": job.channel,
+            **({"view": job.view} if job.view else {}),
         },
         "software": software_record(),
     }

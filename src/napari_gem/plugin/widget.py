@@ -35,15 +35,20 @@ from ..engine.spec import ModelSpec
 from .compat import keep_triton_away_from_mesa_llvm
 from .controller import SegmentController
 from .panels.export import ExportPanel
+from .panels.folder import FolderPanel
 from .panels.model import ModelPanel
 from .panels.options import OptionsPanel
 from .panels.results import ResultsPanel
 from .panels.source import CtrlEnter, SourcePanel, is_source
+from .panels.whole_image import WholeImagePanel
 from .refine import REFINE_KEY, MaskRefiner
 from .regions import labels_layer_field, place_layer_field
-from .run_settings import RunSettings, split_prompts
+from .run_settings import RunSettings, settings_problem, split_prompts
+from .runner import chosen_options
 from .session import RunSummary
 from .settings import load_settings, save_settings
+from .whole_image import plan_whole_image
+from .whole_image_job import WholeImageJob
 
 if TYPE_CHECKING:
     import napari
@@ -52,7 +57,8 @@ if TYPE_CHECKING:
 #: the model before its tag).
 REMEMBERED_FIELDS = (
     "model", "weights", "pretrained", "checkpoint", "device", "precision", "prompts",
-    "auto_threshold", "threshold", "mask_mode", "plane_mode", "channel_mode", "method",
+    "auto_threshold", "threshold", "mask_mode", "plane_mode", "extent", "view_megapixels",
+    "channel_mode", "method", "scheduler",
 )
 
 #: The dock's starting width: napari's own docks take ~320 px on the left, so the canvas
@@ -73,6 +79,9 @@ class SegmentWidget(QWidget):
         self.options_panel = OptionsPanel()
         self.results_panel = ResultsPanel()
         self.export_panel = ExportPanel(self.controller, self)
+        self.whole_image_panel = WholeImagePanel()
+        self.whole_image_job = WholeImageJob(napari_viewer, self.controller.session.models)
+        self.folder_panel = FolderPanel(napari_viewer, self, self.controller.models)
         self.run_button = PushButton(text="Run (Ctrl+Enter)")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.refiner = MaskRefiner(napari_viewer, self.controller.session)
@@ -88,7 +97,7 @@ class SegmentWidget(QWidget):
             "and works offline. It knows only the concepts of its generated micrographs "
             "(File > Open Sample > napari-gem > Generated micrograph).")
         for panel in (self.source, self.model_panel, self.options_panel, self.results_panel,
-                      self.export_panel):
+                      self.export_panel, self.whole_image_panel, self.folder_panel):
             for name, field in panel.fields().items():
                 setattr(self, name, field)
         self.results = self.results_panel.table
@@ -121,6 +130,9 @@ class SegmentWidget(QWidget):
         self.model_section.addWidget(self.model_panel.container.native)
         self.advanced_section = QCollapsible("Advanced", content)
         self.advanced_section.addWidget(self.options_panel.container.native)
+        self.folder_section = QCollapsible("Run on a folder", content)
+        for part in (self.folder_panel.container.native, self.folder_panel.table):
+            self.folder_section.addWidget(part)
         refine_row = Container(widgets=[self.refine_button, self.live_refine], layout="horizontal",
                                labels=False)
         # The refinement's own options on their own row: beside the button they would not
@@ -131,15 +143,18 @@ class SegmentWidget(QWidget):
         self.status.native.setWordWrap(True)
         self.status.native.setSizePolicy(QSizePolicy.Policy.Preferred,
                                          QSizePolicy.Policy.Minimum)  # magicgui's: Fixed
-        for part in (self.source.container.native, buttons.native, self.status.native,
+        for part in (self.source.container.native, self.whole_image_panel.container.native,
+                     buttons.native, self.status.native,
                      self.demo_button.native,
                      self.results_panel.container.native, self.results, refine_row.native,
                      self.refine_options.native, self.model_section,
-                     self.advanced_section, self.export_panel.container.native):
+                     self.advanced_section, self.export_panel.container.native,
+                     self.folder_section):
             layout.addWidget(part)
         layout.addStretch(1)
         self.model_section.expand(animate=False)
         self.advanced_section.collapse(animate=False)
+        self.folder_section.collapse(animate=False)
         self._narrow_fields()
 
     def _narrow_fields(self) -> None:
@@ -169,7 +184,7 @@ class SegmentWidget(QWidget):
 
         self.image_layer.changed.connect(self._on_layer_changed)
         for field in (self.channel_mode, self.plane_mode, self.weights, self.method,
-                      self.auto_threshold):
+                      self.auto_threshold, self.extent, self.tile_above):
             field.changed.connect(self._update_visibility)
         self.model.changed.connect(self._on_model_changed)
 
@@ -181,6 +196,8 @@ class SegmentWidget(QWidget):
             getattr(self, name).changed.connect(self._schedule_save)
 
         self.controller.busy_changed.connect(self._on_busy)
+        self.whole_image_job.busy_changed.connect(self._on_busy)
+        self.whole_image_job.status.connect(self._show_status)
         self.controller.summary_changed.connect(self._on_summary)
         self.controller.run_failed.connect(self._on_run_failed)
         self.demo_button.changed.connect(self.use_demo_model)
@@ -190,6 +207,7 @@ class SegmentWidget(QWidget):
         self._strokes_timer = _single_shot(self, 150, self.show_strokes)  # brush bursts
         self.controller.masks_changed.connect(self._schedule_strokes)
         self.destroyed.connect(partial(MaskRefiner.close, self.refiner))
+        self.destroyed.connect(self.folder_panel.close)
         layers = self.viewer.layers
         layers.events.inserted.connect(self._on_layer_inserted)
         layers.events.removed.connect(self._on_layer_removed)
@@ -227,6 +245,7 @@ class SegmentWidget(QWidget):
 
     def _on_layer_changed(self, value=None) -> None:
         self.channel_axis.reset_choices()
+        self.whole_image_panel.follow_layer(self.image_layer.value)
         self._update_visibility()
 
     def _on_model_changed(self, value=None, *, apply_defaults: bool = True) -> None:
@@ -240,7 +259,8 @@ class SegmentWidget(QWidget):
         self._update_visibility()
 
     def _update_visibility(self, value=None) -> None:
-        self.source.update_visibility()
+        self.source.update_visibility(self.tile_above.value)
+        self.whole_image_panel.set_visible(self.source.chosen_extent(self.tile_above.value) == "whole")
         self.model_panel.update_visibility()
         self.results_panel.update_visibility()
         family = self.model_panel.family
@@ -267,8 +287,11 @@ class SegmentWidget(QWidget):
         """Start the chosen method on the layer and prompts; returns the napari worker, or None.
 
         Problems (no image, no prompts, bad options) are shown as notifications and
-        return None. Results reach the layers when the worker returns.
+        return None. Results reach the layers when the worker returns. With extent
+        'whole image' it is :meth:`run_whole_image`'s background job.
         """
+        if self.source.chosen_extent(self.tile_above.value) == "whole":
+            return self.run_whole_image()
         try:
             options = self.options()
             channel = self.channel_choice()
@@ -280,12 +303,33 @@ class SegmentWidget(QWidget):
             layer=self.image_layer.value, prompts=split_prompts(self.prompts.value), spec=spec,
             options=options, mask_mode=self.mask_mode.value, plane_mode=self.plane_mode.value,
             channel=channel, regions_layer=self.regions_layer.value,
+            extent=self.source.chosen_extent(options.tile_above),
+            view_megapixels=float(self.view_megapixels.value),
         )
         worker = self.controller.start(settings)
         if worker is not None:
             self.save_settings()
             self._show_status(f"running on '{settings.layer.name}'...")
         return worker
+
+    def run_whole_image(self, value=None):
+        """Start the whole-image job on the layer's file (the batch path: encode once, or reuse
+        the saved encoding, then the prompts by chunks); returns the napari worker, or None
+        (the user is told why)."""
+        layer = self.image_layer.value
+        try:
+            options, spec = self.options(), self.model_spec()
+            problem = settings_problem(RunSettings(layer=layer, prompts=split_prompts(self.prompts.value),
+                                                   spec=spec, options=options), self.viewer.layers)
+            if problem:
+                raise ValueError(problem)
+            request = plan_whole_image(layer, split_prompts(self.prompts.value), spec,
+                                       chosen_options(options, spec), **self.whole_image_panel.values())
+        except (ValueError, ModelLoadError) as error:
+            show_error(f"Whole image: {error}")
+            return None
+        self.save_settings()
+        return self.whole_image_job.start(request, layer)
 
     def use_demo_model(self, value=None) -> None:
         """Choose the packaged demo model (no download, works offline): the status line's
@@ -309,8 +353,9 @@ class SegmentWidget(QWidget):
         self.results_panel.show_strokes(self.refiner.stroke_counts())
 
     def cancel(self, value=None) -> None:
-        """Stop the active run at its next step."""
+        """Stop the active run (and a whole-image job) at its next step."""
         self.controller.cancel()
+        self.whole_image_job.cancel()
 
     def redraw(self) -> None:
         """Re-draw the latest masks for the current threshold and mask mode (no model)."""
@@ -333,6 +378,7 @@ class SegmentWidget(QWidget):
     # -- state shown ------------------------------------------------------------------------------------
     def _on_busy(self, busy: bool) -> None:
         self.run_button.enabled = True  # a new run replaces the active one
+        busy = self.controller.busy or self.whole_image_job.busy
         self.cancel_button.enabled = busy
         if busy:
             return

@@ -9,8 +9,11 @@ from napari.layers import Image, Layer
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, QObject, Qt
 
+from ...engine.described import describe
+from ..forms import build_fields
 from ..layers import info
-from ..planes import CHANNEL_MODE_LABELS, CHANNEL_MODES, ChannelChoice, channel_axis_choices
+from ..planes import CHANNEL_MODE_LABELS, CHANNEL_MODES, ChannelChoice, channel_axis_choices, data_levels
+from ..view_region import ExtentOptions
 
 PLANE_MODES = [("current plane", "current"), ("all planes", "all")]
 
@@ -54,6 +57,15 @@ def is_source(layer) -> bool:
     return isinstance(layer, Image) and info(layer).get("role") != "heatmap"
 
 
+def extent_applies(layer, tile_above: int) -> bool:
+    """Whether the run's extent is a choice for ``layer``: a multiscale layer, or one whose
+    plane is larger than ``tile_above`` on a side (else the whole plane fits)."""
+    if not isinstance(layer, Image):
+        return False
+    plane = data_levels(layer)[0].shape[layer.ndim - 2:layer.ndim]
+    return bool(layer.multiscale) or max(int(side) for side in plane) > int(tile_above)
+
+
 def _image_layers(viewer, widget=None) -> list[tuple[str, Image]]:
     return [(layer.name, layer) for layer in viewer.layers if is_source(layer)]
 
@@ -69,6 +81,10 @@ class SourcePanel:
         self.plane_mode = ComboBox(label="planes", choices=PLANE_MODES, value="current",
                                    tooltip="Stacks and time series: the plane on screen, or "
                                    "every plane (batched, cancellable).")
+        # The extent and its view budget: described once (view_region.ExtentOptions).
+        self.extent_fields = build_fields(describe(ExtentOptions))
+        self.extent = self.extent_fields["extent"].value
+        self.view_megapixels = self.extent_fields["view_megapixels"].value
         self.channel_mode = ComboBox(
             label="model sees", value="layer",
             choices=[(CHANNEL_MODE_LABELS[m], m) for m in CHANNEL_MODES],
@@ -92,8 +108,8 @@ class SourcePanel:
 
     def fields(self) -> dict:
         return {name: getattr(self, name) for name in (
-            "image_layer", "plane_mode", "channel_mode", "channel_axis", "channel", "rgb_channels",
-            "green_layer", "blue_layer", "prompts")}
+            "image_layer", "plane_mode", "extent", "view_megapixels", "channel_mode", "channel_axis",
+            "channel", "rgb_channels", "green_layer", "blue_layer", "prompts")}
 
     def _axis_choices(self, widget=None) -> list:
         layer = self.image_layer.value if hasattr(self, "image_layer") else None
@@ -112,9 +128,17 @@ class SourcePanel:
         elif candidates:
             self.image_layer.value = candidates[-1]
 
-    def update_visibility(self) -> None:
+    def chosen_extent(self, tile_above: int) -> str:
+        """The extent a run takes: the field's, where it is offered (see :func:`extent_applies`)."""
+        return self.extent.value if extent_applies(self.image_layer.value, tile_above) else "fit"
+
+    def update_visibility(self, tile_above: int) -> None:
+        """Show the fields that apply to the layer (``tile_above``: the options' tiling side)."""
         layer = self.image_layer.value
         mode = self.channel_mode.value
+        offered = extent_applies(layer, tile_above)
+        self.extent.visible = offered
+        self.view_megapixels.visible = offered and self.extent.value == "view"
         axes = self._axis_choices()
         leading = 0
         if isinstance(layer, Image):
