@@ -239,24 +239,28 @@ def bench(args: argparse.Namespace) -> int:
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="whole-slide-"))
     root.mkdir(parents=True, exist_ok=True)
     encodes, prompt_rows, rates = [], [], {}
+
+    def measure(model: str, side: int, workers: int | None) -> None:
+        encoding, run = _encoded(root, side, model, workers, args.reuse)
+        if model == args.model and workers is None:
+            rates[side] = run.seconds / (side * side / 1e6)
+        encodes.append(_encode_row(model, side, workers, run, rates[sizes[0]]))
+        _progress(ENCODE_COLUMNS, encodes[-1])
+        if workers is None:  # prompts are asked in process; workers' rows time the encode
+            for instances in args.instances if args.prompts else ():
+                prompt_rows.append(_prompt_row(model, side, encoding, run, instances, args))
+                _progress(PROMPT_COLUMNS, prompt_rows[-1])
+
     try:
         for side in sizes:
             slide = root / f"slide-{side}.ome.zarr"
             if not (args.reuse and slide.exists()):
                 write_slide(slide, side, args.chunk)
-            runs = [(args.model, None)]
-            if side == sizes[0]:
-                runs += [(args.model, n) for n in args.workers] + ([(args.tower, None)] if args.tower else [])
-            for model, workers in runs:
-                encoding, run = _encoded(root, slide, side, model, workers, args.reuse)
-                if model == args.model and workers is None:
-                    rates[side] = run.seconds / (side * side / 1e6)
-                encodes.append(_encode_row(model, side, workers, run, rates[sizes[0]]))
-                _progress(ENCODE_COLUMNS, encodes[-1])
-                if workers is None:  # prompts are asked in process; workers' rows time the encode
-                    for instances in args.instances if args.prompts else ():
-                        prompt_rows.append(_prompt_row(model, side, encoding, run, instances, args))
-                        _progress(PROMPT_COLUMNS, prompt_rows[-1])
+            measure(args.model, side, None)
+            for workers in args.workers if side == sizes[0] else ():
+                measure(args.model, side, workers)
+        if args.tower:  # last: this process keeps its models, whose memory later rows would count
+            measure(args.tower, sizes[0], None)
     finally:
         if not args.out:
             shutil.rmtree(root, ignore_errors=True)
@@ -269,13 +273,13 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _encoded(root: Path, slide: Path, side: int, model: str, workers: int | None,
-             reuse: bool) -> tuple[Path, EncodeRun]:
-    """The slide's saved encoding by ``model``: made and timed now, or found with its record."""
+def _encoded(root: Path, side: int, model: str, workers: int | None, reuse: bool) -> tuple[Path, EncodeRun]:
+    """The saved encoding of the ``side``² slide by ``model``: made and timed now, or found
+    with its record."""
     encoding = root / (f"{Path(model).name}-{side}" + (f"-w{workers}" if workers else "") + ".features.zarr")
     run = EncodeRun.load(encoding) if reuse else None
     if run is None:
-        run = measure_encode(slide, encoding, _model_spec(model), workers)
+        run = measure_encode(root / f"slide-{side}.ome.zarr", encoding, _model_spec(model), workers)
         run.save(encoding)
     return encoding, run
 

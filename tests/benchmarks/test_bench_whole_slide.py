@@ -12,7 +12,7 @@ ngff_zarr = pytest.importorskip("ngff_zarr")  # the testing extra: the published
 
 whole_slide = benchmark_module("bench_whole_slide")
 
-TINY = ["--sizes", "384", "--chunk", "128", "--tower", "", "--prompts", "2"]
+TINY = ["--sizes", "384", "--chunk", "128", "--prompts", "2"]
 
 
 def rows(out: str, first_cell: str) -> list[list[str]]:
@@ -47,24 +47,28 @@ def test_the_generated_slide_is_a_valid_pyramid_of_blobs_written_chunk_by_chunk(
 
 def test_the_bench_times_encode_workers_and_prompts_and_reuses_a_recorded_encode(tmp_path, capsys):
     out = tmp_path / "runs"
-    assert whole_slide.main([*TINY, "--workers", "1", "--out", str(out)]) == 0
+    assert whole_slide.main([*TINY, "--workers", "1", "--tower", "ViT-B-16", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     encodes = rows(printed, "napari-gem-demo-micrographs")
     assert [row[3] for row in encodes[:2]] == ["in process", "1 worker(s)"]
     assert encodes[0][6] == "1.00x" and all(float(row[8]) > 0.1 for row in encodes[:2])  # RSS measured
     prompts = [row for row in encodes if row[2] in ("watershed", "components")]
     assert [(row[2], row[3]) for row in prompts] == [("watershed", "2"), ("components", "2")]
+    # The real-size tower (random weights) on the same slide, its cost against the demo's.
+    tower = rows(printed, "ViT-B-16")
+    assert [row[1] for row in tower] == ["384²"] * 3 and tower[0][3] == "in process"
+    assert [row[2] for row in tower[1:]] == ["watershed", "components"]
     assert "PROJECTION (not measured)" in printed and "100000² (10,000 MP)" in printed
     # The prompts' masks went into the slide's own labels group, as NGFF labels pyramids.
     labels = zarr.open_group(str(out / "slide-384.ome.zarr" / "labels"), mode="r")
-    assert labels.attrs["labels"] == ["napari-gem-demo-micrographs-384_nucleus",
-                                      "napari-gem-demo-micrographs-384_bright-spot"]
-    ngff_zarr.validate(dict(labels[labels.attrs["labels"][0]].attrs), version="0.4", model="label")
+    demo_labels = ["napari-gem-demo-micrographs-384_nucleus", "napari-gem-demo-micrographs-384_bright-spot"]
+    assert labels.attrs["labels"][:2] == demo_labels
+    ngff_zarr.validate(dict(labels[demo_labels[0]].attrs), version="0.4", model="label")
 
     # Asked again with --reuse: no second encode, its recorded figures in the table.
     encode_seconds = encodes[0][4]
-    assert whole_slide.main([*TINY, "--workers", "--instances", "components", "--out", str(out),
-                             "--reuse"]) == 0
+    assert whole_slide.main([*TINY, "--workers", "--tower", "", "--instances", "components",
+                             "--out", str(out), "--reuse"]) == 0
     again = rows(capsys.readouterr().out, "napari-gem-demo-micrographs")
     assert again[0][3] == "in process (recorded)" and again[0][4] == encode_seconds
     assert [row[2] for row in again[1:]] == ["components"]
