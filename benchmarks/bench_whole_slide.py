@@ -4,18 +4,20 @@ For each ``--sizes`` side it generates a pyramidal OME-Zarr slide (uint16, NGFF 
 ``--chunk``-pixel chunks, levels halved until one chunk holds a level), written chunk by
 chunk: smooth background noise with bright, object-like blobs. It then measures
 
-- the encode (:func:`napari_gem.batch.encode_file` into a saved encoding, out of core,
+- the encode (:func:`napari_gem.batch.saved_encoding.encode_file` into a saved encoding, out of core,
   in process) and its seconds per megapixel, against the smallest slide's (flat is the
   target: a window costs the same wherever it is);
 - the peak resident memory of the process that runs the windows (the driver in process,
   each worker process with ``--workers``): target ≤ 1.5 GB with the demo model, flat in
   the slide's size;
-- ``--prompts`` new prompts asked in one call on the saved encoding, and their share of
-  the encode (target ≤ 5 %);
+- ``--prompts`` new prompts asked in one call on the saved encoding, once per
+  ``--instances`` mode (watershed, components), and their share of the encode (target
+  ≤ 5 %), with the peak memory of that call;
 - on the smallest slide, the throughput with each of ``--workers`` LocalCluster workers
   against the in-process run timed in the same script;
 - a real-size tower (``--tower``, random weights: the same cost as trained ones) on the
-  smallest slide, since the prompts' share depends on how expensive the tower is;
+  smallest slide, last (this process keeps the models it loaded), since the prompts'
+  share depends on how expensive the tower is;
 - a PROJECTION of a ``--project-side``² slide on N workers from the measured rate.
 
 ``--out DIR`` keeps the slides and encodings; a later run with ``--reuse`` asks prompts of
