@@ -53,6 +53,21 @@ def test_two_touching_disks_with_two_peaks_are_two_objects(landscape):
     assert np.abs(left.sum() - (~left & mask).sum()) < 0.05 * mask.sum()
 
 
+def test_split_floods_only_the_regions_it_marks_and_splits_them_as_all_would_be():
+    # Two pairs of touching disks side by side: one region each, both splittable.
+    mask, heatmap = np.hstack([two_touching_disks()] * 2), np.hstack([two_peaks()] * 2)
+    everything = split_touching(mask, heatmap, cell=8)
+    marked = np.zeros(mask.shape, bool)
+    marked[:, : SHAPE[1]] = True  # the left pair only
+
+    labels = split_touching(mask, heatmap, cell=8, split=marked)
+
+    assert everything.max() == 4 and labels.max() == 3
+    np.testing.assert_array_equal(labels[:, : SHAPE[1]], everything[:, : SHAPE[1]])
+    right = labels[:, SHAPE[1]:]
+    assert np.unique(right[mask[:, SHAPE[1]:]]).size == 1  # not flooded: one label
+
+
 def test_one_blob_with_one_peak_stays_one_object():
     mask = np.zeros(SHAPE, bool)
     mask[disk((32, 44), 20)] = True

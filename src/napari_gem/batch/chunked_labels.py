@@ -78,9 +78,10 @@ def label_chunk(read: MaskReader, box: Box, number: int, path: str, shape: tuple
     labels, count = ndimage.label(read(box), structure=_structure(connectivity))
     zarr.open_array(path, mode="r+")[y0:y1, x0:x1] = labels
     flat = labels.ravel()
-    ids, first = np.unique(flat, return_index=True)
-    keep = ids > 0
-    ids, first = ids[keep], first[keep]
+    # Each label's first pixel in raster order, without sorting the chunk.
+    where = np.flatnonzero(flat)
+    first = np.full(count, flat.size, np.int64)
+    np.minimum.at(first, flat[where] - 1, where)
     rows, cols = np.divmod(first, x1 - x0)
     boxes = np.array(ndimage.find_objects(labels), dtype=object)
     extents = np.array([[b[0].start + y0, b[0].stop + y0, b[1].start + x0, b[1].stop + x0]

@@ -124,7 +124,10 @@ def split_objects(mask: PlaneMask, components: ChunkLabels, box: Box, cell: floa
     crop = (top, min(shape[0], int(boxes[owned, 1].max()) + margin),
             left, min(shape[1], int(boxes[owned, 3].max()) + margin))
     labels = components.read(crop)
-    split = split_touching(labels > 0, mask.heatmap(crop), cell=cell)
+    # Only the owned components are flooded: the others are split by the box that owns them.
+    wanted = np.zeros(len(boxes), bool)
+    wanted[owned] = True
+    split = split_touching(labels > 0, mask.heatmap(crop), cell=cell, split=wanted[labels])
     found = {}
     for label in owned:
         b0, b1, b2, b3 = boxes[label]
@@ -182,27 +185,52 @@ def write_objects(mask: PlaneMask, components: ChunkLabels, splits: dict, number
 
 
 def _chunk_sums(labels: np.ndarray, heatmap: np.ndarray, y0: int, x0: int) -> list[dict]:
+    # Only the object pixels, in raster order (so each sum adds the same values in the same
+    # order as over the whole chunk), and per object reductions without sorting the chunk.
     flat = labels.ravel()
-    ids, inverse, area = np.unique(flat, return_inverse=True, return_counts=True)
-    rows, cols = np.indices(labels.shape)
-    values = heatmap.astype(np.float64).ravel()
+    where = np.flatnonzero(flat)
+    if not len(where):
+        return []
+    ids, inverse = _compact(flat[where])
+    rows, cols = np.divmod(where, labels.shape[1])
+    rows += y0
+    cols += x0
+    values = heatmap.ravel()[where].astype(np.float64)
+    count = len(ids)
 
     def total(weights):
-        return np.bincount(inverse, weights=weights, minlength=len(ids))
+        return np.bincount(inverse, weights=weights, minlength=count)
 
-    sums = [total(rows.ravel() + y0), total(cols.ravel() + x0), total(values)]
-    highest = np.full(len(ids), -np.inf)
+    def reduced(reduce, coords, start):
+        found = np.full(count, start, np.int64)
+        reduce.at(found, inverse, coords)
+        return found
+
+    area = np.bincount(inverse, minlength=count)
+    sums = [total(rows), total(cols), total(values)]
+    highest = np.full(count, -np.inf)
     np.maximum.at(highest, inverse, values)
-    extents = {}
-    for name, coords, reduce in (("y0", rows + y0, np.minimum), ("y1", rows + y0 + 1, np.maximum),
-                                 ("x0", cols + x0, np.minimum), ("x1", cols + x0 + 1, np.maximum)):
-        start = np.full(len(ids), np.iinfo(np.int64).max if reduce is np.minimum else -1, np.int64)
-        reduce.at(start, inverse, coords.ravel())
-        extents[name] = start
+    far = np.iinfo(np.int64).max
+    top, left = reduced(np.minimum, rows, far), reduced(np.minimum, cols, far)
+    bottom, right = reduced(np.maximum, rows + 1, -1), reduced(np.maximum, cols + 1, -1)
     return [{"label": int(label), "area": int(area[i]), "sum_y": sums[0][i], "sum_x": sums[1][i],
              "sum_score": sums[2][i], "max_score": highest[i],
-             "box": [int(extents[k][i]) for k in ("y0", "x0", "y1", "x1")]}
-            for i, label in enumerate(ids) if label > 0]
+             "box": [int(top[i]), int(left[i]), int(bottom[i]), int(right[i])]}
+            for i, label in enumerate(ids)]
+
+
+def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``values`` (ascending) and each value's index among them; by a lookup
+    table over their range when it is small (a chunk's labels are near each other), else
+    by sorting."""
+    low, high = int(values.min()), int(values.max())
+    if high - low > 4 * len(values) + (1 << 20):
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(high - low + 1, bool)
+    present[values - low] = True
+    ids = np.flatnonzero(present)
+    index = np.cumsum(present) - 1
+    return ids + low, index[values - low]
 
 
 def _rows(tables: list[list[dict]]) -> list[dict]:

@@ -62,7 +62,7 @@ def components(mask: np.ndarray, heatmap: np.ndarray | None = None, *, cell: flo
 def split_touching(mask: np.ndarray, heatmap: np.ndarray, *, cell: float | None = None,
                    out: np.ndarray | None = None, dynamic: float = DYNAMIC,
                    smooth_cells: float = SMOOTH_CELLS, min_distance_cells: float = MIN_DISTANCE_CELLS,
-                   landscape: str = LANDSCAPE) -> np.ndarray:
+                   landscape: str = LANDSCAPE, split: np.ndarray | None = None) -> np.ndarray:
     """Objects of ``mask``: its connected regions, each split by a watershed from its seeds.
 
     ``heatmap`` has the mask's shape; ``cell`` is the side of one heatmap grid cell in
@@ -73,6 +73,9 @@ def split_touching(mask: np.ndarray, heatmap: np.ndarray, *, cell: float | None 
     flat) or ``heatmap`` (the smoothed heatmap alone). ``dynamic``, ``smooth_cells`` and
     ``min_distance_cells`` set the seeds (see the module's constants). Labels are int32
     1..n, written into ``out`` when given; ``labels > 0`` equals ``mask`` exactly.
+    ``split`` (bool, the mask's shape): only the regions with a pixel there are split, as
+    they would be with all; the others keep one label (a tile's caller splits the
+    objects it owns and skips those its neighbours split).
 
     The landscape and its seeds are worked out at :data:`SAMPLES_PER_CELL` pixels per grid
     cell (they hold no finer detail), the flooding at full resolution.
@@ -102,7 +105,10 @@ def split_touching(mask: np.ndarray, heatmap: np.ndarray, *, cell: float | None 
     per_region = np.bincount(seed_regions, minlength=count + 1)
     next_label = count + 1
     boxes = ndimage.find_objects(labels)
-    for region in np.flatnonzero(per_region >= 2):
+    splitting = per_region >= 2
+    if split is not None:
+        splitting &= np.isin(np.arange(count + 1), labels[split])
+    for region in np.flatnonzero(splitting):
         box = _grown(boxes[region - 1], labels.shape)
         inside = labels[box] == region
         markers = np.zeros(inside.shape, dtype=np.int32)
