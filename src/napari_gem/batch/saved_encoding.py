@@ -271,13 +271,14 @@ class SavedEncoding:
                 model: PromptableModel | ModelSpec | None = None,
                 options: SegmentOptions | None = None, image=None, stem: str | None = None,
                 scheduler=None, workers: int | None = None, threads: int | None = None,
-                progress: bool = False, chunk: int = 1024) -> list[Path]:
+                progress: bool | RunObserver = False, chunk: int = 1024) -> list[Path]:
         """Write heatmaps, masks, objects and parameters of ``prompts`` (as ``napari-gem
         segment``) into ``out_dir``; returns the written paths, the parameters JSON last.
 
         ``model``: the one that made the encoding (default: rebuilt from its record; another
         is refused). ``options``: score and mask options; an encode option chosen with
         another value than the encoding's is refused. ``image``: checked to be the encoded one.
+        ``progress``: a tqdm bar per pass, nothing, or a :class:`~.progress.RunObserver`.
         """
         from .prompts import parse_prompts
 
