@@ -32,14 +32,13 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from script import run_script
-from timing import emit_table
+from timing import PeakMemory, emit_table
 
 #: Prompts asked on each saved encoding (the demo model's vocabulary).
 PROMPTS = ("nucleus", "bright spot", "ring", "fibre", "crystal", "debris", "diatom")
@@ -118,50 +117,6 @@ def _boxes(shape, chunk: int):
 
 
 # -- measuring ---------------------------------------------------------------------------------
-class PeakRss:
-    """Peak resident memory (bytes) of this process and of each child process (dask
-    workers and their nannies), sampled from a thread while the block runs."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        import psutil
-
-        self._process, self._interval = psutil.Process(), interval
-        self.driver = 0
-        self.children: dict[int, int] = {}
-
-    def _sample(self) -> None:
-        import psutil
-
-        self.driver = max(self.driver, self._process.memory_info().rss)
-        for child in self._process.children(recursive=True):
-            try:
-                rss = child.memory_info().rss
-            except psutil.Error:  # it ended between listing and asking
-                continue
-            self.children[child.pid] = max(self.children.get(child.pid, 0), rss)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._sample()
-
-    @property
-    def worker(self) -> int:
-        """The largest child's peak: the busiest worker process (0 with none)."""
-        return max(self.children.values(), default=0)
-
-    def __enter__(self) -> PeakRss:
-        self._stop = threading.Event()
-        self._sample()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-
 @dataclass
 class EncodeRun:
     """One measured encode: seconds, and the peak memory of the process that ran the windows."""
@@ -194,7 +149,7 @@ def measure_encode(slide: Path, encoding: Path, spec, workers: int | None = None
     shutil.rmtree(encoding, ignore_errors=True)
     if workers is None:
         loaded_model(spec)  # loaded before the clock starts (workers load theirs inside it)
-    with PeakRss() as memory:
+    with PeakMemory(interval=0.05) as memory:
         start = time.perf_counter()
         encode_file(slide, encoding, model=spec, workers=workers, progress=False, out_of_core="always")
         seconds = time.perf_counter() - start
@@ -209,7 +164,7 @@ def measure_prompts(encoding: Path, prompts, out_dir: Path, chunk: int, instance
 
     shutil.rmtree(out_dir, ignore_errors=True)
     saved = open_encoding(encoding)
-    with PeakRss() as memory:
+    with PeakMemory(interval=0.05) as memory:
         start = time.perf_counter()
         saved.segment(list(prompts), out_dir, options=SegmentOptions(instances=instances), chunk=chunk)
         seconds = time.perf_counter() - start
