@@ -195,3 +195,20 @@ def test_an_encoding_the_command_line_made_beside_the_slide_is_reused(
     assert "saved encoding reused" in widget.status.value, widget.status.value
     assert str(tmp_path / "slide.features.zarr") in widget.status.tooltip
     assert not (tmp_path / "out" / "slide.features.zarr").exists()
+
+
+def test_an_encoding_beside_the_slide_for_another_precision_is_left_as_it_is(
+        widget, qtbot, slide_layer, tmp_path, tiny_checkpoint, tiny_model_name):
+    path, _ = slide_layer
+    assert main(["encode", str(path), "--model", tiny_model_name, "--pretrained", str(tiny_checkpoint),
+                 "--device", "cpu", "--precision", "bf16", "--input-size", "64", "--window", "64",
+                 "--overlap", "16", "--out-of-core", "always", "--quiet"]) == 0
+    beside = EncodingStore(str(tmp_path / "slide.features.zarr"))
+    before = beside.features()
+    point_at(widget, slide_layer, tmp_path / "out", "nucleus")  # the widget runs float32
+    start(widget, qtbot)
+    wait(widget, qtbot)
+    assert "saved encoding reused" not in widget.status.value, widget.status.value
+    assert (tmp_path / "out" / "slide.features.zarr").is_dir()  # its own encoding, made anew
+    assert beside.record["model"]["precision"] == "bfloat16" and beside.record["complete"]
+    assert np.array_equal(beside.features(), before)  # the user's store, untouched

@@ -152,6 +152,16 @@ def plane_of_file(path: str | os.PathLike) -> PlaneView:
     return PlaneView.of_layout(image.array, layout, _only_plane_index(path, layout))
 
 
+def holds_encoding(store: str | os.PathLike, source: str | os.PathLike, description: dict,
+                   options: SegmentOptions, feature_dtype: str = "float16") -> bool:
+    """Whether the saved encoding at ``store`` is complete and encodes ``source`` for the model
+    ``description`` names (identity and precision), ``options``' encode options and the feature
+    type: the test :func:`encode_file` returns a store by without work."""
+    plane = plane_of_file(source)
+    record = encoding_record(description, options, plane, str(source), shape=tuple(plane.shape))
+    return EncodingStore(str(store)).holds(record, feature_dtype) == "complete"
+
+
 def _only_plane_index(source: Path, layout: PlaneLayout) -> tuple[int, ...]:
     if layout.num_planes != 1:
         raise ValueError(f"{source.name}: a saved encoding holds one plane; this image has "
@@ -390,5 +400,5 @@ def open_encoding(path: str | os.PathLike) -> SavedEncoding:
     return SavedEncoding(EncodingStore.open(path))
 
 
-__all__ = ["ENCODING_SUFFIX", "SavedEncoding", "encode_file", "image_fingerprint", "open_encoding",
-           "plane_of_file"]
+__all__ = ["ENCODING_SUFFIX", "SavedEncoding", "encode_file", "holds_encoding", "image_fingerprint",
+           "open_encoding", "plane_of_file"]

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..batch.progress import RunObserver
-from ..batch.saved_encoding import ENCODING_SUFFIX, encode_file, open_encoding, plane_of_file
+from ..batch.saved_encoding import ENCODING_SUFFIX, encode_file, holds_encoding, open_encoding
 from ..engine import SegmentOptions
 from ..engine.spec import ModelSpec
 from ..io.images import image_stem
@@ -64,12 +64,15 @@ class WholeImageResult:
     """What a job did: the outputs' record, whether the encoding was reused, how long."""
 
     request: WholeImageRequest
-    parameters: Path | None = None
+    encoding: Path  # the saved encoding it used (made, resumed or reused)
     reused_encoding: bool = False
-    encoding: Path | None = None  # the saved encoding it used (made, resumed or reused)
     seconds: float = 0.0
     dashboard: str | None = None
-    written: list[Path] = field(default_factory=list)
+
+    @property
+    def parameters(self) -> Path:
+        """The outputs' parameters JSON (written last: the job's outputs are complete)."""
+        return self.request.parameters
 
 
 def layer_file(layer) -> Path | None:
@@ -127,36 +130,29 @@ def run_whole_image(request: WholeImageRequest, model, observer: RunObserver) ->
     start = time.perf_counter()
     request.out_dir.mkdir(parents=True, exist_ok=True)
     passes = _Passes(observer)
-    result = WholeImageResult(request)
     with open_executor(model, request.scheduler, None, None, passes) as executor:
         # One client for both steps (None here: in this process), so a cluster's workers keep
         # the model between them.
-        client = getattr(executor, "client", None)
-        result.dashboard = executor.dashboard
-        encoding = _encoding_beside_the_slide(request, model) or request.encoding
+        client, dashboard = getattr(executor, "client", None), executor.dashboard
+        encoding = _encoding_beside_the_slide(request, executor.facts().description)
         encode_file(request.source, encoding, model=model, options=request.options,
                     scheduler=client, progress=passes, out_of_core="always")
-        result.reused_encoding = "windows" not in passes.labels
-        result.encoding = encoding
-        result.written = open_encoding(encoding).segment(
+        open_encoding(encoding).segment(
             list(request.prompts), request.out_dir, model=model, options=request.options,
             stem=request.stem, scheduler=client, progress=passes)
-    result.parameters = request.parameters
-    result.seconds = time.perf_counter() - start
-    return result
+    return WholeImageResult(request, encoding, reused_encoding="windows" not in passes.labels,
+                            seconds=time.perf_counter() - start, dashboard=dashboard)
 
 
-def _encoding_beside_the_slide(request: WholeImageRequest, model) -> Path | None:
+def _encoding_beside_the_slide(request: WholeImageRequest, description: dict) -> Path:
     """``SLIDE.features.zarr`` beside the slide (where ``napari-gem encode`` writes by default)
-    when it is complete and encodes this slide with this model and these encode options."""
+    when it already holds this encode, by :func:`encode_file`'s own test (model and precision,
+    encode options, image); else the outputs folder's store. A store beside the slide for
+    another request is the user's: never written over."""
     beside = request.source.with_name(request.stem + ENCODING_SUFFIX)
-    if not beside.is_dir():
-        return None
-    try:
-        open_encoding(beside).check(model, request.options, plane_of_file(request.source))
-    except ValueError:  # incomplete, another model, image or encode option: not this one
-        return None
-    return beside
+    if beside.is_dir() and holds_encoding(beside, request.source, description, request.options):
+        return beside
+    return request.encoding
 
 
 class _Passes:
