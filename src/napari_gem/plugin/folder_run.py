@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -21,18 +20,16 @@ from pathlib import Path
 from ..batch import BatchReport, ImageOutcome, segment_files
 from ..batch.jobs import plan_jobs
 from ..batch.report import SKIPPED, WRITTEN
-from ..engine import ModelLoadError, SegmentOptions
+from ..engine import SegmentOptions
 from ..engine.described import option
 from ..engine.model_cache import ModelCache
 from ..engine.spec import ModelSpec
 from ..io.images import open_image
 from ..io.inputs import expand_inputs
 from ..io.planes import PlaneLayout
-from .reader import read_export
+from .reader import read_export, read_record
 from .run_settings import split_prompts
-from .runner import Progress, chosen_options
-
-log = logging.getLogger(__name__)
+from .runner import Progress, WorkerFailed, chosen_options
 
 #: Metadata key on the layers a row opened: the parameters JSON they came from.
 OPENED_FROM = "napari_gem_folder_run"
@@ -148,19 +145,10 @@ def _shown_name(subfolder: Path, source: Path) -> str:
     return (subfolder / source.name).as_posix()
 
 
-@dataclass(frozen=True)
-class FolderRunFailed:
-    """Why a folder run stopped before its images (the model did not load, ...): the worker
-    returns it rather than raising (a worker thread that raises a RuntimeError, as
-    ModelLoadError is, would end without a word)."""
-
-    message: str
-
-
 def run_folder(run: FolderRun, models: ModelCache, *,
                on_outcome: Callable[[ImageOutcome], None] | None = None,
                should_stop: Callable[[], bool] | None = None,
-               ) -> Generator[Progress, None, BatchReport | FolderRunFailed]:
+               ) -> Generator[Progress, None, BatchReport | WorkerFailed]:
     """Segment every image of ``run`` in this process: what ``napari-gem segment`` does with
     the same settings; returns the report, or why the run could not start its images.
 
@@ -175,34 +163,21 @@ def run_folder(run: FolderRun, models: ModelCache, *,
             [run.inputs], run.prompts, run.out_dir, model=model, options=run.options,
             recursive=run.recursive, redo=run.redo, progress=False, on_outcome=on_outcome,
             should_stop=should_stop)
-    except (ValueError, OSError, ModelLoadError) as error:  # messages fit for a user
-        return FolderRunFailed(str(error))
-    except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
-        log.exception("napari-gem folder run failed")
-        return FolderRunFailed(f"{type(error).__name__}: {error}")
+    except Exception as error:  # the model did not load, a bug, ...: one clear line
+        return WorkerFailed.of(error, "folder run")
 
 
 def rows_of(outcome: ImageOutcome, run: FolderRun) -> list[FolderRow]:
     """The table rows of one outcome: one per prompt when its outputs exist, else one row
     saying why (failed, cancelled, not an image)."""
     planned = run.describe(outcome.source)
-    record = _record(planned.parameters) if outcome.status in (WRITTEN, SKIPPED) else None
+    record = read_record(planned.parameters) if outcome.status in (WRITTEN, SKIPPED) else None
     if record is None:
         return [FolderRow(planned.name, "", None, outcome.status, outcome.reason, None)]
     counts = _object_counts(planned.parameters.parent / record.get("objects", ""))
     return [FolderRow(planned.name, prompt, counts.get(prompt, 0) if counts is not None else None,
                       outcome.status, outcome.reason, planned.parameters)
             for prompt in record.get("prompts", [])]
-
-
-def _record(parameters: Path | None) -> dict | None:
-    if parameters is None:
-        return None
-    try:
-        record = json.loads(parameters.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("outputs"), dict) else None
 
 
 def _object_counts(table: Path) -> Counter | None:

@@ -45,12 +45,15 @@ def _is_ours_image(path: Path) -> bool:
     return written_by_us(stored)
 
 
-def _is_ours_record(path: Path) -> bool:
+def read_record(path: Path | None) -> dict | None:
+    """A napari-gem parameters JSON (a record listing its ``outputs``), or None for anything else."""
+    if path is None:
+        return None
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and isinstance(record.get("outputs"), dict)
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("outputs"), dict) else None
 
 
 def get_reader(path: str | os.PathLike | list) -> Callable[[str], LayerData] | None:
@@ -58,7 +61,7 @@ def get_reader(path: str | os.PathLike | list) -> Callable[[str], LayerData] | N
     if isinstance(path, list):
         return None  # stacks of files are for other readers
     path = Path(path)
-    if path.name.endswith("_parameters.json") and _is_ours_record(path):
+    if path.name.endswith("_parameters.json") and read_record(path) is not None:
         return read_export
     if _is_ours_image(path):
         return read_file

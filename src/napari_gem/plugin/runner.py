@@ -52,6 +52,24 @@ class RunFailed(Exception):
     """A run could not complete; ``str(error)`` is the message for the user."""
 
 
+@dataclass(frozen=True)
+class WorkerFailed:
+    """Why a background job stopped, for the user: its worker returns this rather than
+    raising (a worker thread that raises a RuntimeError, as ModelLoadError is, ends without
+    ``finished``, and the widget would stay busy)."""
+
+    message: str
+
+    @classmethod
+    def of(cls, error: Exception, job: str) -> WorkerFailed:
+        """The user's message for ``error``, raised while ``job`` ran (call it in the
+        ``except`` block: a bug or an unforeseen input is logged with its traceback)."""
+        if isinstance(error, (ValueError, OSError, ModelLoadError)):  # messages fit for a user
+            return cls(str(error))
+        log.exception("napari-gem %s failed", job)
+        return cls(f"{type(error).__name__}: {error}")
+
+
 @dataclass
 class RunRequest:
     """Everything a run needs, gathered on the main thread."""

@@ -10,27 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 
 from ..batch.progress import TaskCount, format_duration
-from ..engine import Cancelled, ModelLoadError
+from ..engine import Cancelled
 from .cache import ModelCache
 from .layers import MASK_CONTOUR
 from .run_settings import RunProgress
-from .runner import CancelToken, Progress
+from .runner import CancelToken, Progress, WorkerFailed
 from .whole_image import WholeImageRequest, WholeImageResult, result_layers, run_whole_image
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobFailed:
-    """Why a job stopped, for the user (the worker returns it rather than raising)."""
-
-    message: str
 
 
 class _Reporter:
@@ -106,18 +98,15 @@ class WholeImageJob:
             return run_whole_image(request, model, reporter)
         except Cancelled:
             return None
-        except (ValueError, OSError, ModelLoadError) as error:  # the user's to fix: say what
-            return JobFailed(str(error))
-        except Exception as error:  # a bug or an unforeseen input: one clear line, log the rest
-            log.exception("napari-gem whole-image job failed")
-            return JobFailed(f"{type(error).__name__}: {error}")
+        except Exception as error:  # the model did not load, a bug, ...: one clear line
+            return WorkerFailed.of(error, "whole-image job")
 
-    def _on_returned(self, result: WholeImageResult | JobFailed | None, image_layer) -> None:
+    def _on_returned(self, result: WholeImageResult | WorkerFailed | None, image_layer) -> None:
         if result is None:
             self.status.emit("whole image: cancelled. Run it again to resume: the windows "
                              "already encoded are kept.", "")
             return
-        if isinstance(result, JobFailed):
+        if isinstance(result, WorkerFailed):
             show_error(f"Whole image failed: {result.message}")
             self.status.emit(f"Whole image failed: {result.message.splitlines()[0]}", result.message)
             return
@@ -139,9 +128,12 @@ class WholeImageJob:
     def _show(self, result: WholeImageResult, image_layer) -> None:
         for data, meta, kind in result_layers(result, image_layer):
             name, contour = meta["name"], MASK_CONTOUR
-            if name in self.viewer.layers:  # an earlier whole-image result: multiscale, not edited
-                contour = getattr(self.viewer.layers[name], "contour", contour)  # the user's look
-                self.viewer.layers.remove(name)
+            earlier = next((layer for layer in self.viewer.layers if layer.name == name), None)
+            # An earlier whole-image result is replaced only when multiscale (napari cannot
+            # paint those); a one-level one may hold the user's edits: napari adds beside it.
+            if earlier is not None and earlier.multiscale:
+                contour = getattr(earlier, "contour", contour)  # the user's look
+                self.viewer.layers.remove(earlier)
             if kind == "labels":
                 self.viewer.add_labels(data, **meta).contour = contour  # outlines, as a run's masks
             else:

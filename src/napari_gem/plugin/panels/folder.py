@@ -26,7 +26,7 @@ from ..folder_run import (
     FolderFields,
     FolderRow,
     FolderRun,
-    FolderRunFailed,
+    WorkerFailed,
     outcome_layers,
     plan_folder_run,
     rows_of,
@@ -165,7 +165,7 @@ class FolderPanel:
         if worker is not self.worker:
             return
         self._reported = True
-        if isinstance(report, FolderRunFailed):
+        if isinstance(report, WorkerFailed):
             show_error(f"Run on folder failed: {report.message}")
             self.folder_status.value = f"Run on folder failed: {report.message}"
             return
